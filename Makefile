@@ -1,0 +1,48 @@
+# One-command install, run and test. Everything a fresh machine needs is installed from here.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+export MONITORING_CONFIG ?= $(CURDIR)/monitors.yaml
+
+.PHONY: run test lint format install seed-demo clean-data bench
+
+## Bootstrap .venv from the lock file (uv when it can be had, plain pip otherwise).
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.9 \
+	  && $(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock \
+	  && $(BIN)/uv pip install -q -p $(BIN)/python --no-deps -e . \
+	  || { $(BIN)/python -m pip install -q -r requirements.lock && $(BIN)/python -m pip install -q --no-deps -e .; }
+	touch $@
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## Seed the demo logs (first start only), then start the Dagster UI + daemon on 127.0.0.1:3000.
+run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/monitoring-pipeline seed-demo --if-empty
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+seed-demo: $(STAMP)
+	$(BIN)/monitoring-pipeline seed-demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## The whole suite: lint, format check, then every test layer.
+test: lint
+	$(BIN)/python -m pytest
+
+clean-data:
+	find data -mindepth 1 -not -name README.md -delete

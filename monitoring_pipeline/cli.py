@@ -1,0 +1,76 @@
+"""`monitoring-pipeline`: seed the demo, validate the config, query the warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from monitoring_pipeline.config import ConfigError, MonitorsConfig, load_config, parse_hour
+
+
+def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.demo import DEMO_MODELS, seed_demo
+    from monitoring_pipeline.storage.object_store import open_store
+
+    models = [m for m in config.models if m.name in DEMO_MODELS]
+    if not models:
+        print(f"{config.path}: declares none of the demo models {DEMO_MODELS}", file=sys.stderr)
+        return 2
+    stores = {m.name: open_store(m.logs) for m in models}
+    if args.if_empty and any(s.list(f"{name}/") for name, s in stores.items()):
+        print("demo logs already present; not seeding (drop --if-empty to rewrite them)")
+        return 0
+    end = parse_hour(args.end) if args.end else None
+    rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed)
+    for name, count in rows.items():
+        print(f"{name}: {count} rows over {args.hours} hours -> {config.model(name).logs}/{name}/")
+    return 0
+
+
+def _validate(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    for model in config.models:
+        columns = len(model.monitored_columns)
+        print(f"{model.name}: {model.task}, {columns} monitored columns, logs at {model.logs}")
+    print(f"{config.path}: OK")
+    return 0
+
+
+def _sql(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    with wh.connect(read_only=True) as conn:
+        print(conn.sql(args.query))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__)
+    parser.add_argument("--config", help="monitors file (default: $MONITORING_CONFIG or ./monitors.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    seed = sub.add_parser("seed-demo", help="write the demo prediction logs into the configured store")
+    seed.add_argument("--end", help="first hour NOT written, e.g. 2026-11-24-12:00 (default: this hour)")
+    seed.add_argument("--hours", type=int, default=96, help="hours of logs (default 96)")
+    seed.add_argument("--seed", type=int, default=7)
+    seed.add_argument("--if-empty", action="store_true", help="do nothing when demo logs already exist")
+    seed.set_defaults(func=_seed_demo)
+    sub.add_parser("validate-config", help="parse and validate the monitors file").set_defaults(func=_validate)
+    sql = sub.add_parser("sql", help="run a read-only query against the warehouse catalog")
+    sql.add_argument("query")
+    sql.set_defaults(func=_sql)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return args.func(config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""The monitored-models file (`monitors.yaml`): parsed, validated, frozen.
+
+Every problem is reported at once, each naming the file, the model and the field, so a bad file
+never half-starts the pipeline. Relative paths are resolved against the file's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_ENV = "MONITORING_CONFIG"
+WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
+WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+FEATURE_KINDS = ("numerical", "categorical")
+TASKS = ("classification", "regression")
+REFERENCE_TYPES = ("trailing", "fixed", "file")
+
+# One defaults table for every threshold (NannyML's habit); a model overrides any of them by name.
+DEFAULT_THRESHOLDS: Mapping[str, float] = {
+    "drift_share_warn": 0.3,
+    "drift_share_error": 0.5,
+    "max_null_share": 0.05,
+    "min_known_category_share": 0.95,
+    "volume_band": 0.5,
+    "freshness_lag_minutes": 90.0,
+}
+
+Kind = Literal["numerical", "categorical"]
+
+
+class ConfigError(ValueError):
+    """The monitors file is invalid; the message lists every problem found."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    critical: bool = False
+    drift_test: str | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceWindow:
+    type: Literal["trailing", "fixed", "file"] = "trailing"
+    hours: int = 24
+    start: datetime | None = None
+    end: datetime | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class LabelsConfig:
+    location: str
+    column: str
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    task: Literal["classification", "regression"]
+    logs: str
+    timestamp_column: str
+    id_column: str
+    features: tuple[Column, ...]
+    predictions: tuple[Column, ...]
+    partitions_start: datetime
+    reference: ReferenceWindow = field(default_factory=ReferenceWindow)
+    labels: LabelsConfig | None = None
+    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+
+    @property
+    def monitored_columns(self) -> tuple[Column, ...]:
+        return self.features + self.predictions
+
+
+@dataclass(frozen=True)
+class WarehouseConfig:
+    catalog_path: str
+    tables_root: str
+
+
+@dataclass(frozen=True)
+class MonitorsConfig:
+    path: Path
+    warehouse: WarehouseConfig
+    models: tuple[ModelConfig, ...]
+    dagster_ui_url: str = "http://127.0.0.1:3000"
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(f"no model {name!r} in {self.path}; models: {[m.name for m in self.models]}")
+
+
+def default_config_path() -> Path:
+    """MONITORING_CONFIG if set, else ./monitors.yaml, else the repository's monitors.yaml."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).expanduser()
+    local = Path.cwd() / "monitors.yaml"
+    return local if local.exists() else REPO_ROOT / "monitors.yaml"
+
+
+def load_config(path: str | Path | None = None) -> MonitorsConfig:
+    """Read and validate a monitors file; raise ConfigError listing every problem."""
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to choose another)") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    parser = _Parser(path)
+    config = parser.parse(raw)
+    if parser.errors:
+        raise ConfigError(f"{path}: {len(parser.errors)} problem(s):\n  - " + "\n  - ".join(parser.errors))
+    assert config is not None
+    return config
+
+
+def resolve_location(location: str, base: Path) -> str:
+    """s3:// URIs stay as they are; local paths become absolute, relative to the config's folder."""
+    if location.startswith("s3://"):
+        return location.rstrip("/")
+    return str((base / Path(location).expanduser()).resolve())
+
+
+def parse_hour(value: Any) -> datetime:
+    """Accept '2024-01-01-05:00' (Dagster's key), ISO strings, dates and datetimes; return UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    elif hasattr(value, "isoformat"):  # a date
+        parsed = datetime.fromisoformat(value.isoformat())
+    else:
+        text = str(value).strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:\d{2}", text):
+            text = text[:10] + "T" + text[11:]
+        parsed = datetime.fromisoformat(text)
+    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return parsed
+
+
+class _Parser:
+    """Walks the raw YAML, collecting errors instead of stopping at the first one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+        self.errors: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+    def parse(self, raw: Any) -> MonitorsConfig | None:
+        if not isinstance(raw, dict):
+            self.error("top level", "expected a mapping with a 'models' list")
+            return None
+        self._unknown(raw, {"models", "warehouse", "dagster_ui_url"}, "top level")
+        warehouse = self._warehouse(raw.get("warehouse") or {})
+        models_raw = raw.get("models")
+        if not isinstance(models_raw, list) or not models_raw:
+            self.error("field 'models'", "expected a non-empty list of models")
+            return None
+        models = [m for i, item in enumerate(models_raw) if (m := self._model(item, i)) is not None]
+        names = [m.name for m in models]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            self.error(f"model {dup!r}", "declared more than once")
+        ui_url = str(raw.get("dagster_ui_url", "http://127.0.0.1:3000")).rstrip("/")
+        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url)
+
+    def _unknown(self, raw: dict, allowed: set[str], where: str) -> None:
+        for key in sorted(set(raw) - allowed):
+            self.error(where, f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})")
+
+    def _warehouse(self, raw: Any) -> WarehouseConfig:
+        if not isinstance(raw, dict):
+            self.error("field 'warehouse'", "expected a mapping")
+            raw = {}
+        self._unknown(raw, {"catalog", "data"}, "field 'warehouse'")
+        catalog = os.environ.get(WAREHOUSE_ENV) or raw.get("catalog", "data/warehouse.duckdb")
+        data = os.environ.get(WAREHOUSE_DATA_ENV) or raw.get("data", "data/warehouse")
+        return WarehouseConfig(resolve_location(str(catalog), self.base), resolve_location(str(data), self.base))
+
+    def _model(self, raw: Any, index: int) -> ModelConfig | None:
+        if not isinstance(raw, dict):
+            self.error(f"models[{index}]", "expected a mapping")
+            return None
+        name = raw.get("name")
+        where = f"model {name!r}" if isinstance(name, str) else f"models[{index}]"
+        if not isinstance(name, str) or not IDENTIFIER.match(name):
+            self.error(f"{where}: field 'name'", "must match [a-z][a-z0-9_]* (it becomes an asset key prefix)")
+            return None
+        allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
+        self._unknown(raw, allowed | {"partitions_start", "reference", "labels", "thresholds"}, where)
+        errors_before = len(self.errors)
+        task = self._choice(raw, "task", TASKS, where)
+        logs = self._required_str(raw, "logs", where)
+        ts_col = self._column_name(raw, "timestamp_column", where)
+        id_col = self._column_name(raw, "id_column", where)
+        features = self._columns(raw.get("features"), f"{where}: field 'features'")
+        predictions = self._columns(raw.get("predictions"), f"{where}: field 'predictions'")
+        start = self._hour(raw.get("partitions_start", "2024-01-01-00:00"), f"{where}: field 'partitions_start'")
+        reference = self._reference(raw.get("reference", {}), f"{where}: field 'reference'")
+        labels = self._labels(raw.get("labels"), f"{where}: field 'labels'")
+        thresholds = self._thresholds(raw.get("thresholds", {}), f"{where}: field 'thresholds'")
+        all_names = [ts_col, id_col] + [c.name for c in features + predictions]
+        for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
+            self.error(where, f"column {dup!r} is declared more than once")
+        if len(self.errors) > errors_before:
+            return None
+        return ModelConfig(
+            name=name,
+            task=task,  # type: ignore[arg-type]
+            logs=resolve_location(str(logs), self.base),
+            timestamp_column=str(ts_col),
+            id_column=str(id_col),
+            features=features,
+            predictions=predictions,
+            partitions_start=start or datetime(2024, 1, 1, tzinfo=UTC),
+            reference=reference,
+            labels=labels,
+            thresholds=thresholds,
+        )
+
+    def _required_str(self, raw: dict, key: str, where: str) -> str | None:
+        value = raw.get(key)
+        if not isinstance(value, str) or not value.strip():
+            self.error(f"{where}: field {key!r}", "required, a non-empty string")
+            return None
+        return value.strip()
+
+    def _column_name(self, raw: dict, key: str, where: str) -> str | None:
+        value = self._required_str(raw, key, where)
+        if value is not None and not COLUMN_NAME.match(value):
+            self.error(f"{where}: field {key!r}", f"{value!r} is not a valid column name")
+            return None
+        return value
+
+    def _choice(self, raw: dict, key: str, choices: tuple[str, ...], where: str) -> str | None:
+        value = raw.get(key)
+        if value not in choices:
+            self.error(f"{where}: field {key!r}", f"expected one of {', '.join(choices)}; got {value!r}")
+            return None
+        return value
+
+    def _columns(self, raw: Any, where: str) -> tuple[Column, ...]:
+        """Either {name: kind} or {name: {kind: ..., critical: ..., drift_test: ...}}."""
+        if not isinstance(raw, dict) or not raw:
+            self.error(where, "expected a non-empty mapping of column name to kind")
+            return ()
+        columns = []
+        for name, spec in raw.items():
+            here = f"{where}.{name}"
+            spec = {"kind": spec} if isinstance(spec, str) else spec
+            if not COLUMN_NAME.match(str(name)):
+                self.error(here, f"{name!r} is not a valid column name")
+                continue
+            if not isinstance(spec, dict):
+                self.error(here, "expected a kind (numerical / categorical) or a mapping with 'kind'")
+                continue
+            self._unknown(spec, {"kind", "critical", "drift_test"}, here)
+            kind = spec.get("kind")
+            if kind not in FEATURE_KINDS:
+                self.error(f"{here}.kind", f"expected one of {', '.join(FEATURE_KINDS)}; got {kind!r}")
+                continue
+            critical = spec.get("critical", False)
+            if not isinstance(critical, bool):
+                self.error(f"{here}.critical", f"expected true or false; got {critical!r}")
+                continue
+            columns.append(Column(str(name), kind, critical, spec.get("drift_test")))
+        return tuple(columns)
+
+    def _hour(self, raw: Any, where: str) -> datetime | None:
+        try:
+            hour = parse_hour(raw)
+        except (TypeError, ValueError):
+            self.error(where, f"expected an hour such as '2024-01-01-00:00'; got {raw!r}")
+            return None
+        if hour.minute or hour.second or hour.microsecond:
+            self.error(where, f"must fall on a whole hour; got {raw!r}")
+            return None
+        return hour
+
+    def _reference(self, raw: Any, where: str) -> ReferenceWindow:
+        if not isinstance(raw, dict):
+            self.error(where, "expected a mapping")
+            return ReferenceWindow()
+        self._unknown(raw, {"type", "hours", "start", "end", "path"}, where)
+        kind = raw.get("type", "trailing")
+        if kind not in REFERENCE_TYPES:
+            self.error(f"{where}.type", f"expected one of {', '.join(REFERENCE_TYPES)}; got {kind!r}")
+            return ReferenceWindow()
+        if kind == "trailing":
+            hours = raw.get("hours", 24)
+            if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
+                self.error(f"{where}.hours", f"expected a whole number of hours >= 1; got {hours!r}")
+                return ReferenceWindow()
+            return ReferenceWindow("trailing", hours=hours)
+        if kind == "file":
+            path = raw.get("path")
+            if not isinstance(path, str) or not path:
+                self.error(f"{where}.path", "required for type 'file' (a Parquet file of reference data)")
+                return ReferenceWindow()
+            return ReferenceWindow("file", path=resolve_location(path, self.base))
+        start = self._hour(raw.get("start"), f"{where}.start")
+        end = self._hour(raw.get("end"), f"{where}.end")
+        if start and end and end <= start:
+            self.error(f"{where}.end", "must be after start")
+        return ReferenceWindow("fixed", start=start, end=end)
+
+    def _labels(self, raw: Any, where: str) -> LabelsConfig | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, dict):
+            self.error(where, "expected a mapping with 'location' and 'column'")
+            return None
+        self._unknown(raw, {"location", "column"}, where)
+        location = self._required_str(raw, "location", where)
+        column = self._column_name(raw, "column", where)
+        if location is None or column is None:
+            return None
+        return LabelsConfig(resolve_location(location, self.base), column)
+
+    def _thresholds(self, raw: Any, where: str) -> Mapping[str, float]:
+        merged = dict(DEFAULT_THRESHOLDS)
+        if not isinstance(raw, dict):
+            self.error(where, "expected a mapping of threshold name to number")
+            return merged
+        for key, value in raw.items():
+            if key not in DEFAULT_THRESHOLDS:
+                self.error(f"{where}.{key}", f"unknown threshold (known: {', '.join(DEFAULT_THRESHOLDS)})")
+            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                self.error(f"{where}.{key}", f"expected a non-negative number; got {value!r}")
+            else:
+                merged[key] = float(value)
+        return merged

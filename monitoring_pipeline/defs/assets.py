@@ -1,0 +1,58 @@
+"""Per-model assets. Glue only: the work is in monitoring_pipeline.ingest."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.defs.partitions import hourly_partitions, partition_hours
+from monitoring_pipeline.ingest import TABLE, IngestResult, ingest_hour
+from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.storage.object_store import open_store
+
+
+def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[model.name, TABLE],
+        group_name=model.name,
+        partitions_def=hourly_partitions(model),
+        kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet"},
+        description=(
+            f"Prediction logs of model `{model.name}` for one UTC hour, copied from `{model.logs}` into the "
+            f"warehouse (view `{model.name}.{TABLE}`). Re-materializing an hour replaces it. An hour with no "
+            "objects materializes as an empty partition; an unreadable object or a column of the wrong "
+            "type fails the run naming the object and column, and leaves the previous data in place."
+        ),
+    )
+    def _prediction_logs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        logs, wh = open_store(model.logs), warehouse.get()
+        results = []
+        for hour in partition_hours(context):
+            result = ingest_hour(model, hour, logs, wh)
+            context.log.info(f"{model.name} {hour:%Y-%m-%d %H}:00: {result.rows} rows from {len(result.files)} "
+                             f"object(s) -> {result.partition_uri}")  # fmt: skip
+            results.append(result)
+        return dg.MaterializeResult(metadata=ingest_metadata(results))
+
+    return _prediction_logs
+
+
+def ingest_metadata(results: list[IngestResult]) -> dict[str, dg.RawMetadataValue]:
+    rows = sum(r.rows for r in results)
+    empty = [f"{r.hour:%Y-%m-%d %H}:00" for r in results if r.empty]
+    summary = (
+        f"{len(empty)} of {len(results)} hour(s) had no rows: {', '.join(empty)} (no objects, or only empty "
+        "ones, under the hour's prefix)" if empty else f"{rows} rows loaded"
+    )
+    return {
+        "dagster/row_count": rows,
+        "rows": rows,
+        "hours": len(results),
+        "empty_hours": len(empty),
+        "files": sum(len(r.files) for r in results),
+        "bytes": sum(r.bytes for r in results),
+        "columns": dg.MetadataValue.json(list(results[0].columns)),
+        "source_objects": dg.MetadataValue.json([f for r in results for f in r.files][:50]),
+        "partition_uri": results[-1].partition_uri,
+        "summary": dg.MetadataValue.md(summary),
+    }

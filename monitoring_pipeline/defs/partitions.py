@@ -1,0 +1,22 @@
+"""Hourly UTC partitions, one definition per model (models may start monitoring at different hours)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import dagster as dg
+
+from monitoring_pipeline.config import ModelConfig, parse_hour
+
+KEY_FORMAT = "%Y-%m-%d-%H:%M"
+
+
+def hourly_partitions(model: ModelConfig) -> dg.HourlyPartitionsDefinition:
+    return dg.HourlyPartitionsDefinition(
+        start_date=model.partitions_start.strftime(KEY_FORMAT), timezone="UTC", fmt=KEY_FORMAT
+    )
+
+
+def partition_hours(context: dg.AssetExecutionContext) -> list[datetime]:
+    """The UTC hours this run covers: one for a single partition, several for a range run."""
+    return [parse_hour(key) for key in context.partition_keys]

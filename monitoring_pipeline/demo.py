@@ -1,0 +1,179 @@
+"""Realistic demo prediction logs for two models, with known, documented incidents.
+
+`seed_demo` writes `hours` UTC hours ending just before `end` (default: the current hour) for
+`fraud_classifier` (binary classifier, numerical + categorical features) and
+`delivery_time_regressor` (regressor). Hours are numbered from 0 (the oldest). Volume follows a
+daily cycle (thousands of rows per hour), and each hour is written as two objects, one per
+serving replica, as a real fleet would. Deterministic for a given seed and end hour.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage.object_store import ObjectStore
+
+DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor")
+DEFAULT_HOURS = 96
+
+
+@dataclass(frozen=True)
+class Incident:
+    model: str
+    kind: str
+    feature: str | None
+    first_hour: int
+    last_hour: int
+    description: str
+
+
+# Hour indices count from the first demo hour (0) and must fall inside DEFAULT_HOURS.
+INCIDENTS: tuple[Incident, ...] = (
+    Incident("fraud_classifier", "empty hour", None, 30, 30,
+             "the replicas wrote their files but they hold zero rows"),
+    Incident("fraud_classifier", "missing hour", None, 31, 31, "no objects at all under the hour's prefix"),
+    Incident("fraud_classifier", "null spike", "device_type", 40, 41,
+             "35% of device_type values are null (a client SDK release dropped the field)"),
+    Incident("fraud_classifier", "gradual drift", "amount", 48, 95,
+             "transaction amounts grow steadily: the log-mean rises linearly, x1.8 by the last hour"),
+    Incident("fraud_classifier", "new category", "merchant_category", 60, 95,
+             "a new merchant category 'crypto' appears and takes 10% of traffic"),
+    Incident("fraud_classifier", "values capped", "distance_km", 70, 75,
+             "an upstream pipeline clips distance_km at 50 km"),
+    Incident("delivery_time_regressor", "missing hour", None, 20, 20,
+             "no objects at all under the hour's prefix"),
+    Incident("delivery_time_regressor", "sudden shift", "distance_km", 80, 87,
+             "unit bug: distance_km is sent in metres (x1000); predicted_minutes shifts with it"),
+)  # fmt: skip
+
+FRAUD_CATEGORIES = {
+    "merchant_category": (["grocery", "restaurants", "fuel", "electronics", "travel", "online"],
+                          [0.30, 0.20, 0.15, 0.12, 0.08, 0.15]),
+    "country": (["US", "GB", "DE", "FR", "CA", "IN"], [0.50, 0.15, 0.12, 0.10, 0.08, 0.05]),
+    "device_type": (["mobile", "desktop", "tablet"], [0.6, 0.3, 0.1]),
+}  # fmt: skip
+DELIVERY_CATEGORIES = {
+    "weather": (["clear", "rain", "fog", "snow"], [0.60, 0.25, 0.10, 0.05]),
+    "region": (["north", "south", "east", "west", "central"], [0.2, 0.2, 0.2, 0.2, 0.2]),
+}
+
+
+def incident_active(model: str, kind: str, index: int) -> bool:
+    return any(i.model == model and i.kind == kind and i.first_hour <= index <= i.last_hour for i in INCIDENTS)
+
+
+def hourly_volume(base: int, hour: datetime) -> int:
+    """A daily cycle: busiest mid-afternoon UTC, quietest before dawn."""
+    return int(base * (1 + 0.4 * np.sin(2 * np.pi * (hour.hour - 8) / 24)))
+
+
+def _categorical(rng: np.random.Generator, spec: tuple[list[str], list[float]], n: int) -> pd.Series:
+    values, probs = spec  # typed as strings even when empty, as a serving fleet's schema would be
+    return pd.Series(rng.choice(np.array(values, dtype=object), size=n, p=probs), dtype="str")
+
+
+def _frame_header(model: str, hour: datetime, n: int, rng: np.random.Generator) -> dict[str, object]:
+    offsets = np.sort(rng.integers(0, 3_600_000_000, size=n))
+    return {
+        "event_time": pd.to_datetime(hour) + pd.to_timedelta(offsets, unit="us"),
+        "prediction_id": pd.Series([f"{model[:5]}-{hour:%Y%m%d%H}-{i:06d}" for i in range(n)], dtype="str"),
+    }
+
+
+def fraud_hour(index: int, hour: datetime, rng: np.random.Generator, base: int = 3000) -> pd.DataFrame:
+    m = "fraud_classifier"
+    n = 0 if incident_active(m, "empty hour", index) else hourly_volume(base, hour)
+    log_mean = 3.5 + (0.6 * (index - 47) / 48 if incident_active(m, "gradual drift", index) else 0.0)
+    amount = rng.lognormal(log_mean, 1.0, n)
+    distance = rng.exponential(20.0, n)
+    if incident_active(m, "values capped", index):
+        distance = np.minimum(distance, 50.0)
+    frame = pd.DataFrame(_frame_header(m, hour, n, rng))
+    frame["amount"] = amount.round(2)
+    frame["account_age_days"] = rng.gamma(2.0, 200.0, n).round(1)
+    frame["n_transactions_24h"] = rng.poisson(3.0, n).astype("int64")
+    frame["distance_km"] = distance.round(3)
+    for column, spec in FRAUD_CATEGORIES.items():
+        frame[column] = _categorical(rng, spec, n)
+    if incident_active(m, "new category", index):
+        frame.loc[rng.random(n) < 0.10, "merchant_category"] = "crypto"
+    if incident_active(m, "null spike", index):
+        frame.loc[rng.random(n) < 0.35, "device_type"] = None
+    logit = -5.0 + 0.45 * np.log1p(amount) + 0.02 * distance - 0.002 * frame["account_age_days"].to_numpy()
+    logit += np.where(frame["merchant_category"].to_numpy() == "electronics", 0.8, 0.0)
+    frame["score"] = (1 / (1 + np.exp(-(logit + rng.normal(0, 0.3, n))))).round(5)
+    frame["predicted_class"] = pd.Series(np.where(frame["score"] >= 0.5, "fraud", "legit"), dtype="str")
+    return frame
+
+
+def delivery_hour(index: int, hour: datetime, rng: np.random.Generator, base: int = 2000) -> pd.DataFrame:
+    m = "delivery_time_regressor"
+    n = hourly_volume(base, hour)
+    frame = pd.DataFrame(_frame_header(m, hour, n, rng))
+    distance = rng.gamma(2.0, 2.5, n)
+    items = rng.poisson(3.0, n) + 1
+    load = rng.beta(2.0, 5.0, n) * 10
+    prep = np.clip(rng.normal(12.0, 3.0, n), 1.0, None)
+    for column, spec in DELIVERY_CATEGORIES.items():
+        frame[column] = _categorical(rng, spec, n)
+    if incident_active(m, "sudden shift", index):
+        distance = distance * 1000.0  # the feature arrives in metres; the model believes it is km
+    weather_delay = np.where(frame["weather"].to_numpy() == "snow", 8.0, 0.0)
+    frame["distance_km"] = distance.round(3)
+    frame["items"] = items.astype("int64")
+    frame["courier_load"] = load.round(3)
+    frame["prep_time_min"] = prep.round(2)
+    predicted = 10 + 3.0 * distance + prep + 2.0 * items + 0.8 * load + weather_delay + rng.normal(0, 2, n)
+    frame["predicted_minutes"] = predicted.round(2)
+    return frame
+
+
+GENERATORS: dict[str, Callable[[int, datetime, np.random.Generator], pd.DataFrame]] = {
+    "fraud_classifier": fraud_hour,
+    "delivery_time_regressor": delivery_hour,
+}
+
+
+def demo_hours(end: datetime | None = None, hours: int = DEFAULT_HOURS) -> list[datetime]:
+    """The demo's UTC hours, oldest first, ending with the hour before `end` (default: now)."""
+    end = (end or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return [end - timedelta(hours=hours - i) for i in range(hours)]
+
+
+def write_hour(store: ObjectStore, model: str, hour: datetime, frame: pd.DataFrame, replicas: int = 2) -> int:
+    """Write one hour as `replicas` Parquet objects; return the number of objects written."""
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with tempfile.TemporaryDirectory(prefix="monitoring-demo-") as tmp:
+        for replica, chunk in enumerate(np.array_split(np.arange(len(frame)), replicas)):
+            table = pa.Table.from_pandas(frame.iloc[chunk], schema=schema, preserve_index=False)
+            local = Path(tmp) / f"replica-{replica}.parquet"
+            pq.write_table(table, local)
+            store.put_file(local, layout.hour_prefix(model, hour) + f"replica-{replica}.parquet")
+    return replicas
+
+
+def seed_demo(stores: dict[str, ObjectStore], end: datetime | None = None, hours: int = DEFAULT_HOURS,
+              seed: int = 7) -> dict[str, int]:  # fmt: skip
+    """Write the demo logs for each model in `stores`; return rows written per model."""
+    rows: dict[str, int] = {}
+    for model, store in stores.items():
+        generate = GENERATORS[model]
+        rng = np.random.default_rng([seed, DEMO_MODELS.index(model)])
+        rows[model] = 0
+        for index, hour in enumerate(demo_hours(end, hours)):
+            if incident_active(model, "missing hour", index):
+                continue
+            frame = generate(index, hour, rng)
+            write_hour(store, model, hour, frame)
+            rows[model] += len(frame)
+    return rows

@@ -1,0 +1,148 @@
+"""Load one UTC hour of a model's prediction logs from object storage into the warehouse.
+
+No Dagster here: the asset calls `ingest_hour` and turns the result into metadata.
+Every object is checked on its own (readable Parquet, declared columns present, compatible types)
+before anything is written, so a bad object fails the hour with an error naming the object and
+the column, and the previously published partition (if any) is left untouched.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.storage import duck, layout
+from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+TABLE = "prediction_logs"
+
+INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT"}  # fmt: skip
+NUMERIC_TYPES = INTEGER_TYPES | {"FLOAT", "DOUBLE"}
+TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
+# role -> (accepted source types, canonical warehouse type)
+ROLE_TYPES: dict[str, tuple[set[str], str]] = {
+    "numerical": (NUMERIC_TYPES, "DOUBLE"),
+    "categorical": ({"VARCHAR", "BOOLEAN"} | INTEGER_TYPES, "VARCHAR"),
+    "timestamp": (TIMESTAMP_TYPES, "TIMESTAMPTZ"),
+    "id": ({"VARCHAR", "UUID"} | INTEGER_TYPES, "VARCHAR"),
+}
+
+
+class IngestError(ValueError):
+    """The hour cannot be loaded; the message names the object and, where it applies, the column."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    model: str
+    hour: datetime
+    rows: int
+    files: tuple[str, ...]
+    bytes: int
+    columns: tuple[str, ...]
+    partition_uri: str
+
+    @property
+    def empty(self) -> bool:
+        return self.rows == 0
+
+
+def expected_columns(model: ModelConfig) -> list[tuple[str, str]]:
+    """(column, role) for every column the warehouse keeps, in warehouse order."""
+    return [(model.timestamp_column, "timestamp"), (model.id_column, "id")] + [
+        (c.name, c.kind) for c in model.monitored_columns
+    ]
+
+
+def _type_ok(source_type: str, role: str) -> bool:
+    accepted, _ = ROLE_TYPES[role]
+    return source_type in accepted or (role == "numerical" and source_type.startswith("DECIMAL"))
+
+
+def validate_object(conn: Any, model: ModelConfig, obj: StoredObject, path: Path) -> None:
+    """Raise IngestError unless the object is readable Parquet with the declared columns and types."""
+    try:
+        rel = conn.read_parquet(str(path), hive_partitioning=False)
+        found = {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
+    except duckdb.Error as exc:
+        raise IngestError(f"object {obj.uri}: not a readable Parquet file ({exc})") from exc
+    for column, role in expected_columns(model):
+        if column not in found:
+            raise IngestError(
+                f"object {obj.uri}: missing column {column!r} "
+                f"(declared as {role} for model {model.name!r}); columns present: {sorted(found)}"
+            )
+        if not _type_ok(found[column], role):
+            raise IngestError(
+                f"object {obj.uri}: column {column!r} has type {found[column]}, "
+                f"but model {model.name!r} declares it {role} (accepted: {_accepted(role)})"
+            )
+
+
+def _accepted(role: str) -> str:
+    accepted, _ = ROLE_TYPES[role]
+    return ", ".join(sorted(accepted)) + (", DECIMAL" if role == "numerical" else "")
+
+
+def select_sql(model: ModelConfig, from_file: bool) -> str:
+    """Cast every declared column to its canonical type; add the partition hour and source object.
+
+    Parameters, in order: partition hour, source object URI, then (from_file) the local Parquet path.
+    Without a file the query yields zero rows of the same schema (an empty or missing hour).
+    """
+    casts = []
+    for col, role in expected_columns(model):
+        value = duck.quote_identifier(col) if from_file else "NULL"
+        casts.append(f"CAST({value} AS {ROLE_TYPES[role][1]}) AS {duck.quote_identifier(col)}")
+    extra = "CAST(? AS TIMESTAMPTZ) AS partition_hour, CAST(? AS VARCHAR) AS source_object"
+    source = "FROM read_parquet(?, hive_partitioning = false)" if from_file else "WHERE false"
+    return f"SELECT {', '.join(casts)}, {extra} {source}"
+
+
+def write_partition(conn: Any, model: ModelConfig, hour: datetime, sources: Sequence[tuple[str, Path]],
+                    target: Path) -> int:  # fmt: skip
+    """Write the hour's canonical rows (all sources, or none) to one local Parquet file; return rows."""
+    if sources:  # UNION ALL, never UNION: duplicated rows are reported by checks, not silently dropped
+        sql = " UNION ALL ".join([select_sql(model, from_file=True)] * len(sources))
+        params = [value for uri, path in sources for value in (hour, uri, str(path))]
+    else:
+        sql, params = select_sql(model, from_file=False), [hour, ""]
+    rel = conn.sql(sql, params=params)
+    try:
+        rel.write_parquet(str(target), compression="zstd")
+    except duckdb.Error as exc:
+        names = ", ".join(uri for uri, _ in sources)
+        raise IngestError(f"cannot read the rows of {names}: {exc}") from exc
+    return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
+
+
+def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
+    """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
+    objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
+    with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.connect() as conn:
+        paths = logs.fetch(objects, Path(tmp))
+        for obj, path in zip(objects, paths, strict=True):
+            validate_object(conn, model, obj, path)
+        staged = Path(tmp) / "partition.parquet"
+        rows = write_partition(conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)],
+                               staged)  # fmt: skip
+        uri = warehouse.publish(TABLE, model.name, hour, staged)
+    warehouse.ensure_view(model.name, TABLE, model.name)
+    return IngestResult(
+        model=model.name,
+        hour=hour,
+        rows=rows,
+        files=tuple(o.uri for o in objects),
+        bytes=sum(o.size for o in objects),
+        columns=tuple(col for col, _ in expected_columns(model)),
+        partition_uri=uri,
+    )

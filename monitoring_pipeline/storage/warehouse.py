@@ -1,0 +1,87 @@
+"""The warehouse: one Parquet file per (table, model, hour) in a shared store, plus a DuckDB
+catalog file of views over them.
+
+Why not tables inside one .duckdb file: DuckDB allows one writing process per file, and any
+reader blocks a writer, so hourly runs, backfills and an analyst would fail on "Could not set
+lock on file". Here every run computes in its own in-memory DuckDB and publishes each hour as
+one object (atomic rename / single PUT): concurrent runs never share a lock, a re-run replaces the
+hour's object (never duplicates), and runs can execute on different machines when the data root
+is on S3. The catalog file only holds view definitions; it is written when a view is missing or
+stale and otherwise only opened read-only, so an analyst's open session never blocks a run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.object_store import ObjectStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+class Warehouse:
+    def __init__(self, catalog_path: str, tables_root: str, store: ObjectStore | None = None) -> None:
+        self.catalog_path = catalog_path
+        self.tables_root = tables_root.rstrip("/")
+        self.store = store if store is not None else open_store(self.tables_root)
+        self.on_s3 = self.tables_root.startswith("s3://")
+
+    @staticmethod
+    def partition_key(table: str, model: str, hour: datetime) -> str:
+        hour = hour.astimezone(UTC)
+        return f"{table}/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}.parquet"
+
+    def table_glob(self, table: str, model: str) -> str:
+        return f"{self.tables_root}/{table}/{model}/*/*.parquet"
+
+    def publish(self, table: str, model: str, hour: datetime, local_file: Path) -> str:
+        """Replace the (table, model, hour) partition with local_file, atomically; return its URI."""
+        return self.store.put_file(local_file, self.partition_key(table, model, hour))
+
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        """The catalog for queries (what an analyst or a later asset uses)."""
+        return duck.connect(self.catalog_path, read_only=read_only, s3=self.on_s3)
+
+    def ensure_view(self, schema: str, table: str, model: str, attempts: int = 20) -> bool:
+        """Make `<schema>.<table>` a view over the table's partition files; True when it is current."""
+        glob = duck.string_literal(self.table_glob(table, model))
+        sql = (
+            f"CREATE OR REPLACE VIEW {duck.quote_identifier(schema)}.{duck.quote_identifier(table)} AS "
+            f"SELECT * FROM read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
+        )
+        if self._view_reads(schema, table, glob):
+            return True
+        Path(self.catalog_path).parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(attempts):
+            try:
+                with duck.connect(self.catalog_path, s3=self.on_s3) as conn:
+                    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {duck.quote_identifier(schema)}")
+                    conn.execute(sql)
+                return True
+            except duckdb.IOException as exc:  # another process holds the catalog: wait and retry
+                if "lock" not in str(exc).lower():
+                    raise
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+        log.warning("catalog %s is held open by another process; view %s.%s not refreshed yet "
+                    "(the data is published; the view is created by the next run)",
+                    self.catalog_path, schema, table)
+        return False
+
+    def _view_reads(self, schema: str, table: str, glob_literal: str) -> bool:
+        """Whether the catalog already has the view over this glob (checked without a write lock)."""
+        if not Path(self.catalog_path).exists():
+            return False
+        try:
+            with duck.connect(self.catalog_path, read_only=True) as conn:
+                row = conn.execute(
+                    "SELECT sql FROM duckdb_views() WHERE schema_name = ? AND view_name = ?", [schema, table]
+                ).fetchone()
+        except duckdb.IOException:  # a writer holds it right now
+            return False
+        return row is not None and glob_literal in row[0] and "hive_partitioning" in row[0]
