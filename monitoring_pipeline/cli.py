@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--if-empty", action="store_true", help="do nothing when demo logs already exist")
     seed.set_defaults(func=_seed_demo)
-    sub.add_parser("validate-config", help="parse and validate the monitors file").set_defaults(func=_validate)
+    sub.add_parser("validate-config", help="parse and validate the monitors file").set_defaults(
+        func=_validate
+    )
     sql = sub.add_parser("sql", help="run a read-only query against the warehouse catalog")
     sql.add_argument("query")
     sql.set_defaults(func=_sql)

@@ -164,6 +164,10 @@ class _Parser:
     def error(self, where: str, message: str) -> None:
         self.errors.append(f"{where}: {message}")
 
+    def field_error(self, model: str, path: str, message: str) -> None:
+        """`model 'x': field 'features.amount.kind': message`."""
+        self.error(f"{model}: field '{path}'", message)
+
     def parse(self, raw: Any) -> MonitorsConfig | None:
         if not isinstance(raw, dict):
             self.error("top level", "expected a mapping with a 'models' list")
@@ -192,7 +196,9 @@ class _Parser:
         self._unknown(raw, {"catalog", "data"}, "field 'warehouse'")
         catalog = os.environ.get(WAREHOUSE_ENV) or raw.get("catalog", "data/warehouse.duckdb")
         data = os.environ.get(WAREHOUSE_DATA_ENV) or raw.get("data", "data/warehouse")
-        return WarehouseConfig(resolve_location(str(catalog), self.base), resolve_location(str(data), self.base))
+        return WarehouseConfig(
+            resolve_location(str(catalog), self.base), resolve_location(str(data), self.base)
+        )
 
     def _model(self, raw: Any, index: int) -> ModelConfig | None:
         if not isinstance(raw, dict):
@@ -201,7 +207,9 @@ class _Parser:
         name = raw.get("name")
         where = f"model {name!r}" if isinstance(name, str) else f"models[{index}]"
         if not isinstance(name, str) or not IDENTIFIER.match(name):
-            self.error(f"{where}: field 'name'", "must match [a-z][a-z0-9_]* (it becomes an asset key prefix)")
+            self.error(
+                f"{where}: field 'name'", "must match [a-z][a-z0-9_]* (it becomes an asset key prefix)"
+            )
             return None
         allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
         self._unknown(raw, allowed | {"partitions_start", "reference", "labels", "thresholds"}, where)
@@ -210,12 +218,14 @@ class _Parser:
         logs = self._required_str(raw, "logs", where)
         ts_col = self._column_name(raw, "timestamp_column", where)
         id_col = self._column_name(raw, "id_column", where)
-        features = self._columns(raw.get("features"), f"{where}: field 'features'")
-        predictions = self._columns(raw.get("predictions"), f"{where}: field 'predictions'")
-        start = self._hour(raw.get("partitions_start", "2024-01-01-00:00"), f"{where}: field 'partitions_start'")
-        reference = self._reference(raw.get("reference", {}), f"{where}: field 'reference'")
-        labels = self._labels(raw.get("labels"), f"{where}: field 'labels'")
-        thresholds = self._thresholds(raw.get("thresholds", {}), f"{where}: field 'thresholds'")
+        features = self._columns(raw.get("features"), where, "features")
+        predictions = self._columns(raw.get("predictions"), where, "predictions")
+        start = self._hour(
+            raw.get("partitions_start", "2024-01-01-00:00"), f"{where}: field 'partitions_start'"
+        )
+        reference = self._reference(raw.get("reference", {}), where)
+        labels = self._labels(raw.get("labels"), where)
+        thresholds = self._thresholds(raw.get("thresholds", {}), where)
         all_names = [ts_col, id_col] + [c.name for c in features + predictions]
         for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
             self.error(where, f"column {dup!r} is declared more than once")
@@ -235,50 +245,54 @@ class _Parser:
             thresholds=thresholds,
         )
 
-    def _required_str(self, raw: dict, key: str, where: str) -> str | None:
+    def _required_str(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
         value = raw.get(key)
         if not isinstance(value, str) or not value.strip():
-            self.error(f"{where}: field {key!r}", "required, a non-empty string")
+            self.field_error(model, prefix + key, "required, a non-empty string")
             return None
         return value.strip()
 
-    def _column_name(self, raw: dict, key: str, where: str) -> str | None:
-        value = self._required_str(raw, key, where)
+    def _column_name(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
+        value = self._required_str(raw, key, model, prefix)
         if value is not None and not COLUMN_NAME.match(value):
-            self.error(f"{where}: field {key!r}", f"{value!r} is not a valid column name")
+            self.field_error(model, prefix + key, f"{value!r} is not a valid column name")
             return None
         return value
 
-    def _choice(self, raw: dict, key: str, choices: tuple[str, ...], where: str) -> str | None:
+    def _choice(self, raw: dict, key: str, choices: tuple[str, ...], model: str) -> str | None:
         value = raw.get(key)
         if value not in choices:
-            self.error(f"{where}: field {key!r}", f"expected one of {', '.join(choices)}; got {value!r}")
+            self.field_error(model, key, f"expected one of {', '.join(choices)}; got {value!r}")
             return None
         return value
 
-    def _columns(self, raw: Any, where: str) -> tuple[Column, ...]:
+    def _columns(self, raw: Any, model: str, path: str) -> tuple[Column, ...]:
         """Either {name: kind} or {name: {kind: ..., critical: ..., drift_test: ...}}."""
         if not isinstance(raw, dict) or not raw:
-            self.error(where, "expected a non-empty mapping of column name to kind")
+            self.field_error(model, path, "expected a non-empty mapping of column name to kind")
             return ()
         columns = []
         for name, spec in raw.items():
-            here = f"{where}.{name}"
+            here = f"{path}.{name}"
             spec = {"kind": spec} if isinstance(spec, str) else spec
             if not COLUMN_NAME.match(str(name)):
-                self.error(here, f"{name!r} is not a valid column name")
+                self.field_error(model, here, f"{name!r} is not a valid column name")
                 continue
             if not isinstance(spec, dict):
-                self.error(here, "expected a kind (numerical / categorical) or a mapping with 'kind'")
+                self.field_error(
+                    model, here, "expected a kind (numerical / categorical) or a mapping with 'kind'"
+                )
                 continue
-            self._unknown(spec, {"kind", "critical", "drift_test"}, here)
+            self._unknown(spec, {"kind", "critical", "drift_test"}, f"{model}: field '{here}'")
             kind = spec.get("kind")
             if kind not in FEATURE_KINDS:
-                self.error(f"{here}.kind", f"expected one of {', '.join(FEATURE_KINDS)}; got {kind!r}")
+                self.field_error(
+                    model, f"{here}.kind", f"expected one of {', '.join(FEATURE_KINDS)}; got {kind!r}"
+                )
                 continue
             critical = spec.get("critical", False)
             if not isinstance(critical, bool):
-                self.error(f"{here}.critical", f"expected true or false; got {critical!r}")
+                self.field_error(model, f"{here}.critical", f"expected true or false; got {critical!r}")
                 continue
             columns.append(Column(str(name), kind, critical, spec.get("drift_test")))
         return tuple(columns)
@@ -294,56 +308,63 @@ class _Parser:
             return None
         return hour
 
-    def _reference(self, raw: Any, where: str) -> ReferenceWindow:
+    def _reference(self, raw: Any, model: str) -> ReferenceWindow:
         if not isinstance(raw, dict):
-            self.error(where, "expected a mapping")
+            self.field_error(model, "reference", "expected a mapping")
             return ReferenceWindow()
-        self._unknown(raw, {"type", "hours", "start", "end", "path"}, where)
+        self._unknown(raw, {"type", "hours", "start", "end", "path"}, f"{model}: field 'reference'")
         kind = raw.get("type", "trailing")
         if kind not in REFERENCE_TYPES:
-            self.error(f"{where}.type", f"expected one of {', '.join(REFERENCE_TYPES)}; got {kind!r}")
+            self.field_error(
+                model, "reference.type", f"expected one of {', '.join(REFERENCE_TYPES)}; got {kind!r}"
+            )
             return ReferenceWindow()
         if kind == "trailing":
             hours = raw.get("hours", 24)
             if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
-                self.error(f"{where}.hours", f"expected a whole number of hours >= 1; got {hours!r}")
+                self.field_error(
+                    model, "reference.hours", f"expected a whole number of hours >= 1; got {hours!r}"
+                )
                 return ReferenceWindow()
             return ReferenceWindow("trailing", hours=hours)
         if kind == "file":
             path = raw.get("path")
             if not isinstance(path, str) or not path:
-                self.error(f"{where}.path", "required for type 'file' (a Parquet file of reference data)")
+                self.field_error(
+                    model, "reference.path", "required for type 'file' (a Parquet file of reference data)"
+                )
                 return ReferenceWindow()
             return ReferenceWindow("file", path=resolve_location(path, self.base))
-        start = self._hour(raw.get("start"), f"{where}.start")
-        end = self._hour(raw.get("end"), f"{where}.end")
+        start = self._hour(raw.get("start"), f"{model}: field 'reference.start'")
+        end = self._hour(raw.get("end"), f"{model}: field 'reference.end'")
         if start and end and end <= start:
-            self.error(f"{where}.end", "must be after start")
+            self.field_error(model, "reference.end", "must be after start")
         return ReferenceWindow("fixed", start=start, end=end)
 
-    def _labels(self, raw: Any, where: str) -> LabelsConfig | None:
+    def _labels(self, raw: Any, model: str) -> LabelsConfig | None:
         if raw is None:
             return None
         if not isinstance(raw, dict):
-            self.error(where, "expected a mapping with 'location' and 'column'")
+            self.field_error(model, "labels", "expected a mapping with 'location' and 'column'")
             return None
-        self._unknown(raw, {"location", "column"}, where)
-        location = self._required_str(raw, "location", where)
-        column = self._column_name(raw, "column", where)
+        self._unknown(raw, {"location", "column"}, f"{model}: field 'labels'")
+        location = self._required_str(raw, "location", model, "labels.")
+        column = self._column_name(raw, "column", model, "labels.")
         if location is None or column is None:
             return None
         return LabelsConfig(resolve_location(location, self.base), column)
 
-    def _thresholds(self, raw: Any, where: str) -> Mapping[str, float]:
+    def _thresholds(self, raw: Any, model: str) -> Mapping[str, float]:
         merged = dict(DEFAULT_THRESHOLDS)
         if not isinstance(raw, dict):
-            self.error(where, "expected a mapping of threshold name to number")
+            self.field_error(model, "thresholds", "expected a mapping of threshold name to number")
             return merged
         for key, value in raw.items():
             if key not in DEFAULT_THRESHOLDS:
-                self.error(f"{where}.{key}", f"unknown threshold (known: {', '.join(DEFAULT_THRESHOLDS)})")
+                known = ", ".join(DEFAULT_THRESHOLDS)
+                self.field_error(model, f"thresholds.{key}", f"unknown threshold (known: {known})")
             elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                self.error(f"{where}.{key}", f"expected a non-negative number; got {value!r}")
+                self.field_error(model, f"thresholds.{key}", f"expected a non-negative number; got {value!r}")
             else:
                 merged[key] = float(value)
         return merged

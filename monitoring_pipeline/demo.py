@@ -69,7 +69,9 @@ DELIVERY_CATEGORIES = {
 
 
 def incident_active(model: str, kind: str, index: int) -> bool:
-    return any(i.model == model and i.kind == kind and i.first_hour <= index <= i.last_hour for i in INCIDENTS)
+    return any(
+        i.model == model and i.kind == kind and i.first_hour <= index <= i.last_hour for i in INCIDENTS
+    )
 
 
 def hourly_volume(base: int, hour: datetime) -> int:
@@ -162,8 +164,9 @@ def write_hour(store: ObjectStore, model: str, hour: datetime, frame: pd.DataFra
     return replicas
 
 
-def seed_demo(stores: dict[str, ObjectStore], end: datetime | None = None, hours: int = DEFAULT_HOURS,
-              seed: int = 7) -> dict[str, int]:  # fmt: skip
+def seed_demo(
+    stores: dict[str, ObjectStore], end: datetime | None = None, hours: int = DEFAULT_HOURS, seed: int = 7
+) -> dict[str, int]:
     """Write the demo logs for each model in `stores`; return rows written per model."""
     rows: dict[str, int] = {}
     for model, store in stores.items():

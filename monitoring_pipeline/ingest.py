@@ -24,8 +24,18 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 
 TABLE = "prediction_logs"
 
-INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
-                 "UBIGINT", "UHUGEINT"}  # fmt: skip
+INTEGER_TYPES = {
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+}
 NUMERIC_TYPES = INTEGER_TYPES | {"FLOAT", "DOUBLE"}
 TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
 # role -> (accepted source types, canonical warehouse type)
@@ -108,8 +118,9 @@ def select_sql(model: ModelConfig, from_file: bool) -> str:
     return f"SELECT {', '.join(casts)}, {extra} {source}"
 
 
-def write_partition(conn: Any, model: ModelConfig, hour: datetime, sources: Sequence[tuple[str, Path]],
-                    target: Path) -> int:  # fmt: skip
+def write_partition(
+    conn: Any, model: ModelConfig, hour: datetime, sources: Sequence[tuple[str, Path]], target: Path
+) -> int:
     """Write the hour's canonical rows (all sources, or none) to one local Parquet file; return rows."""
     if sources:  # UNION ALL, never UNION: duplicated rows are reported by checks, not silently dropped
         sql = " UNION ALL ".join([select_sql(model, from_file=True)] * len(sources))
@@ -119,9 +130,13 @@ def write_partition(conn: Any, model: ModelConfig, hour: datetime, sources: Sequ
     rel = conn.sql(sql, params=params)
     try:
         rel.write_parquet(str(target), compression="zstd")
-    except duckdb.Error as exc:
-        names = ", ".join(uri for uri, _ in sources)
-        raise IngestError(f"cannot read the rows of {names}: {exc}") from exc
+    except duckdb.Error as exc:  # name the objects, not our local temporary copies of them
+        message = str(exc)
+        for uri, path in sources:
+            message = message.replace(str(path), uri)
+        raise IngestError(
+            f"cannot read the rows of {', '.join(uri for uri, _ in sources)}: {message}"
+        ) from exc
     return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
 
 
@@ -133,8 +148,9 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         for obj, path in zip(objects, paths, strict=True):
             validate_object(conn, model, obj, path)
         staged = Path(tmp) / "partition.parquet"
-        rows = write_partition(conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)],
-                               staged)  # fmt: skip
+        rows = write_partition(
+            conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
+        )
         uri = warehouse.publish(TABLE, model.name, hour, staged)
     warehouse.ensure_view(model.name, TABLE, model.name)
     return IngestResult(

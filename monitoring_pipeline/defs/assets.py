@@ -1,6 +1,6 @@
 """Per-model assets. Glue only: the work is in monitoring_pipeline.ingest."""
 
-from __future__ import annotations
+from typing import Any
 
 import dagster as dg
 
@@ -24,28 +24,36 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "type fails the run naming the object and column, and leaves the previous data in place."
         ),
     )
-    def _prediction_logs(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _prediction_logs(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
         logs, wh = open_store(model.logs), warehouse.get()
         results = []
         for hour in partition_hours(context):
             result = ingest_hour(model, hour, logs, wh)
-            context.log.info(f"{model.name} {hour:%Y-%m-%d %H}:00: {result.rows} rows from {len(result.files)} "
-                             f"object(s) -> {result.partition_uri}")  # fmt: skip
+            context.log.info(
+                f"{model.name} {hour:%Y-%m-%d %H}:00: {result.rows} rows from "
+                f"{len(result.files)} object(s) -> {result.partition_uri}"
+            )
             results.append(result)
         return dg.MaterializeResult(metadata=ingest_metadata(results))
 
     return _prediction_logs
 
 
-def ingest_metadata(results: list[IngestResult]) -> dict[str, dg.RawMetadataValue]:
+def ingest_metadata(results: list[IngestResult]) -> dict[str, Any]:
+    """Key figures as numbers (so the UI plots them over partitions) plus a one-line summary.
+
+    A range run records the same metadata on each of its partitions, so per-hour figures are
+    listed in `rows_by_hour` and the plotted row count is only set for single-hour runs.
+    """
     rows = sum(r.rows for r in results)
     empty = [f"{r.hour:%Y-%m-%d %H}:00" for r in results if r.empty]
-    summary = (
-        f"{len(empty)} of {len(results)} hour(s) had no rows: {', '.join(empty)} (no objects, or only empty "
-        "ones, under the hour's prefix)" if empty else f"{rows} rows loaded"
-    )
-    return {
-        "dagster/row_count": rows,
+    summary = f"{rows} rows loaded from {sum(len(r.files) for r in results)} object(s)"
+    if empty:
+        summary += f"; {len(empty)} of {len(results)} hour(s) empty (no objects, or only empty ones): "
+        summary += ", ".join(empty)
+    metadata: dict[str, Any] = {
         "rows": rows,
         "hours": len(results),
         "empty_hours": len(empty),
@@ -53,6 +61,13 @@ def ingest_metadata(results: list[IngestResult]) -> dict[str, dg.RawMetadataValu
         "bytes": sum(r.bytes for r in results),
         "columns": dg.MetadataValue.json(list(results[0].columns)),
         "source_objects": dg.MetadataValue.json([f for r in results for f in r.files][:50]),
-        "partition_uri": results[-1].partition_uri,
         "summary": dg.MetadataValue.md(summary),
     }
+    if len(results) == 1:
+        metadata["dagster/row_count"] = rows
+        metadata["partition_uri"] = results[0].partition_uri
+    else:
+        metadata["rows_by_hour"] = dg.MetadataValue.json(
+            {f"{r.hour:%Y-%m-%d-%H:00}": r.rows for r in results}
+        )
+    return metadata

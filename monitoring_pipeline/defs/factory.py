@@ -11,4 +11,6 @@ from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     assets = [prediction_logs_asset(model) for model in config.models]
-    return dg.Definitions(assets=assets, resources={"warehouse": WarehouseResource.from_config(config.warehouse)})
+    return dg.Definitions(
+        assets=assets, resources={"warehouse": WarehouseResource.from_config(config.warehouse)}
+    )

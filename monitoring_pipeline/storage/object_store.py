@@ -53,15 +53,14 @@ class LocalObjectStore:
         return str(self.root / key)
 
     def list(self, prefix: str) -> list[StoredObject]:
-        base = self.root / prefix
-        folder = base if base.is_dir() else base.parent
+        folder = self.root / prefix if prefix.endswith("/") else (self.root / prefix).parent
         if not folder.is_dir():
             return []
-        found = []
-        for path in folder.rglob("*"):
-            key = path.relative_to(self.root).as_posix()
-            if path.is_file() and key.startswith(prefix.rstrip("/") if base.is_dir() else prefix):
-                found.append(StoredObject(key, path.stat().st_size, str(path)))
+        found = [
+            StoredObject(key, path.stat().st_size, str(path))
+            for path in folder.rglob("*")
+            if path.is_file() and (key := path.relative_to(self.root).as_posix()).startswith(prefix)
+        ]
         return sorted(found, key=lambda o: o.key)
 
     def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]:

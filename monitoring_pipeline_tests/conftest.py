@@ -1,0 +1,63 @@
+"""Shared fixtures: demo logs seeded once per session, and per-test monitors files and warehouses."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
+from monitoring_pipeline.demo import demo_hours, seed_demo
+from monitoring_pipeline.storage.object_store import LocalObjectStore
+
+DEMO_END = datetime(2026, 11, 24, 0, tzinfo=UTC)
+HOURS = demo_hours(DEMO_END)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never touch the developer's data/ folder or their MONITORING_* settings."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("MONITORING_")}
+    os.environ["DAGSTER_HOME"] = str(tmp_path_factory.mktemp("dagster_home"))
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The full demo (96 hours, both models) in a local object store. Treat as read-only."""
+    root = tmp_path_factory.mktemp("object_store") / "predictions"
+    store = LocalObjectStore(root)
+    seed_demo({"fraud_classifier": store, "delivery_time_regressor": store}, end=DEMO_END)
+    return root
+
+
+def write_config(folder: Path, logs: str, data: str | None = None, **model_overrides: object) -> Path:
+    """A copy of the repository's monitors.yaml pointing at `logs`, with its warehouse in `folder`."""
+    raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
+    raw["warehouse"] = {
+        "catalog": str(folder / "warehouse.duckdb"),
+        "data": data or str(folder / "warehouse"),
+    }
+    for model in raw["models"]:
+        model["logs"] = logs
+        model.update(model_overrides)
+    path = folder / "monitors.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, demo_logs: Path) -> MonitorsConfig:
+    return load_config(write_config(tmp_path, str(demo_logs)))
+
+
+def source_rows(root: Path, model: str, hour: datetime) -> int:
+    """Rows in the hour's source objects, counted by pyarrow (independently of DuckDB)."""
+    folder = root / model / f"dt={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
