@@ -1,0 +1,51 @@
+"""Small helpers shared by the test layers."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+
+from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+
+def key(hour: datetime) -> str:
+    return hour.strftime("%Y-%m-%d-%H:%M")
+
+
+def materialize_logs(
+    config: MonitorsConfig, model: str, first: datetime, last: datetime | None = None, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    """Materialize `<model>/prediction_logs` for one hour, or the range first..last, in process."""
+    defs = build_definitions(config)
+    asset = defs.resolve_assets_def(dg.AssetKey([model, "prediction_logs"]))
+    if last is None:
+        return dg.materialize([asset], partition_key=key(first), raise_on_error=raise_on_error)
+    tags = {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
+    return dg.materialize([asset], tags=tags, raise_on_error=raise_on_error)
+
+
+def warehouse_rows(config: MonitorsConfig, model: str) -> dict[datetime, int]:
+    """Rows per partition hour, read through the catalog the way an analyst would (read-only)."""
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    with wh.connect(read_only=True) as conn:
+        rows = conn.execute(
+            f"SELECT partition_hour, count(*) FROM {duck.quote_identifier(model)}.prediction_logs GROUP BY 1"
+        ).fetchall()
+    return {hour: count for hour, count in rows}
+
+
+def partition_files(config: MonitorsConfig, model: str) -> list[Path]:
+    return sorted(Path(config.warehouse.tables_root, "prediction_logs", model).rglob("*.parquet"))
+
+
+def copy_hour(src_root: Path, dst_root: Path, model: str, hour: datetime) -> Path:
+    """Copy one hour's objects into another local store; return the hour's folder there."""
+    rel = Path(model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}")
+    shutil.copytree(src_root / rel, dst_root / rel)
+    return dst_root / rel
