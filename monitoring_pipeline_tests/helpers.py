@@ -19,7 +19,11 @@ def key(hour: datetime) -> str:
 
 
 def materialize_logs(
-    config: MonitorsConfig, model: str, first: datetime, last: datetime | None = None, raise_on_error: bool = True
+    config: MonitorsConfig,
+    model: str,
+    first: datetime,
+    last: datetime | None = None,
+    raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
     """Materialize `<model>/prediction_logs` for one hour, or the range first..last, in process."""
     defs = build_definitions(config)

@@ -160,4 +160,6 @@ def test_extra_columns_and_other_column_order_are_accepted(tmp_path: Path, demo_
     config, folder, rows = _bad_store(tmp_path, demo_logs)
     _rewrite(folder, lambda f: f.assign(experiment="b")[list(reversed([*f.columns, "experiment"]))])
     materialize_logs(config, FRAUD, HOURS[1])
-    assert warehouse_rows(config, FRAUD) == {HOURS[1]: rows + len(pd.read_parquet(folder / "replica-0.parquet"))}
+    assert warehouse_rows(config, FRAUD) == {
+        HOURS[1]: rows + len(pd.read_parquet(folder / "replica-0.parquet"))
+    }

@@ -1,0 +1,95 @@
+"""The demo data: realistic volumes, deterministic, and every documented incident really in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from monitoring_pipeline.demo import INCIDENTS, demo_hours
+from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, source_rows
+
+
+def hour_frame(root: Path, model: str, index: int) -> pd.DataFrame:
+    hour = HOURS[index]
+    folder = root / model / f"dt={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+    return pd.concat([pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))], ignore_index=True)
+
+
+def test_hours_end_before_the_end_hour() -> None:
+    hours = demo_hours(DEMO_END, 96)
+    assert len(hours) == 96 and hours[-1] == DEMO_END - pd.Timedelta(hours=1) and hours == sorted(hours)
+
+
+@pytest.mark.parametrize("model", ["fraud_classifier", "delivery_time_regressor"])
+def test_thousands_of_rows_per_hour_with_a_daily_cycle(demo_logs: Path, model: str) -> None:
+    counts = [source_rows(demo_logs, model, h) for h in HOURS[:24]]
+    present = [c for c in counts if c]
+    assert min(present) >= 1000 and max(present) >= 1.5 * min(present)
+
+
+def test_every_incident_hour_is_inside_the_demo() -> None:
+    assert all(0 <= i.first_hour <= i.last_hour < len(HOURS) for i in INCIDENTS)
+    kinds = {i.kind for i in INCIDENTS}
+    assert kinds >= {
+        "gradual drift",
+        "sudden shift",
+        "new category",
+        "null spike",
+        "empty hour",
+        "missing hour",
+    }
+
+
+def test_empty_and_missing_hours(demo_logs: Path) -> None:
+    fraud = demo_logs / "fraud_classifier"
+    empty, missing = HOURS[30], HOURS[31]
+    assert len(list((fraud / f"dt={empty:%Y-%m-%d}" / f"hour={empty:%H}").glob("*.parquet"))) == 2
+    assert source_rows(demo_logs, "fraud_classifier", empty) == 0
+    assert not (fraud / f"dt={missing:%Y-%m-%d}" / f"hour={missing:%H}").exists()
+    h20 = HOURS[20]
+    assert not (demo_logs / "delivery_time_regressor" / f"dt={h20:%Y-%m-%d}" / f"hour={h20:%H}").exists()
+
+
+def test_null_spike(demo_logs: Path) -> None:
+    assert hour_frame(demo_logs, "fraud_classifier", 40)["device_type"].isna().mean() == pytest.approx(
+        0.35, abs=0.04
+    )
+    assert hour_frame(demo_logs, "fraud_classifier", 39)["device_type"].isna().sum() == 0
+
+
+def test_gradual_drift_of_amount(demo_logs: Path) -> None:
+    def median(i: int) -> float:
+        return float(hour_frame(demo_logs, "fraud_classifier", i)["amount"].median())
+
+    assert median(47) == pytest.approx(median(10), rel=0.1)
+    assert median(72) > 1.2 * median(10) and median(95) > 1.6 * median(10)
+
+
+def test_new_category(demo_logs: Path) -> None:
+    assert "crypto" not in set(hour_frame(demo_logs, "fraud_classifier", 59)["merchant_category"])
+    share = (hour_frame(demo_logs, "fraud_classifier", 60)["merchant_category"] == "crypto").mean()
+    assert share == pytest.approx(0.10, abs=0.03)
+
+
+def test_values_capped(demo_logs: Path) -> None:
+    assert hour_frame(demo_logs, "fraud_classifier", 70)["distance_km"].max() == 50.0
+    assert hour_frame(demo_logs, "fraud_classifier", 76)["distance_km"].max() > 100.0
+
+
+def test_sudden_shift_unit_bug(demo_logs: Path) -> None:
+    before = hour_frame(demo_logs, "delivery_time_regressor", 79)
+    during = hour_frame(demo_logs, "delivery_time_regressor", 80)
+    after = hour_frame(demo_logs, "delivery_time_regressor", 88)
+    assert during["distance_km"].median() == pytest.approx(1000 * before["distance_km"].median(), rel=0.15)
+    assert after["distance_km"].median() == pytest.approx(before["distance_km"].median(), rel=0.15)
+    assert during["predicted_minutes"].median() > 10 * before["predicted_minutes"].median()
+
+
+def test_prediction_ids_are_unique_and_scores_are_probabilities(demo_logs: Path) -> None:
+    frame = hour_frame(demo_logs, "fraud_classifier", 5)
+    assert frame["prediction_id"].is_unique
+    assert frame["score"].between(0, 1).all()
+    assert set(frame["predicted_class"]) <= {"fraud", "legit"}
+    assert frame["event_time"].dt.tz is not None
