@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -53,3 +58,30 @@ def copy_hour(src_root: Path, dst_root: Path, model: str, hour: datetime) -> Pat
     rel = Path(model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}")
     shutil.copytree(src_root / rel, dst_root / rel)
     return dst_root / rel
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_process_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGTERM a process started with start_new_session=True and all it spawned; SIGKILL what lingers."""
+    if group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        proc.poll()  # reap the leader so it does not linger as a zombie
+        time.sleep(0.2)
+    if group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

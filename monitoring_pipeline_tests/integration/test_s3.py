@@ -3,7 +3,6 @@ boto3 and DuckDB's httpfs exactly as against AWS: endpoint and credentials from 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,16 +15,10 @@ from monitoring_pipeline.ingest import IngestError, ingest_hour
 from monitoring_pipeline.storage.object_store import ObjectStoreError, S3ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
-from monitoring_pipeline_tests.helpers import materialize_logs, warehouse_rows
+from monitoring_pipeline_tests.helpers import free_port, materialize_logs, warehouse_rows
 
 pytestmark = pytest.mark.integration
 BUCKET = "serving-logs"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
