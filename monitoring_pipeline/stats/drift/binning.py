@@ -1,0 +1,42 @@
+"""Shared binning for the tests that compare binned distributions (PSI, Jensen-Shannon, Hellinger,
+chi-square): both sides are counted over the same bins.
+
+Numerical: bins with (about) equal reference mass, cut at sketch-bucket boundaries chosen at the
+reference's quantiles; values of the current sample outside the reference range fall in the first
+or last bin. Categorical: one bin per category seen on either side (pooled "other" included).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.stats.sketch import aligned_counts
+
+EPSILON = 1e-4  # replaces an empty bin's proportion (PSI, KL-based scores) so logs stay finite
+
+
+def binned_counts(ref: Profile, cur: Profile, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference counts, current counts) over shared bins."""
+    if isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile):
+        categories = sorted(set(ref.counts) | set(cur.counts))
+        return (
+            np.array([ref.counts.get(c, 0) for c in categories], dtype=float),
+            np.array([cur.counts.get(c, 0) for c in categories], dtype=float),
+        )
+    assert isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile)
+    _, rc, cc = aligned_counts(ref.sketch, cur.sketch)
+    cum = np.cumsum(rc) / max(rc.sum(), 1)
+    # bucket i goes to bin floor(cum_before_i * n_bins): each bin holds ~1/n_bins of the reference
+    before = np.concatenate([[0.0], cum[:-1]])
+    bins = np.minimum((before * n_bins).astype(int), n_bins - 1)
+    ref_bins = np.bincount(bins, weights=rc, minlength=n_bins)
+    cur_bins = np.bincount(bins, weights=cc, minlength=n_bins)
+    keep = (ref_bins + cur_bins) > 0
+    return ref_bins[keep], cur_bins[keep]
+
+
+def proportions(counts: np.ndarray, epsilon: float = 0.0) -> np.ndarray:
+    total = counts.sum()
+    p = counts / total if total else np.zeros_like(counts)
+    return np.where(p == 0, epsilon, p) if epsilon else p

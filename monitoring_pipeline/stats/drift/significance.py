@@ -1,0 +1,15 @@
+"""The significance gate shared by distance tests: KS for numerical features, the chi-square test
+of homogeneity for categorical ones."""
+
+from __future__ import annotations
+
+from monitoring_pipeline.stats.drift.binning import binned_counts
+from monitoring_pipeline.stats.drift.chisquare import homogeneity
+from monitoring_pipeline.stats.drift.ks import ks_from_profiles
+from monitoring_pipeline.stats.profiles import NumericProfile, Profile
+
+
+def significance(ref: Profile, cur: Profile) -> float:
+    if isinstance(ref, NumericProfile):
+        return ks_from_profiles(ref, cur)[1]
+    return homogeneity(*binned_counts(ref, cur, n_bins=10))[2]
