@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 import yaml
 
+from monitoring_pipeline.stats.drift import UnknownDriftTestError, get_test
+
 CONFIG_ENV = "MONITORING_CONFIG"
 WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
 WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
@@ -35,6 +37,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "min_known_category_share": 0.95,
     "volume_band": 0.5,
     "freshness_lag_minutes": 90.0,
+    "drift_alpha": 0.001,
 }
 
 Kind = Literal["numerical", "categorical"]
@@ -50,6 +53,7 @@ class Column:
     kind: Kind
     critical: bool = False
     drift_test: str | None = None
+    drift_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -283,7 +287,9 @@ class _Parser:
                     model, here, "expected a kind (numerical / categorical) or a mapping with 'kind'"
                 )
                 continue
-            self._unknown(spec, {"kind", "critical", "drift_test"}, f"{model}: field '{here}'")
+            self._unknown(
+                spec, {"kind", "critical", "drift_test", "drift_threshold"}, f"{model}: field '{here}'"
+            )
             kind = spec.get("kind")
             if kind not in FEATURE_KINDS:
                 self.field_error(
@@ -294,7 +300,21 @@ class _Parser:
             if not isinstance(critical, bool):
                 self.field_error(model, f"{here}.critical", f"expected true or false; got {critical!r}")
                 continue
-            columns.append(Column(str(name), kind, critical, spec.get("drift_test")))
+            test, threshold = spec.get("drift_test"), spec.get("drift_threshold")
+            if test is not None:
+                try:
+                    get_test(str(test), kind)
+                except UnknownDriftTestError as exc:
+                    self.field_error(model, f"{here}.drift_test", str(exc))
+                    continue
+            if threshold is not None and (
+                isinstance(threshold, bool) or not isinstance(threshold, int | float)
+            ):
+                self.field_error(model, f"{here}.drift_threshold", f"expected a number; got {threshold!r}")
+                continue
+            columns.append(
+                Column(str(name), kind, critical, test, None if threshold is None else float(threshold))
+            )
         return tuple(columns)
 
     def _hour(self, raw: Any, where: str) -> datetime | None:

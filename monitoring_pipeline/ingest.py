@@ -152,7 +152,7 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
             conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
         )
         uri = warehouse.publish(TABLE, model.name, hour, staged)
-    warehouse.ensure_view(model.name, TABLE, model.name)
+    warehouse.ensure_view(model.name, TABLE, warehouse.table_glob(TABLE, model.name))
     return IngestResult(
         model=model.name,
         hour=hour,

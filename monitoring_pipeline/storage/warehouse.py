@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -37,8 +38,25 @@ class Warehouse:
         hour = hour.astimezone(UTC)
         return f"{table}/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}.parquet"
 
-    def table_glob(self, table: str, model: str) -> str:
+    def table_glob(self, table: str, model: str = "*") -> str:
+        """Every hourly partition file of a table, for one model or (default) all of them."""
         return f"{self.tables_root}/{table}/{model}/*/*.parquet"
+
+    def fetch_hours(
+        self, table: str, model: str, hours: Sequence[datetime], workdir: Path
+    ) -> dict[datetime, Path]:
+        """Local paths of the published partitions among `hours` (downloaded when on S3); missing
+        hours are simply absent. One listing per day, not per hour."""
+        wanted = {self.partition_key(table, model, h): h for h in hours}
+        found = []
+        for day in sorted({h.astimezone(UTC).date() for h in hours}):
+            found += [o for o in self.store.list(f"{table}/{model}/dt={day:%Y-%m-%d}/") if o.key in wanted]
+        paths = self.store.fetch(found, workdir)
+        return {wanted[o.key]: path for o, path in zip(found, paths, strict=True)}
+
+    def fetch_object(self, key: str, workdir: Path) -> Path | None:
+        found = [o for o in self.store.list(key) if o.key == key]
+        return self.store.fetch(found, workdir)[0] if found else None
 
     def publish(self, table: str, model: str, hour: datetime, local_file: Path) -> str:
         """Replace the (table, model, hour) partition with local_file, atomically; return its URI."""
@@ -48,9 +66,9 @@ class Warehouse:
         """The catalog for queries (what an analyst or a later asset uses)."""
         return duck.connect(self.catalog_path, read_only=read_only, s3=self.on_s3)
 
-    def ensure_view(self, schema: str, table: str, model: str, attempts: int = 20) -> bool:
-        """Make `<schema>.<table>` a view over the table's partition files; True when it is current."""
-        glob = duck.string_literal(self.table_glob(table, model))
+    def ensure_view(self, schema: str, table: str, glob: str, attempts: int = 20) -> bool:
+        """Make `<schema>.<table>` a view over the files matching `glob`; True when it is current."""
+        glob = duck.string_literal(glob)
         sql = (
             f"CREATE OR REPLACE VIEW {duck.quote_identifier(schema)}.{duck.quote_identifier(table)} AS "  # noqa: S608 (quoted identifiers, escaped literal: DuckDB cannot prepare DDL)
             f"SELECT * FROM read_parquet({glob}, union_by_name = true, hive_partitioning = false)"

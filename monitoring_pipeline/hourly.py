@@ -1,0 +1,245 @@
+"""The hourly computations behind the assets, as plain functions over the warehouse (no Dagster):
+profile an hour, build its reference, compute its drift. Each reads its inputs from the warehouse
+and publishes one object per hour, so a re-run replaces and runs never share a lock."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
+from monitoring_pipeline.stats.drift import DriftSummary, FeatureDrift, evaluate_feature, summarize
+from monitoring_pipeline.stats.profiles import Profile, merge_profiles
+from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+PROFILES, REFERENCES, DRIFT, SUMMARY = (
+    "feature_profiles",
+    "reference_profiles",
+    "drift_metrics",
+    "drift_summary",
+)
+
+
+class MissingInputError(RuntimeError):
+    """An upstream partition this computation needs has not been materialized."""
+
+
+def roles(model: ModelConfig) -> dict[str, str]:
+    return {c.name: "feature" for c in model.features} | {c.name: "prediction" for c in model.predictions}
+
+
+def _publish(warehouse: Warehouse, table: str, model: str, hour: datetime, data: pa.Table) -> str:
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        path = Path(tmp) / "part.parquet"
+        pq.write_table(data, path, compression="zstd")
+        uri = warehouse.publish(table, model, hour, path)
+    warehouse.ensure_view("main", table, warehouse.table_glob(table))
+    return uri
+
+
+def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> dict[str, Profile]:
+    """Profile the hour's `prediction_logs` partition and publish it to `feature_profiles`."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-profile-") as tmp, duck.connect() as conn:
+        found = warehouse.fetch_hours("prediction_logs", model.name, [hour], Path(tmp))
+        if hour not in found:
+            raise MissingInputError(
+                f"{model.name}/prediction_logs has no partition for {hour:%Y-%m-%d-%H:00}"
+            )
+        profiles = profile_parquet(conn, found[hour], model.monitored_columns)
+    _publish(
+        warehouse, PROFILES, model.name, hour, profiles_to_table(model.name, hour, profiles, roles(model))
+    )
+    return profiles
+
+
+def load_profiles(
+    warehouse: Warehouse, table: str, model: str, hours: list[datetime]
+) -> dict[datetime, dict[str, Profile]]:
+    with tempfile.TemporaryDirectory(prefix="monitoring-load-") as tmp:
+        paths = warehouse.fetch_hours(table, model, hours, Path(tmp))
+        return {h: profiles_from_table(pq.read_table(p)) for h, p in paths.items()}
+
+
+@dataclass(frozen=True)
+class Reference:
+    description: str
+    start: datetime | None
+    end: datetime | None
+    hours_found: int
+    hours_expected: int
+    profiles: dict[str, Profile]
+
+
+def reference_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
+    ref = model.reference
+    if ref.type == "trailing":
+        return [hour - timedelta(hours=k) for k in range(ref.hours, 0, -1)]
+    assert ref.start is not None and ref.end is not None
+    return [ref.start + timedelta(hours=k) for k in range(int((ref.end - ref.start).total_seconds() // 3600))]
+
+
+def build_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Reference:
+    """Merge the window's hourly profiles (trailing: the N hours before `hour`; fixed: the range)."""
+    hours = reference_hours(model, hour)
+    by_hour = load_profiles(warehouse, PROFILES, model.name, hours)
+    merged = {}
+    for column in model.monitored_columns:
+        merged_profile = merge_profiles(p[column.name] for p in by_hour.values() if column.name in p)
+        if merged_profile is not None:
+            merged[column.name] = merged_profile
+    start, end = hours[0], hours[-1] + timedelta(hours=1)
+    kind = f"trailing {model.reference.hours}h" if model.reference.type == "trailing" else "fixed"
+    window = f"[{start:%Y-%m-%d %H:00}, {end:%Y-%m-%d %H:00}) UTC"
+    description = f"{kind} {window}, {len(by_hour)}/{len(hours)} hours profiled"
+    return Reference(description, start, end, len(by_hour), len(hours), merged)
+
+
+def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, warehouse: Warehouse) -> str:
+    table = profiles_to_table(model.name, hour, reference.profiles, roles(model))
+    table = table.append_column(
+        "reference_window", pa.array([reference.description] * len(table), pa.string())
+    )
+    return _publish(warehouse, REFERENCES, model.name, hour, table)
+
+
+def load_reference(
+    model: ModelConfig, hour: datetime, warehouse: Warehouse
+) -> tuple[str, dict[str, Profile]]:
+    with tempfile.TemporaryDirectory(prefix="monitoring-ref-") as tmp:
+        paths = warehouse.fetch_hours(REFERENCES, model.name, [hour], Path(tmp))
+        if hour not in paths:
+            raise MissingInputError(
+                f"{model.name}/reference_profile has no partition for {hour:%Y-%m-%d-%H:00}"
+            )
+        table = pq.read_table(paths[hour])
+    description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
+    return description, profiles_from_table(table)
+
+
+@dataclass(frozen=True)
+class HourDrift:
+    hour: datetime
+    reference_window: str
+    results: list[FeatureDrift]
+    summary: DriftSummary
+
+
+def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourDrift:
+    """Compare the hour's profiles with its reference; publish `drift_metrics` and `drift_summary`."""
+    current = load_profiles(warehouse, PROFILES, model.name, [hour]).get(hour)
+    if current is None:
+        raise MissingInputError(f"{model.name}/feature_profiles has no partition for {hour:%Y-%m-%d-%H:00}")
+    window, reference = load_reference(model, hour, warehouse)
+    alpha = model.thresholds["drift_alpha"]
+    results = [
+        evaluate_feature(
+            c.name,
+            c.kind,
+            reference.get(c.name),
+            current[c.name],
+            role=role,
+            test_name=c.drift_test,
+            threshold=c.drift_threshold,
+            alpha=alpha,
+        )
+        for c, role in [(c, "feature") for c in model.features]
+        + [(c, "prediction") for c in model.predictions]
+    ]
+    drift = HourDrift(hour, window, results, summarize(results))
+    now = datetime.now(UTC)
+    _publish(warehouse, DRIFT, model.name, hour, drift_table(model.name, drift, now))
+    _publish(warehouse, SUMMARY, model.name, hour, summary_table(model.name, drift, now))
+    return drift
+
+
+def drift_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Table:
+    rows = [
+        {
+            "model": model,
+            "partition_hour": drift.hour,
+            "feature": r.feature,
+            "role": r.role,
+            "kind": r.kind,
+            "test": r.test,
+            "score_kind": r.score_kind,
+            "score": r.score,
+            "threshold": r.threshold,
+            "p_value": r.p_value,
+            "alpha": r.alpha,
+            "drifted": r.drifted,
+            "status": r.status,
+            "reference_rows": r.reference_count,
+            "current_rows": r.current_count,
+            "reference_window": drift.reference_window,
+            "details": json.dumps(r.details, default=str),
+            "computed_at": computed_at,
+        }
+        for r in drift.results
+    ]
+    return pa.Table.from_pylist(rows, schema=DRIFT_SCHEMA)
+
+
+def summary_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Table:
+    s = drift.summary
+    row = {
+        "model": model,
+        "partition_hour": drift.hour,
+        "features": s.features,
+        "evaluated": s.evaluated,
+        "drifted": s.drifted,
+        "drift_share": s.drift_share,
+        "prediction_drifted": s.prediction_drifted,
+        "prediction_score": s.prediction_score,
+        "drifted_features": [r.feature for r in drift.results if r.role == "feature" and r.drifted],
+        "reference_window": drift.reference_window,
+        "computed_at": computed_at,
+    }
+    return pa.Table.from_pylist([row], schema=SUMMARY_SCHEMA)
+
+
+_TS = pa.timestamp("us", tz="UTC")
+DRIFT_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("partition_hour", _TS),
+        ("feature", pa.string()),
+        ("role", pa.string()),
+        ("kind", pa.string()),
+        ("test", pa.string()),
+        ("score_kind", pa.string()),
+        ("score", pa.float64()),
+        ("threshold", pa.float64()),
+        ("p_value", pa.float64()),
+        ("alpha", pa.float64()),
+        ("drifted", pa.bool_()),
+        ("status", pa.string()),
+        ("reference_rows", pa.int64()),
+        ("current_rows", pa.int64()),
+        ("reference_window", pa.string()),
+        ("details", pa.string()),
+        ("computed_at", _TS),
+    ]
+)
+SUMMARY_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("partition_hour", _TS),
+        ("features", pa.int64()),
+        ("evaluated", pa.int64()),
+        ("drifted", pa.int64()),
+        ("drift_share", pa.float64()),
+        ("prediction_drifted", pa.bool_()),
+        ("prediction_score", pa.float64()),
+        ("drifted_features", pa.list_(pa.string())),
+        ("reference_window", pa.string()),
+        ("computed_at", _TS),
+    ]
+)
