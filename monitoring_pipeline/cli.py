@@ -10,7 +10,7 @@ from monitoring_pipeline.config import ConfigError, MonitorsConfig, load_config,
 
 
 def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from monitoring_pipeline.demo import DEMO_MODELS, seed_demo
+    from monitoring_pipeline.demo import DEMO_MODELS, seed_demo, training_frame, write_training_file
     from monitoring_pipeline.storage.object_store import open_store
 
     models = [m for m in config.models if m.name in DEMO_MODELS]
@@ -25,6 +25,11 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
     rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed)
     for name, count in rows.items():
         print(f"{name}: {count} rows over {args.hours} hours -> {config.model(name).logs}/{name}/")
+    for model in models:
+        if model.reference.type == "file" and model.reference.path:
+            frame = training_frame(model.name, end=end, seed=args.seed)
+            write_training_file(model.reference.path, frame)
+            print(f"{model.name}: reference (training) data, {len(frame)} rows -> {model.reference.path}")
     return 0
 
 

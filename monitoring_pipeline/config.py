@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from monitoring_pipeline.stats.drift import UnknownDriftTestError, get_test
+from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
 
 CONFIG_ENV = "MONITORING_CONFIG"
 WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
@@ -37,7 +37,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "min_known_category_share": 0.95,
     "volume_band": 0.5,
     "freshness_lag_minutes": 90.0,
-    "drift_alpha": 0.001,
+    "drift_alpha": DEFAULT_ALPHA,
 }
 
 Kind = Literal["numerical", "categorical"]

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage import layout
-from monitoring_pipeline.storage.object_store import ObjectStore
+from monitoring_pipeline.storage.object_store import ObjectStore, open_store
 
 DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor")
 DEFAULT_HOURS = 96
@@ -180,3 +180,20 @@ def seed_demo(
             write_hour(store, model, hour, frame)
             rows[model] += len(frame)
     return rows
+
+
+def training_frame(model: str, end: datetime | None = None, hours: int = 24, seed: int = 7) -> pd.DataFrame:
+    """Reference data as a model team would keep it: `hours` incident-free hours just before the demo."""
+    rng = np.random.default_rng([seed, DEMO_MODELS.index(model), 1])
+    first = demo_hours(end)[0]
+    frames = [GENERATORS[model](-1, first - timedelta(hours=hours - i), rng) for i in range(hours)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_training_file(location: str, frame: pd.DataFrame) -> None:
+    """Write a reference Parquet file to a local path or an s3:// URI."""
+    parent, _, name = location.rpartition("/")
+    with tempfile.TemporaryDirectory(prefix="monitoring-demo-") as tmp:
+        local = Path(tmp) / name
+        frame.to_parquet(local, index=False)
+        open_store(parent).put_file(local, name)

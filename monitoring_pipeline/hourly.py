@@ -18,6 +18,7 @@ from monitoring_pipeline.profiling import profile_parquet, profiles_from_table, 
 from monitoring_pipeline.stats.drift import DriftSummary, FeatureDrift, evaluate_feature, summarize
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.object_store import fetch_file
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 PROFILES, REFERENCES, DRIFT, SUMMARY = (
@@ -86,6 +87,32 @@ def reference_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
     return [ref.start + timedelta(hours=k) for k in range(int((ref.end - ref.start).total_seconds() // 3600))]
 
 
+STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)  # where a fixed or file reference is stored
+
+
+def is_static(model: ModelConfig) -> bool:
+    """Fixed windows and files give one reference for every hour; trailing windows one per hour."""
+    return model.reference.type != "trailing"
+
+
+def build_static_reference(model: ModelConfig, warehouse: Warehouse) -> Reference:
+    if model.reference.type == "fixed":
+        return build_reference(model, STATIC_HOUR, warehouse)
+    path = model.reference.path
+    assert path is not None
+    with tempfile.TemporaryDirectory(prefix="monitoring-ref-") as tmp, duck.connect() as conn:
+        local = fetch_file(path, Path(tmp))
+        names = set(conn.read_parquet(str(local), hive_partitioning=False).columns)
+        missing = [c.name for c in model.monitored_columns if c.name not in names]
+        if missing:
+            raise ValueError(
+                f"reference file {path}: missing column(s) {missing} declared for model {model.name!r}"
+            )
+        profiles = profile_parquet(conn, local, model.monitored_columns)
+    rows = max((p.rows for p in profiles.values()), default=0)
+    return Reference(f"file {path} ({rows} rows)", None, None, 0, 0, profiles)
+
+
 def build_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Reference:
     """Merge the window's hourly profiles (trailing: the N hours before `hour`; fixed: the range)."""
     hours = reference_hours(model, hour)
@@ -113,13 +140,14 @@ def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, 
 def load_reference(
     model: ModelConfig, hour: datetime, warehouse: Warehouse
 ) -> tuple[str, dict[str, Profile]]:
+    """The stored reference for `hour`: its own partition (trailing), or the one static reference."""
+    stored = STATIC_HOUR if is_static(model) else hour
     with tempfile.TemporaryDirectory(prefix="monitoring-ref-") as tmp:
-        paths = warehouse.fetch_hours(REFERENCES, model.name, [hour], Path(tmp))
-        if hour not in paths:
-            raise MissingInputError(
-                f"{model.name}/reference_profile has no partition for {hour:%Y-%m-%d-%H:00}"
-            )
-        table = pq.read_table(paths[hour])
+        paths = warehouse.fetch_hours(REFERENCES, model.name, [stored], Path(tmp))
+        if stored not in paths:
+            which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
+            raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
+        table = pq.read_table(paths[stored])
     description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
     return description, profiles_from_table(table)
 

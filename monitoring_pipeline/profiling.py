@@ -156,7 +156,7 @@ def profiles_to_table(
 
 def _list_array(lengths: list[int | None], values: pa.StructArray, value_type: pa.DataType) -> pa.Array:
     offsets = np.concatenate([[0], np.cumsum([n or 0 for n in lengths])]).astype(np.int32)
-    mask = pa.array([n is None for n in lengths])
+    mask = pa.array([n is None for n in lengths], type=pa.bool_())
     return pa.ListArray.from_arrays(pa.array(offsets), values, type=pa.list_(value_type), mask=mask)
 
 

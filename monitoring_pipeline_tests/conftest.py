@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
-from monitoring_pipeline.demo import demo_hours, seed_demo
+from monitoring_pipeline.demo import demo_hours, seed_demo, training_frame, write_training_file
 from monitoring_pipeline.storage.object_store import LocalObjectStore
 
 DEMO_END = datetime(2026, 11, 24, 0, tzinfo=UTC)
@@ -34,6 +34,8 @@ def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("object_store") / "predictions"
     store = LocalObjectStore(root)
     seed_demo({"fraud_classifier": store, "delivery_time_regressor": store}, end=DEMO_END)
+    training = training_frame("delivery_time_regressor", end=DEMO_END)
+    write_training_file(str(root.parent / "reference" / "delivery_time_regressor_training.parquet"), training)
     return root
 
 
@@ -46,6 +48,9 @@ def write_config(folder: Path, logs: str, data: str | None = None, **model_overr
     }
     for model in raw["models"]:
         model["logs"] = logs
+        if model.get("reference", {}).get("type") == "file" and not logs.startswith("s3://"):
+            name = Path(model["reference"]["path"]).name
+            model["reference"] = {"type": "file", "path": str(Path(logs).parent / "reference" / name)}
         model.update(model_overrides)
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

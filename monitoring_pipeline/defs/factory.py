@@ -6,11 +6,26 @@ import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.defs.assets import prediction_logs_asset
+from monitoring_pipeline.defs.drift_assets import (
+    drift_metrics_asset,
+    feature_profiles_asset,
+    reference_data_spec,
+    reference_profile_asset,
+)
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:
-    assets = [prediction_logs_asset(model) for model in config.models]
+    assets: list = []
+    for model in config.models:
+        assets += [
+            prediction_logs_asset(model),
+            feature_profiles_asset(model),
+            reference_profile_asset(model),
+            drift_metrics_asset(model),
+        ]
+        if model.reference.type == "file":
+            assets.append(reference_data_spec(model))
     return dg.Definitions(
         assets=assets, resources={"warehouse": WarehouseResource.from_config(config.warehouse)}
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,6 +155,15 @@ def open_store(location: str) -> ObjectStore:
     return LocalObjectStore(location)
 
 
-def scratch_dir(prefix: str = "monitoring-") -> tempfile.TemporaryDirectory:
-    """A private temporary folder for downloads and staged files, removed on exit."""
-    return tempfile.TemporaryDirectory(prefix=prefix)
+def fetch_file(location: str, workdir: Path) -> Path:
+    """A local path for a single file given as a local path or an s3:// URI (downloaded)."""
+    if not location.startswith("s3://"):
+        if not Path(location).is_file():
+            raise ObjectStoreError(f"{location}: no such file")
+        return Path(location)
+    parent, _, name = location.rpartition("/")
+    store = S3ObjectStore(parent)
+    found = [o for o in store.list(name) if o.key == name]
+    if not found:
+        raise ObjectStoreError(f"{location}: no such object")
+    return store.fetch(found, workdir)[0]

@@ -19,7 +19,7 @@ from monitoring_pipeline.stats.drift.base import REGISTRY, get_test
 from monitoring_pipeline.stats.profiles import Profile
 
 AUTO_TESTS = {"numerical": "ks", "categorical": "jensenshannon"}
-DEFAULT_ALPHA = 0.001
+DEFAULT_ALPHA = 1e-4  # per feature and hour: ~features x 24 x 1e-4 false alarms a model-day
 Status = Literal["ok", "drift", "insufficient_data", "no_data"]
 
 

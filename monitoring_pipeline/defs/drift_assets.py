@@ -1,0 +1,176 @@
+"""Per-model profile, reference and drift assets. Glue only: the work is in monitoring_pipeline.hourly."""
+
+import warnings
+from datetime import datetime
+from typing import Any
+
+import dagster as dg
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.defs.partitions import hourly_partitions, partition_hours
+from monitoring_pipeline.hourly import (
+    STATIC_HOUR,
+    HourDrift,
+    build_reference,
+    build_static_reference,
+    drift_hour,
+    is_static,
+    profile_hour,
+    publish_reference,
+)
+from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.stats.profiles import NumericProfile, Profile
+
+
+def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[model.name, "feature_profiles"],
+        group_name=model.name,
+        partitions_def=hourly_partitions(model),
+        deps=[dg.AssetKey([model.name, "prediction_logs"])],
+        kinds={"duckdb"},
+        description=(
+            f"Profile of every monitored column of `{model.name}` for one hour, computed in one DuckDB pass: "
+            "rows, nulls, mean, std, min, max, quantiles and a mergeable histogram (numerical); counts per "
+            "category (top 200 + other) and distinct values (categorical). Any window's profile is the merge "
+            "of its hours. SQL: `main.feature_profiles`."
+        ),
+    )
+    def _feature_profiles(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        wh = warehouse.get()
+        profiled = {hour: profile_hour(model, hour, wh) for hour in partition_hours(context)}
+        return dg.MaterializeResult(metadata=profile_metadata(profiled))
+
+    return _feature_profiles
+
+
+def profile_metadata(profiled: dict[datetime, dict[str, Profile]]) -> dict[str, Any]:
+    last = profiled[max(profiled)]
+    rows = max((p.rows for p in last.values()), default=0)
+    lines = ["| column | kind | non-null | nulls | mean | p50 |", "|---|---|---|---|---|---|"]
+    for name, p in last.items():
+        mean = f"{p.mean:.4g}" if isinstance(p, NumericProfile) and p.count else ""
+        p50 = f"{p.quantiles()[0.5]:.4g}" if isinstance(p, NumericProfile) and p.count else ""
+        lines.append(f"| {name} | {p.kind} | {p.count} | {p.nulls} | {mean} | {p50} |")
+    return {
+        "hours": len(profiled),
+        "rows": rows,
+        "columns": len(last),
+        "max_null_share": max((p.nulls / p.rows for p in last.values() if p.rows), default=0.0),
+        "profile": dg.MetadataValue.md("\n".join(lines)),
+    }
+
+
+def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
+    ref = model.reference
+    common: dict[str, Any] = dict(
+        key=[model.name, "reference_profile"], group_name=model.name, kinds={"duckdb"}
+    )
+    if is_static(model):
+        upstream = [model.name, "reference_data"] if ref.type == "file" else [model.name, "feature_profiles"]
+        what = f"the file `{ref.path}`" if ref.type == "file" else f"the hours [{ref.start}, {ref.end})"
+        deps: list[Any] = [dg.AssetKey(upstream)]
+        partitions = None
+    else:
+        what = f"the {ref.hours} hours before each hour (trailing window, the hour itself excluded)"
+        with warnings.catch_warnings():  # the flag is beta; hours before the first partition do not exist
+            warnings.simplefilter("ignore", dg.BetaWarning)
+            mapping = dg.TimeWindowPartitionMapping(
+                start_offset=-ref.hours, end_offset=-1, allow_nonexistent_upstream_partitions=True
+            )
+        deps = [dg.AssetDep(dg.AssetKey([model.name, "feature_profiles"]), partition_mapping=mapping)]
+        partitions = hourly_partitions(model)
+
+    @dg.asset(
+        **common,
+        deps=deps,
+        partitions_def=partitions,
+        description=(
+            f"Reference distribution that `{model.name}`'s drift is measured against: the merged profile of "
+            f"{what}. SQL: `main.reference_profiles`."
+        ),
+    )
+    def _reference_profile(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        wh = warehouse.get()
+        if is_static(model):
+            built = build_static_reference(model, wh)
+            publish_reference(model, STATIC_HOUR, built, wh)
+            windows = [built]
+        else:
+            windows = []
+            for hour in partition_hours(context):
+                built = build_reference(model, hour, wh)
+                publish_reference(model, hour, built, wh)
+                windows.append(built)
+        last = windows[-1]
+        return dg.MaterializeResult(
+            metadata={
+                "reference_window": last.description,
+                "hours_profiled": last.hours_found,
+                "rows": max((p.rows for p in last.profiles.values()), default=0),
+            }
+        )
+
+    return _reference_profile
+
+
+def reference_data_spec(model: ModelConfig) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        key=[model.name, "reference_data"],
+        group_name=model.name,
+        kinds={"parquet"},
+        description=f"Training (reference) data of `{model.name}`, read from `{model.reference.path}`.",
+    )
+
+
+def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=[model.name, "drift_metrics"],
+        group_name=model.name,
+        partitions_def=hourly_partitions(model),
+        deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
+        kinds={"duckdb"},
+        description=(
+            f"Drift of each feature and prediction of `{model.name}` in one hour against its reference: the "
+            "test used, score, threshold, p-value, drifted flag and sample sizes, plus the share of drifted "
+            "features. "
+            "A feature drifts when the change is both large enough to matter and statistically significant. "
+            "SQL: `main.drift_metrics`, `main.drift_summary`."
+        ),
+    )
+    def _drift_metrics(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        wh = warehouse.get()
+        drifts = [drift_hour(model, hour, wh) for hour in partition_hours(context)]
+        return dg.MaterializeResult(metadata=drift_metadata(drifts))
+
+    return _drift_metrics
+
+
+def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:
+    last = drifts[-1]
+    s = last.summary
+    lines = ["| feature | test | score | threshold | p-value |", "|---|---|---|---|---|"]
+    for r in s.top:
+        p = f"{r.p_value:.2g}" if r.p_value is not None else ""
+        lines.append(f"| {r.feature} | {r.test} | {r.score:.4g} | {r.threshold:g} | {p} |")
+    table = "\n".join(lines) if s.top else "No feature drifted."
+    metadata: dict[str, Any] = {
+        "drift_share": s.drift_share if s.drift_share is not None else float("nan"),
+        "drifted_features": s.drifted,
+        "evaluated_features": s.evaluated,
+        "prediction_drifted": s.prediction_drifted,
+        "prediction_drift_score": s.prediction_score if s.prediction_score is not None else float("nan"),
+        "reference_window": last.reference_window,
+        "top_drifted_features": dg.MetadataValue.md(table),
+    }
+    if len(drifts) > 1:
+        metadata["drift_share_by_hour"] = dg.MetadataValue.json(
+            {f"{d.hour:%Y-%m-%d-%H:00}": d.summary.drift_share for d in drifts}
+        )
+    return metadata
