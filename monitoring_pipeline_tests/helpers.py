@@ -85,3 +85,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+PIPELINE = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
+
+
+def run_pipeline(config: MonitorsConfig, model: str, first: datetime, last: datetime) -> None:
+    """Every asset of a model for the hours first..last in one run (the way a backfill run does),
+    after materializing a static (fixed-window or file) reference on its own, as a user would."""
+    defs = build_definitions(config)
+    assets = {name: defs.resolve_assets_def(dg.AssetKey([model, name])) for name in PIPELINE}
+    instance = dg.DagsterInstance.ephemeral()
+    hourly = [a for a in assets.values() if a.partitions_def is not None]
+    static = [a for a in assets.values() if a.partitions_def is None]
+    tags = {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
+    if static and config.model(model).reference.type == "fixed":  # its input hours come first
+        dg.materialize([assets["prediction_logs"], assets["feature_profiles"]], tags=tags, instance=instance)
+    if static:
+        dg.materialize(static, instance=instance)
+    dg.materialize(hourly, tags=tags, instance=instance)
+
+
+def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    with wh.connect(read_only=True) as conn:
+        return conn.execute(sql, params or []).fetchall()

@@ -54,8 +54,12 @@ def test_dagster_cli_validates_the_workspace(tmp_path) -> None:
     env = {"DAGSTER_HOME": str(tmp_path), "PATH": str(REPO_ROOT / ".venv" / "bin")}
     result = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
 

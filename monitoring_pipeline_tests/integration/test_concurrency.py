@@ -49,10 +49,15 @@ def run_workers(config_path: Path, dagster_home: Path, hours: list) -> list[subp
     """Four processes, each materializing two hours on the shared Dagster instance, all at once."""
     env = {**os.environ, "MONITORING_CONFIG": str(config_path), "DAGSTER_HOME": str(dagster_home)}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, key(hours[i]), key(hours[i + 1])], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, key(hours[i]), key(hours[i + 1])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         for i in range(0, 8, 2)
-    ]  # fmt: skip
+    ]
     return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), p.stdout.read()) for p in procs]
 
 
@@ -68,8 +73,9 @@ def setup(tmp_path: Path, demo_logs: Path) -> tuple[Path, Path, MonitorsConfig]:
     return config_path, dagster_home, load_config(config_path)
 
 
-def assert_all_loaded(results: list[subprocess.CompletedProcess], config: MonitorsConfig, demo_logs: Path,
-                      hours: list) -> None:  # fmt: skip
+def assert_all_loaded(
+    results: list[subprocess.CompletedProcess], config: MonitorsConfig, demo_logs: Path, hours: list
+) -> None:
     for result in results:
         assert result.returncode == 0, result.stdout[-3000:]
         assert "lock" not in result.stdout.lower(), result.stdout[-3000:]
@@ -89,8 +95,11 @@ def test_four_processes_while_an_analyst_holds_the_catalog(setup: tuple, demo_lo
     config_path, dagster_home, config = setup
     materialize_logs(config, MODEL, HOURS[0])  # the catalog exists before the analyst opens it
     stop = config.path.parent / "stop-reader"
-    reader = subprocess.Popen([sys.executable, "-c", READER, config.warehouse.catalog_path, str(stop)],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, config.warehouse.catalog_path, str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "ready"
         hours = HOURS[16:24]

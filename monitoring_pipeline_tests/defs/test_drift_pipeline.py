@@ -1,0 +1,128 @@
+"""The whole hourly pipeline materialized in process over the demo's 96 hours: the documented
+incidents are detected in the right hours and features, and nothing else is flagged."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from monitoring_pipeline.config import MonitorsConfig, load_config
+from monitoring_pipeline.hourly import PROFILES, load_profiles
+from monitoring_pipeline.profiling import profile_relation
+from monitoring_pipeline.stats.profiles import merge_profiles
+from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.warehouse import Warehouse
+from monitoring_pipeline_tests.conftest import HOURS, write_config
+from monitoring_pipeline_tests.helpers import query, run_pipeline
+
+FRAUD, DELIVERY = "fraud_classifier", "delivery_time_regressor"
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, demo_logs: Path) -> MonitorsConfig:
+    folder = tmp_path_factory.mktemp("demo_run")
+    config = load_config(write_config(folder, str(demo_logs)))
+    for model in (FRAUD, DELIVERY):
+        run_pipeline(config, model, HOURS[0], HOURS[-1])
+    return config
+
+
+def flagged(config: MonitorsConfig, model: str) -> dict[str, set[int]]:
+    """Feature -> demo hour indices in which it was flagged as drifted."""
+    rows = query(
+        config, "SELECT feature, partition_hour FROM main.drift_metrics WHERE model = ? AND drifted", [model]
+    )
+    out: dict[str, set[int]] = {}
+    for feature, hour in rows:
+        out.setdefault(feature, set()).add(int((hour - HOURS[0]) / timedelta(hours=1)))
+    return out
+
+
+def test_sudden_shift_is_detected_exactly_in_its_hours(demo_run: MonitorsConfig) -> None:
+    """The delivery model's reference is a training file: the unit bug alarms for hours 80-87 only."""
+    got = flagged(demo_run, DELIVERY)
+    assert got.pop("distance_km") == set(range(80, 88))
+    assert got.pop("predicted_minutes") == set(range(80, 88))  # prediction drift, its own figure
+    assert got == {}  # no unchanged feature is ever flagged
+
+
+def test_fraud_incidents_are_detected_and_unchanged_features_are_quiet(demo_run: MonitorsConfig) -> None:
+    got = flagged(demo_run, FRAUD)
+    assert got.pop("distance_km") == set(range(70, 76))  # values capped at 50 km
+    new_category = got.pop("merchant_category")
+    assert set(range(60, 66)) <= new_category <= set(range(60, 72))  # until the 24h reference absorbs it
+    amount = got.pop("amount")  # gradual drift from hour 48: flagged once it is large enough
+    assert min(amount) >= 50 and len(amount & set(range(60, 96))) >= 30
+    got.pop("score", None)  # the model's score follows amount: prediction drift is allowed here
+    assert got == {}, got
+
+
+def test_drift_summary_and_no_data_hours(demo_run: MonitorsConfig) -> None:
+    rows = dict(
+        query(demo_run, "SELECT partition_hour, drift_share FROM main.drift_summary WHERE model = ?", [FRAUD])
+    )
+    assert len(rows) == 96
+    assert rows[HOURS[30]] is None and rows[HOURS[31]] is None  # empty and missing hours: nothing to evaluate
+    assert rows[HOURS[72]] == pytest.approx(2 / 7)  # amount and distance_km of 7 features
+    statuses = query(
+        demo_run,
+        "SELECT DISTINCT status FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
+        [FRAUD, HOURS[30]],
+    )
+    assert statuses == [("no_data",)]
+    first = query(
+        demo_run,
+        "SELECT DISTINCT status, reference_rows FROM main.drift_metrics "
+        "WHERE model = ? AND partition_hour = ?",
+        [FRAUD, HOURS[0]],
+    )
+    assert first == [("insufficient_data", 0)]  # no hours before the first one: no reference yet
+
+
+def test_reference_window_is_recorded(demo_run: MonitorsConfig) -> None:
+    [(window,)] = query(
+        demo_run,
+        "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
+        [FRAUD, HOURS[50]],
+    )
+    assert window.startswith("trailing 24h [") and "24/24 hours profiled" in window
+    [(window,)] = query(
+        demo_run, "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ?", [DELIVERY]
+    )
+    assert window.startswith("file ") and "delivery_time_regressor_training.parquet" in window
+
+
+def test_merged_hours_equal_the_day_profiled_at_once(demo_run: MonitorsConfig) -> None:
+    """Exact for counts, nulls, min, max, histograms and categories; mean/std to 1e-9; quantiles are
+    equal too, since both come from the same (identical) histogram."""
+    wh = Warehouse(demo_run.warehouse.catalog_path, demo_run.warehouse.tables_root)
+    model = demo_run.model(FRAUD)
+    day = HOURS[24:48]
+    hourly = load_profiles(wh, PROFILES, FRAUD, day)
+    files = sorted(Path(demo_run.warehouse.tables_root, "prediction_logs", FRAUD).rglob("*.parquet"))
+    files = [
+        f
+        for f in files
+        if pq.read_metadata(f).num_rows and pq.read_table(f, columns=["partition_hour"])[0][0].as_py() in day
+    ]
+    with duck.connect() as conn:
+        whole = profile_relation(conn, conn.read_parquet([str(f) for f in files]), model.monitored_columns)
+    for column in model.monitored_columns:
+        merged = merge_profiles(h[column.name] for h in hourly.values())
+        w = whole[column.name]
+        assert (merged.rows, merged.nulls, merged.count) == (w.rows, w.nulls, w.count), column.name
+        if column.kind == "numerical":
+            assert (merged.sketch.keys.tolist(), merged.sketch.counts.tolist()) == (
+                w.sketch.keys.tolist(),
+                w.sketch.counts.tolist(),
+            )
+            assert (merged.min, merged.max) == (w.min, w.max)
+            assert merged.mean == pytest.approx(w.mean, rel=1e-12) and merged.std == pytest.approx(
+                w.std, rel=1e-9
+            )
+            assert merged.quantiles() == pytest.approx(w.quantiles(), rel=1e-9)
+        else:
+            assert dict(merged.counts) == dict(w.counts)
