@@ -1,8 +1,8 @@
 """A mergeable, data-independent histogram for numerical features (log-spaced buckets, as DDSketch).
 
 Every finite value x falls in bucket `key(x)`:
-    0                                   when |x| < ZERO_BAND
-    sign(x) * (ceil(ln|x| / ln GAMMA) + OFFSET)   otherwise
+    sign(x) * (ceil(ln(max(|x|, ZERO_BAND)) / ln GAMMA) + OFFSET)
+(0 for x = 0; all 0 < |x| <= ZERO_BAND share the innermost bucket on their side)
 so a positive bucket k covers (GAMMA^(k-OFFSET-1), GAMMA^(k-OFFSET)]: a relative width of 2 * ALPHA.
 The buckets depend on no data, so every hour's sketch uses the same edges and the sketch of any
 window is the bucket-wise sum of its hours (no stored reference edges, no re-reading raw logs).
@@ -24,7 +24,7 @@ ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 INV_LN_GAMMA = 1 / math.log(GAMMA)
 ZERO_BAND = 1e-12
-OFFSET = 1400  # makes every key of |x| >= ZERO_BAND positive (ln(1e-12) / ln(GAMMA) > -1368)
+OFFSET = 1400  # makes every key of x > 0 positive (ln(1e-12) / ln(GAMMA) > -1368)
 
 
 def bucket_keys(values: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def bucket_keys(values: np.ndarray) -> np.ndarray:
     magnitude = np.abs(values)
     with np.errstate(divide="ignore"):
         keys = np.ceil(np.log(np.maximum(magnitude, ZERO_BAND)) * INV_LN_GAMMA) + OFFSET
-    return np.where(magnitude < ZERO_BAND, 0, np.sign(values) * keys).astype(np.int64)
+    return (np.sign(values) * keys).astype(np.int64)
 
 
 @dataclass(frozen=True)

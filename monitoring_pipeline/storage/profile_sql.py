@@ -14,33 +14,32 @@ from monitoring_pipeline.storage.duck import quote_identifier
 TOP_K = 200
 
 
+NON_FINITE_KEY = 2_147_483_647  # NaN and +-inf are counted under this key, never profiled
+
+
 def bucket_sql(column: str) -> str:
     x = quote_identifier(column)
-    return (
-        f"CASE WHEN abs({x}) < {ZERO_BAND!r} THEN 0 "
-        f"ELSE CAST(sign({x}) * (ceil(ln(abs({x})) * {INV_LN_GAMMA!r}) + {OFFSET}) AS INTEGER) END"
-    )
+    log = f"ln(greatest(abs({x}), {ZERO_BAND!r}))"
+    key = f"CAST(sign({x}) * (ceil({log} * {INV_LN_GAMMA!r}) + {OFFSET}) AS INTEGER)"
+    return f"CASE WHEN isfinite({x}) THEN {key} ELSE {NON_FINITE_KEY} END"
 
 
-def counts_sql(view: str, numerical: Sequence[str], categorical: Sequence[str]) -> str:
-    """One row: total rows, then per numerical column (non-null, non-finite), per categorical non-null."""
-    parts = ["count(*)"]
-    for column in numerical:
-        x = quote_identifier(column)
-        parts += [f"count({x})", f"count(*) FILTER (WHERE NOT isfinite({x}))"]
-    parts += [f"count({quote_identifier(c)})" for c in categorical]
-    return f"SELECT {', '.join(parts)} FROM {quote_identifier(view)}"
+def rows_sql(view: str) -> str:
+    return f"SELECT count(*) FROM {quote_identifier(view)}"
 
 
 def numerical_sql(view: str, columns: Sequence[str]) -> str:
-    """Rows (column index, bucket key, n, sum, M2, min, max) for every non-empty bucket."""
-    branches = [
-        f"SELECT {i} AS col, {bucket_sql(c)} AS key, count(*) AS n, sum({quote_identifier(c)}) AS s, "
-        f"var_pop({quote_identifier(c)}) * count(*) AS m2, min({quote_identifier(c)}) AS lo, "
-        f"max({quote_identifier(c)}) AS hi FROM {quote_identifier(view)} "
-        f"WHERE isfinite({quote_identifier(c)}) GROUP BY key"
-        for i, c in enumerate(columns)
-    ]
+    """Rows (column index, bucket key, n, sum, M2, min, max) for every non-empty bucket of non-null
+    values; non-finite values land in NON_FINITE_KEY. Nulls = rows - the column's total."""
+    branches = []
+    for i, c in enumerate(columns):
+        x = quote_identifier(c)
+        finite = f"CASE WHEN isfinite({x}) THEN {x} END"  # non-finite values only counted, never summed
+        branches.append(
+            f"SELECT {i} AS col, key, count(*) AS n, sum(v) AS s, var_pop(v) * count(v) AS m2, min(v) AS lo, "
+            f"max(v) AS hi FROM (SELECT {bucket_sql(c)} AS key, {finite} AS v FROM {quote_identifier(view)} "
+            f"WHERE {x} IS NOT NULL) GROUP BY key"
+        )
     return " UNION ALL ".join(branches) + " ORDER BY col, key"
 
 

@@ -1,0 +1,154 @@
+"""One hour of 1M rows x 27 columns through ingest, profile and drift, the way the assets run it.
+
+Prints one JSON line: stage timings (s), the profile step's ratio to DuckDB's bare scan of the same
+partition file (a query that reads and decodes every profiled column once), and peak memory (MB).
+Data is generated in a child process first, so the peak is the pipeline's, not the generator's.
+Run: .venv/bin/python benchmarks/partition_bench.py [--rows 1000000] [--reference-hours 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HOUR = datetime(2026, 1, 2, 0, tzinfo=UTC)
+NUMERICAL = [f"num_{i:02d}" for i in range(18)]
+CATEGORICAL = [f"cat_{i}" for i in range(7)]
+
+
+def model_config(logs: str) -> object:
+    from monitoring_pipeline.config import Column, ModelConfig, ReferenceWindow
+
+    return ModelConfig(
+        name="bench",
+        task="classification",
+        logs=logs,
+        timestamp_column="ts",
+        id_column="id",
+        features=tuple(Column(c, "numerical") for c in NUMERICAL[:-1])
+        + tuple(Column(c, "categorical") for c in CATEGORICAL),
+        predictions=(Column(NUMERICAL[-1], "numerical"),),
+        partitions_start=HOUR - timedelta(days=2),
+        reference=ReferenceWindow("trailing", hours=24),
+    )
+
+
+def generate(folder: Path, rows: int, reference_hours: int) -> None:
+    """The measured hour (2 objects, like two serving replicas) and smaller reference hours."""
+    import numpy as np
+    import pandas as pd
+
+    def frame(n: int, rng: np.random.Generator, hour: datetime) -> pd.DataFrame:
+        data: dict[str, object] = {
+            "ts": pd.Timestamp(hour) + pd.to_timedelta(rng.integers(0, 3_600_000_000, n), unit="us"),
+            "id": pd.Series(np.arange(n).astype(str), dtype="str"),
+        }
+        for i, name in enumerate(NUMERICAL):
+            kind = i % 4
+            col = [
+                rng.normal(10, 3, n),
+                rng.lognormal(2, 1, n),
+                rng.poisson(4, n).astype(float),
+                rng.uniform(0, 1, n),
+            ][kind]
+            if i % 5 == 0:
+                col[rng.random(n) < 0.02] = np.nan
+            data[name] = col
+        for i, name in enumerate(CATEGORICAL):
+            cats = np.array([f"v{j}" for j in range(5 + 15 * i)], dtype=object)
+            data[name] = pd.Series(rng.choice(cats, n), dtype="str")
+        return pd.DataFrame(data)
+
+    rng = np.random.default_rng(0)
+    hours = [HOUR - timedelta(hours=k) for k in range(reference_hours, 0, -1)] + [HOUR]
+    for hour in hours:
+        n = rows if hour == HOUR else max(rows // 20, 1000)
+        target = folder / "logs" / "bench" / f"dt={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+        target.mkdir(parents=True, exist_ok=True)
+        df = frame(n, rng, hour)
+        half = n // 2
+        df.iloc[:half].to_parquet(target / "replica-0.parquet", index=False, row_group_size=122_880)
+        df.iloc[half:].to_parquet(target / "replica-1.parquet", index=False, row_group_size=122_880)
+
+
+def timed(fn: object, *args: object) -> tuple[object, float]:
+    start = time.perf_counter()
+    result = fn(*args)  # type: ignore[operator]
+    return result, time.perf_counter() - start
+
+
+def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
+    from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
+    from monitoring_pipeline.ingest import ingest_hour
+    from monitoring_pipeline.storage import duck
+    from monitoring_pipeline.storage.object_store import LocalObjectStore
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    model = model_config(str(folder / "logs"))
+    logs = LocalObjectStore(folder / "logs")
+    wh = Warehouse(str(folder / "warehouse.duckdb"), str(folder / "warehouse"))
+    for k in range(reference_hours, 0, -1):  # the reference hours, not timed
+        ingest_hour(model, HOUR - timedelta(hours=k), logs, wh)
+        profile_hour(model, HOUR - timedelta(hours=k), wh)
+    ingested, ingest_s = timed(ingest_hour, model, HOUR, logs, wh)
+    partition = Path(wh.tables_root) / wh.partition_key("prediction_logs", "bench", HOUR)
+    with duck.connect() as conn:
+        columns = ", ".join(f"min({duck.quote_identifier(c)})" for c in NUMERICAL + CATEGORICAL)
+        bare = min(
+            timed(
+                lambda: conn.execute(f"SELECT {columns} FROM read_parquet(?)", [str(partition)]).fetchall()
+            )[1]
+            for _ in range(3)
+        )
+    _, profile_s = timed(profile_hour, model, HOUR, wh)
+    reference, reference_s = timed(build_reference, model, HOUR, wh)
+    _, publish_s = timed(publish_reference, model, HOUR, reference, wh)
+    drift, drift_s = timed(drift_hour, model, HOUR, wh)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "rows": ingested.rows,
+        "columns": len(NUMERICAL) + len(CATEGORICAL) + 2,
+        "ingest_s": round(ingest_s, 3),
+        "bare_scan_s": round(bare, 3),
+        "profile_s": round(profile_s, 3),
+        "profile_to_bare_scan_ratio": round(profile_s / bare, 2),
+        "reference_merge_s": round(reference_s + publish_s, 3),
+        "reference_hours": reference.hours_found,
+        "drift_s": round(drift_s, 3),
+        "profile_plus_drift_s": round(profile_s + reference_s + publish_s + drift_s, 3),
+        "drifted_features": drift.summary.drifted,
+        "peak_rss_mb": round(peak_mb, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reference-hours", type=int, default=24)
+    parser.add_argument("--generate-into", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.generate_into:
+        generate(Path(args.generate_into), args.rows, args.reference_hours)
+        return
+    with tempfile.TemporaryDirectory(prefix="partition-bench-") as tmp:
+        cmd = [
+            sys.executable,
+            __file__,
+            "--rows",
+            str(args.rows),
+            "--reference-hours",
+            str(args.reference_hours),
+        ]
+        subprocess.run([*cmd, "--generate-into", tmp], check=True)
+        print(json.dumps(run(Path(tmp), args.rows, args.reference_hours)))
+
+
+if __name__ == "__main__":
+    main()
