@@ -113,6 +113,18 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         ),
         (mutate("labels", {"location": "labels"}), "model 'churn': field 'labels.column': required"),
         (mutate("colour", "blue"), "model 'churn': unknown field 'colour'"),
+        (
+            mutate("features.age", {"kind": "numerical", "drift_test": "kl"}),
+            "field 'features.age.drift_test': unknown drift test 'kl'; valid tests: chisquare, hellinger",
+        ),
+        (
+            mutate("features.plan", {"kind": "categorical", "drift_test": "wasserstein"}),
+            "drift test 'wasserstein' does not apply to categorical features",
+        ),
+        (
+            mutate("features.age", {"kind": "numerical", "drift_threshold": "big"}),
+            "drift_threshold': expected a number",
+        ),
         (mutate("name", "Churn Model"), "model 'Churn Model': field 'name': must match"),
         ({"models": []}, "field 'models': expected a non-empty list"),
         ({"models": [BASE["models"][0], BASE["models"][0]]}, "model 'churn': declared more than once"),

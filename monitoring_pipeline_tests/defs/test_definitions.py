@@ -74,3 +74,32 @@ def test_a_bad_config_stops_loading_with_one_clear_error(tmp_path) -> None:
     assert f"{bad}: 1 problem(s)" in result.stderr
     assert "model 'fraud_classifier': field 'features.merchant_category.kind'" in result.stderr
     assert load_config  # the same parser the CLI and the definitions use
+
+
+def reference_deps(config: MonitorsConfig, model: str) -> tuple:
+    graph = build_definitions(config).resolve_asset_graph()
+    node = graph.get(dg.AssetKey([model, "reference_profile"]))
+    drift = graph.get(dg.AssetKey([model, "drift_metrics"]))
+    return node, drift
+
+
+def test_lineage_shows_where_each_reference_comes_from(tmp_path) -> None:
+    from monitoring_pipeline_tests.conftest import write_config
+
+    config = load_config(write_config(tmp_path, str(tmp_path / "logs")))
+    trailing, drift = reference_deps(config, "fraud_classifier")
+    assert set(trailing.parent_keys) == {dg.AssetKey(["fraud_classifier", "feature_profiles"])}
+    assert trailing.partitions_def is not None  # one reference per hour: the 24 hours before it
+    assert set(drift.parent_keys) == {
+        dg.AssetKey(["fraud_classifier", n]) for n in ("feature_profiles", "reference_profile")
+    }
+    from_file, _ = reference_deps(config, "delivery_time_regressor")
+    assert set(from_file.parent_keys) == {dg.AssetKey(["delivery_time_regressor", "reference_data"])}
+    assert from_file.partitions_def is None
+    fixed = {"type": "fixed", "start": "2026-11-20-00:00", "end": "2026-11-21-00:00"}
+    config = load_config(write_config(tmp_path, str(tmp_path / "logs"), reference=fixed))
+    node, _ = reference_deps(config, "fraud_classifier")
+    assert (
+        set(node.parent_keys) == {dg.AssetKey(["fraud_classifier", "feature_profiles"])}
+        and node.partitions_def is None
+    )

@@ -126,3 +126,21 @@ def test_merged_hours_equal_the_day_profiled_at_once(demo_run: MonitorsConfig) -
             assert merged.quantiles() == pytest.approx(w.quantiles(), rel=1e-9)
         else:
             assert dict(merged.counts) == dict(w.counts)
+
+
+def test_fixed_reference_window(tmp_path: Path, demo_logs: Path) -> None:
+    """A fixed window (the demo's first day) as reference: the new category alarms for as long as it
+    lasts, since the reference never absorbs it."""
+    fixed = {
+        "type": "fixed",
+        "start": HOURS[0].strftime("%Y-%m-%d-%H:00"),
+        "end": HOURS[24].strftime("%Y-%m-%d-%H:00"),
+    }
+    config = load_config(write_config(tmp_path, str(demo_logs), reference=fixed))
+    run_pipeline(config, FRAUD, HOURS[0], HOURS[23])  # the reference's own hours
+    run_pipeline(config, FRAUD, HOURS[58], HOURS[95])
+    got = flagged(config, FRAUD)
+    assert got["merchant_category"] == set(range(60, 96))
+    assert got["distance_km"] == set(range(70, 76))
+    [(window,)] = query(config, "SELECT DISTINCT reference_window FROM main.drift_metrics")
+    assert window.startswith("fixed [") and "24/24 hours profiled" in window
