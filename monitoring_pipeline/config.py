@@ -40,6 +40,16 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
     "drift_alpha": DEFAULT_ALPHA,
 }
 
+# Severity of each configurable check; `schema_matches` and `hour_is_not_empty` are always blocking ERRORs.
+DEFAULT_SEVERITIES: Mapping[str, str] = {
+    "data_quality": "WARN",
+    "volume": "WARN",
+    "freshness": "WARN",
+    "critical_feature_drift": "ERROR",
+    "prediction_drift": "WARN",
+}
+SEVERITIES = ("WARN", "ERROR")
+
 Kind = Literal["numerical", "categorical"]
 
 
@@ -54,6 +64,10 @@ class Column:
     critical: bool = False
     drift_test: str | None = None
     drift_threshold: float | None = None
+    values: tuple[str, ...] | None = None  # categorical: the known set (default: seen in the last 24 hours)
+    range: tuple[float, float] | None = (
+        None  # numerical: valid range (default: derived from the last 24 hours)
+    )
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class ModelConfig:
     reference: ReferenceWindow = field(default_factory=ReferenceWindow)
     labels: LabelsConfig | None = None
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    severities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
 
     @property
     def monitored_columns(self) -> tuple[Column, ...]:
@@ -216,7 +231,9 @@ class _Parser:
             )
             return None
         allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
-        self._unknown(raw, allowed | {"partitions_start", "reference", "labels", "thresholds"}, where)
+        self._unknown(
+            raw, allowed | {"partitions_start", "reference", "labels", "thresholds", "severities"}, where
+        )
         errors_before = len(self.errors)
         task = self._choice(raw, "task", TASKS, where)
         logs = self._required_str(raw, "logs", where)
@@ -230,6 +247,7 @@ class _Parser:
         reference = self._reference(raw.get("reference", {}), where)
         labels = self._labels(raw.get("labels"), where)
         thresholds = self._thresholds(raw.get("thresholds", {}), where)
+        severities = self._severities(raw.get("severities", {}), where)
         all_names = [ts_col, id_col] + [c.name for c in features + predictions]
         for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
             self.error(where, f"column {dup!r} is declared more than once")
@@ -247,6 +265,7 @@ class _Parser:
             reference=reference,
             labels=labels,
             thresholds=thresholds,
+            severities=severities,
         )
 
     def _required_str(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
@@ -316,6 +335,25 @@ class _Parser:
                 Column(str(name), kind, critical, test, None if threshold is None else float(threshold))
             )
         return tuple(columns)
+
+    def _values(self, spec: dict, kind: str, model: str, here: str) -> tuple[str, ...] | None:
+        raw = spec.get("values")
+        if raw is None:
+            return None
+        if kind != "categorical" or not isinstance(raw, list) or not raw:
+            self.field_error(model, f"{here}.values", "a non-empty list, for categorical columns only")
+            return None
+        return tuple(str(v) for v in raw)
+
+    def _range(self, spec: dict, kind: str, model: str, here: str) -> tuple[float, float] | None:
+        raw = spec.get("range")
+        if raw is None:
+            return None
+        ok = isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int | float) for v in raw)
+        if kind != "numerical" or not ok or raw[0] > raw[1]:
+            self.field_error(model, f"{here}.range", "[min, max] with min <= max, for numerical columns only")
+            return None
+        return float(raw[0]), float(raw[1])
 
     def _hour(self, raw: Any, where: str) -> datetime | None:
         try:
@@ -387,4 +425,19 @@ class _Parser:
                 self.field_error(model, f"thresholds.{key}", f"expected a non-negative number; got {value!r}")
             else:
                 merged[key] = float(value)
+        return merged
+
+    def _severities(self, raw: Any, model: str) -> Mapping[str, str]:
+        merged = dict(DEFAULT_SEVERITIES)
+        if not isinstance(raw, dict):
+            self.field_error(model, "severities", "expected a mapping of check family to WARN or ERROR")
+            return merged
+        for key, value in raw.items():
+            if key not in DEFAULT_SEVERITIES:
+                known = ", ".join(DEFAULT_SEVERITIES)
+                self.field_error(model, f"severities.{key}", f"unknown check family (known: {known})")
+            elif str(value).upper() not in SEVERITIES:
+                self.field_error(model, f"severities.{key}", f"expected WARN or ERROR; got {value!r}")
+            else:
+                merged[key] = str(value).upper()
         return merged

@@ -9,6 +9,7 @@ serving replica, as a real fleet would. Deterministic for a given seed and end h
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage import layout
-from monitoring_pipeline.storage.object_store import ObjectStore, open_store
+from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
 
 DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor")
 DEFAULT_HOURS = 96
@@ -160,7 +161,10 @@ def write_hour(store: ObjectStore, model: str, hour: datetime, frame: pd.DataFra
             table = pa.Table.from_pandas(frame.iloc[chunk], schema=schema, preserve_index=False)
             local = Path(tmp) / f"replica-{replica}.parquet"
             pq.write_table(table, local)
-            store.put_file(local, layout.hour_prefix(model, hour) + f"replica-{replica}.parquet")
+            written = store.put_file(local, layout.hour_prefix(model, hour) + f"replica-{replica}.parquet")
+            if isinstance(store, LocalObjectStore):  # landed a few minutes after the hour, as in production
+                landed = (hour + timedelta(hours=1, minutes=3 + 4 * replica)).timestamp()
+                os.utime(written, (landed, landed))
     return replicas
 
 

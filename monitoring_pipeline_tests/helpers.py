@@ -90,20 +90,21 @@ def free_port() -> int:
 PIPELINE = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
 
 
-def run_pipeline(config: MonitorsConfig, model: str, first: datetime, last: datetime) -> None:
-    """Every asset of a model for the hours first..last in one run (the way a backfill run does),
-    after materializing a static (fixed-window or file) reference on its own, as a user would."""
-    defs = build_definitions(config)
-    assets = {name: defs.resolve_assets_def(dg.AssetKey([model, name])) for name in PIPELINE}
+def run_pipeline(config: MonitorsConfig, model: str, first: datetime, last: datetime) -> dg.ExecuteInProcessResult:
+    """Every asset (and check) of a model for the hours first..last in one run, the way a backfill
+    run does, after materializing a static (fixed-window or file) reference on its own."""
+    job = build_definitions(config).resolve_implicit_global_asset_job_def()
     instance = dg.DagsterInstance.ephemeral()
-    hourly = [a for a in assets.values() if a.partitions_def is not None]
-    static = [a for a in assets.values() if a.partitions_def is None]
     tags = {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
-    if static and config.model(model).reference.type == "fixed":  # its input hours come first
-        dg.materialize([assets["prediction_logs"], assets["feature_profiles"]], tags=tags, instance=instance)
-    if static:
-        dg.materialize(static, instance=instance)
-    dg.materialize(hourly, tags=tags, instance=instance)
+    keys = {name: dg.AssetKey([model, name]) for name in PIPELINE}
+    reference = config.model(model).reference.type
+    if reference == "fixed":  # its input hours come first
+        selection = [keys["prediction_logs"], keys["feature_profiles"]]
+        job.execute_in_process(asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
+    if reference != "trailing":
+        job.execute_in_process(asset_selection=[keys["reference_profile"]], instance=instance)
+    hourly = [k for name, k in keys.items() if name != "reference_profile" or reference == "trailing"]
+    return job.execute_in_process(asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False)
 
 
 def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:

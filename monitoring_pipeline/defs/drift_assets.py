@@ -6,7 +6,9 @@ from typing import Any
 
 import dagster as dg
 
+from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.defs.checks import drift_check_specs, fold
 from monitoring_pipeline.defs.partitions import hourly_partitions, partition_hours
 from monitoring_pipeline.hourly import (
     STATIC_HOUR,
@@ -40,13 +42,32 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
-        profiled = {hour: profile_hour(model, hour, wh) for hour in partition_hours(context)}
-        return dg.MaterializeResult(metadata=profile_metadata(profiled))
+        hours, skipped = usable_hours(context, model, wh)
+        profiled = {hour: profile_hour(model, hour, wh) for hour in hours}
+        return dg.MaterializeResult(metadata=profile_metadata(profiled) | skipped_metadata(skipped))
 
     return _feature_profiles
 
 
+def usable_hours(
+    context: dg.AssetExecutionContext, model: ModelConfig, wh: Any
+) -> tuple[list[datetime], list[datetime]]:
+    """The run's hours, less those whose blocking checks failed in this run (see defs/checks.fold)."""
+    blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
+    hours = partition_hours(context)
+    return [h for h in hours if h not in blocked], [h for h in hours if h in blocked]
+
+
+def skipped_metadata(skipped: list[datetime]) -> dict[str, Any]:
+    if not skipped:
+        return {}
+    hours = [f"{h:%Y-%m-%d-%H:00}" for h in skipped]
+    return {"skipped_hours": dg.MetadataValue.json(hours), "skipped": len(hours)}
+
+
 def profile_metadata(profiled: dict[datetime, dict[str, Profile]]) -> dict[str, Any]:
+    if not profiled:
+        return {"hours": 0}
     last = profiled[max(profiled)]
     rows = max((p.rows for p in last.values()), default=0)
     lines = ["| column | kind | non-null | nulls | mean | p50 |", "|---|---|---|---|---|---|"]
@@ -134,6 +155,7 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         partitions_def=hourly_partitions(model),
         deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
         kinds={"duckdb"},
+        check_specs=drift_check_specs(model),
         description=(
             f"Drift of each feature and prediction of `{model.name}` in one hour against its reference: the "
             "test used, score, threshold, p-value, drifted flag and sample sizes, plus the share of drifted "
@@ -146,10 +168,31 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
-        drifts = [drift_hour(model, hour, wh) for hour in partition_hours(context)]
-        return dg.MaterializeResult(metadata=drift_metadata(drifts))
+        hours, skipped = usable_hours(context, model, wh)
+        drifts = [drift_hour(model, hour, wh) for hour in hours]
+        metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
+        return dg.MaterializeResult(
+            metadata=metadata, check_results=drift_check_results(context, model, wh, drifts)
+        )
 
     return _drift_metrics
+
+
+def drift_check_results(
+    context: dg.AssetExecutionContext, model: ModelConfig, wh: Any, drifts: list[HourDrift]
+) -> list[dg.AssetCheckResult]:
+    """The drift checks of every hour: recorded per hour in check_results, folded for Dagster."""
+    outcomes: dict[str, list[checks.CheckOutcome]] = {}
+    for drift in drifts:
+        for outcome in checks.drift_checks(model, drift):
+            outcomes.setdefault(outcome.check, []).append(outcome)
+    results = []
+    for spec in drift_check_specs(model):
+        found = outcomes.get(spec.name, [])
+        if found:
+            checks.record(wh, model.name, "drift_metrics", spec.name, context.run.run_id, found)
+        results.append(fold(found, blocking=False, check_name=spec.name))
+    return results
 
 
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:

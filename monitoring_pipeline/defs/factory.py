@@ -6,6 +6,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.defs.assets import prediction_logs_asset
+from monitoring_pipeline.defs.checks import prediction_logs_checks
 from monitoring_pipeline.defs.drift_assets import (
     drift_metrics_asset,
     feature_profiles_asset,
@@ -17,7 +18,9 @@ from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     assets: list = []
+    asset_checks: list = []
     for model in config.models:
+        asset_checks += prediction_logs_checks(model)
         assets += [
             prediction_logs_asset(model),
             feature_profiles_asset(model),
@@ -27,5 +30,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         if model.reference.type == "file":
             assets.append(reference_data_spec(model))
     return dg.Definitions(
-        assets=assets, resources={"warehouse": WarehouseResource.from_config(config.warehouse)}
+        assets=assets,
+        asset_checks=asset_checks,
+        resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
     )

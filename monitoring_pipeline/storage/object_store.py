@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ class StoredObject:
     key: str
     size: int
     uri: str
+    modified: datetime | None = None  # when the object landed (mtime / S3 LastModified), UTC
 
 
 class ObjectStore(Protocol):
@@ -56,7 +58,9 @@ class LocalObjectStore:
         if not folder.is_dir():
             return []
         found = [
-            StoredObject(key, path.stat().st_size, str(path))
+            StoredObject(
+                key, (st := path.stat()).st_size, str(path), datetime.fromtimestamp(st.st_mtime, UTC)
+            )
             for path in folder.rglob("*")
             if path.is_file() and (key := path.relative_to(self.root).as_posix()).startswith(prefix)
         ]
@@ -105,7 +109,8 @@ class S3ObjectStore:
             ):
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"]
-                    found.append(StoredObject(key, int(item["Size"]), f"s3://{self.bucket}/{item['Key']}"))
+                    uri = f"s3://{self.bucket}/{item['Key']}"
+                    found.append(StoredObject(key, int(item["Size"]), uri, item.get("LastModified")))
         except Exception as exc:  # botocore raises many unrelated types; all mean "cannot list"
             raise ObjectStoreError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
         return sorted(found, key=lambda o: o.key)

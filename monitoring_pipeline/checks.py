@@ -1,0 +1,324 @@
+"""Check evaluations per (model, hour) over the warehouse, as plain outcomes (no Dagster here),
+and the `check_results` table that keeps one row per check, hour and evaluation.
+
+Dagster records one result per check per run (per-partition checks are a preview feature), so the
+per-hour history lives here; the Dagster glue folds a run's hours into that one result.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.hourly import PROFILES, HourDrift, load_profiles
+from monitoring_pipeline.ingest import ROLE_TYPES, expected_columns
+from monitoring_pipeline.stats.profiles import merge_profiles
+from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage.object_store import open_store
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+TABLE = "check_results"
+BLOCKING = ("schema_matches", "hour_is_not_empty")
+RECENT_HOURS = 24
+MIN_HISTORY_HOURS = 12
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    check: str
+    hour: datetime
+    passed: bool
+    severity: str  # the severity a failure has: WARN or ERROR
+    observed: float | None
+    threshold: float | None
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _fetch_partition(warehouse: Warehouse, model: ModelConfig, hour: datetime, tmp: str) -> Path | None:
+    return warehouse.fetch_hours("prediction_logs", model.name, [hour], Path(tmp)).get(hour)
+
+
+def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+    """The stored partition has every declared column with its canonical type (catches a config
+    that changed after the hour was loaded, or a partition written by another version)."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
+        path = _fetch_partition(warehouse, model, hour, tmp)
+        schema = pq.read_schema(path) if path else None
+    if schema is None:
+        return CheckOutcome("schema_matches", hour, False, "ERROR", None, 0, "the hour has not been loaded")
+    expected = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
+    problems = []
+    for column, role in expected_columns(model):
+        want = expected[ROLE_TYPES[role][1]]
+        if column not in schema.names:
+            problems.append(f"missing column {column!r}")
+        elif not schema.field(column).type.equals(want):
+            problems.append(f"column {column!r} is {schema.field(column).type}, expected {want}")
+    text = "; ".join(problems) if problems else "all declared columns present with their types"
+    return CheckOutcome(
+        "schema_matches", hour, not problems, "ERROR", len(problems), 0, text, {"problems": problems}
+    )
+
+
+def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -> dict[datetime, int]:
+    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
+        paths = warehouse.fetch_hours("prediction_logs", model.name, list(hours), Path(tmp))
+        return {h: pq.read_metadata(p).num_rows for h, p in paths.items()}
+
+
+def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+    rows = _rows(warehouse, model, [hour]).get(hour, 0)
+    text = f"{rows} rows" if rows else "no rows: no objects, or only empty ones, under the hour's prefix"
+    return CheckOutcome("hour_is_not_empty", hour, rows > 0, "ERROR", rows, 1, text)
+
+
+def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+    """Rows within +-volume_band of the median of the previous 24 loaded, non-empty hours."""
+    band, severity = model.thresholds["volume_band"], model.severities["volume"]
+    previous = [hour - timedelta(hours=k) for k in range(1, RECENT_HOURS + 1)]
+    counts = _rows(warehouse, model, [hour, *previous])
+    typical = [n for h, n in counts.items() if h != hour and n > 0]
+    rows = counts.get(hour, 0)
+    if len(typical) < MIN_HISTORY_HOURS:  # a few hours of a daily cycle are no baseline
+        text = f"only {len(typical)} earlier hours loaded; judged from {MIN_HISTORY_HOURS} on"
+        return CheckOutcome("volume_within_band", hour, True, severity, rows, None, text)
+    median = statistics.median(typical)
+    low, high = (1 - band) * median, (1 + band) * median
+    ratio = rows / median
+    text = f"{rows} rows, {ratio:.2f}x the median {median:g} of the previous {len(typical)} hours"
+    return CheckOutcome(
+        "volume_within_band",
+        hour,
+        low <= rows <= high,
+        severity,
+        ratio,
+        band,
+        text,
+        {"rows": rows, "median": median, "low": low, "high": high},
+    )
+
+
+def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | None = None) -> CheckOutcome:
+    """The hour's newest object landed within `freshness_lag_minutes` after the hour ended; an hour
+    with no objects fails once that deadline has passed."""
+    lag = model.thresholds["freshness_lag_minutes"]
+    deadline = hour + timedelta(hours=1, minutes=lag)
+    objects = [
+        o
+        for o in open_store(model.logs).list(layout.hour_prefix(model.name, hour))
+        if layout.is_data_object(o.key)
+    ]
+    severity = model.severities["freshness"]
+    if not objects:
+        late = (now or datetime.now(UTC)) > deadline
+        return CheckOutcome(
+            "logs_arrived_on_time",
+            hour,
+            not late,
+            severity,
+            None,
+            lag,
+            "no objects yet" + (f"; the deadline {deadline:%Y-%m-%d %H:%M} UTC has passed" if late else ""),
+        )
+    newest = max(o.modified for o in objects if o.modified is not None)
+    minutes = (newest - hour - timedelta(hours=1)).total_seconds() / 60
+    text = f"last object landed {minutes:.0f} min after the hour ended (allowed: {lag:g})"
+    return CheckOutcome(
+        "logs_arrived_on_time",
+        hour,
+        minutes <= lag,
+        severity,
+        minutes,
+        lag,
+        text,
+        {"newest_object_at": newest.isoformat()},
+    )
+
+
+def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+    """The Great Expectations suite built from the config and the last 24 hours' profiles."""
+    from monitoring_pipeline.quality.suite import build_suite
+    from monitoring_pipeline.quality.validate import validate
+
+    previous = [hour - timedelta(hours=k) for k in range(1, RECENT_HOURS + 1)]
+    by_hour = load_profiles(warehouse, PROFILES, model.name, previous)
+    recent = {
+        c.name: m
+        for c in model.monitored_columns
+        if (m := merge_profiles(p[c.name] for p in by_hour.values() if c.name in p)) is not None
+    }
+    specs = build_suite(model, recent)
+    columns = sorted({s.column for s in specs})
+    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
+        path = _fetch_partition(warehouse, model, hour, tmp)
+        frame = pq.read_table(path, columns=columns).to_pandas() if path else None
+    severity = model.severities["data_quality"]
+    if frame is None:
+        return CheckOutcome(
+            "data_quality_expectations_pass",
+            hour,
+            False,
+            severity,
+            None,
+            None,
+            "the hour has not been loaded",
+        )
+    results = validate(frame, specs, name=f"{model.name}_prediction_logs")
+    failed = [r for r in results if not r.success]
+    worst = min((r.observed for r in results if r.observed is not None), default=None)
+    text = (
+        (
+            f"{len(failed)} of {len(results)} expectations failed: "
+            + "; ".join(
+                f"{r.column} {r.description or r.expectation}"
+                + (
+                    f" ({r.error})"
+                    if r.error
+                    else f" ({r.observed:.1%} of rows, need {r.threshold:.0%})"
+                    if r.observed is not None
+                    else ""
+                )
+                for r in failed
+            )
+        )
+        if failed
+        else f"all {len(results)} expectations passed"
+    )
+    return CheckOutcome(
+        "data_quality_expectations_pass",
+        hour,
+        not failed,
+        severity,
+        len(failed),
+        0,
+        text,
+        {"expectations": [r.__dict__ for r in results], "worst_share": worst},
+    )
+
+
+def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
+    """Drift share against the warn/error thresholds, each critical feature, and prediction drift."""
+    s, hour = drift.summary, drift.hour
+    warn, error = model.thresholds["drift_share_warn"], model.thresholds["drift_share_error"]
+    share = s.drift_share
+    severity = "ERROR" if share is not None and share >= error else "WARN"
+    outcomes = [
+        CheckOutcome(
+            "drift_share_below_threshold",
+            hour,
+            share is None or share < warn,
+            severity,
+            share,
+            error if severity == "ERROR" else warn,
+            f"{s.drifted} of {s.evaluated} evaluated features drifted"
+            if share is not None
+            else "no feature could be evaluated (empty hour or no reference)",
+            {"drifted_features": [r.feature for r in s.top], "warn": warn, "error": error},
+        )
+    ]
+    by_name = {r.feature: r for r in drift.results}
+    for column in model.features:
+        if column.critical:
+            r = by_name[column.name]
+            outcomes.append(
+                CheckOutcome(
+                    f"{column.name}_not_drifted",
+                    hour,
+                    not r.drifted,
+                    model.severities["critical_feature_drift"],
+                    r.score,
+                    r.threshold,
+                    f"{r.test} score {r.score:.4g} vs threshold {r.threshold:g} ({r.status})"
+                    if r.score is not None
+                    else f"not evaluated ({r.status})",
+                    {"p_value": r.p_value, "status": r.status},
+                )
+            )
+    predictions = [r for r in drift.results if r.role == "prediction"]
+    drifted = [r.feature for r in predictions if r.drifted]
+    outcomes.append(
+        CheckOutcome(
+            "prediction_not_drifted",
+            hour,
+            not drifted,
+            model.severities["prediction_drift"],
+            s.prediction_score,
+            1.0,
+            f"drifted: {', '.join(drifted)}" if drifted else "no prediction column drifted",
+            {"drifted_predictions": drifted},
+        )
+    )
+    return outcomes
+
+
+SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("asset", pa.string()),
+        ("check_name", pa.string()),
+        ("partition_hour", pa.timestamp("us", tz="UTC")),
+        ("passed", pa.bool_()),
+        ("status", pa.string()),
+        ("severity", pa.string()),
+        ("observed", pa.float64()),
+        ("threshold", pa.float64()),
+        ("description", pa.string()),
+        ("details", pa.string()),
+        ("run_id", pa.string()),
+        ("evaluated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def record(
+    warehouse: Warehouse, model: str, asset: str, check: str, run_id: str, outcomes: Sequence[CheckOutcome]
+) -> str:
+    """Persist one evaluation of `check` for every hour in `outcomes` (one object per run and check)."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "model": model,
+            "asset": asset,
+            "check_name": o.check,
+            "partition_hour": o.hour,
+            "passed": o.passed,
+            "status": "passed" if o.passed else "failed",
+            "severity": o.severity,
+            "observed": None if o.observed is None else float(o.observed),
+            "threshold": None if o.threshold is None else float(o.threshold),
+            "description": o.description,
+            "details": json.dumps(o.details, default=str),
+            "run_id": run_id,
+            "evaluated_at": now,
+        }
+        for o in outcomes
+    ]
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        path = Path(tmp) / "checks.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path)
+        uri = warehouse.store.put_file(path, f"{TABLE}/{model}/{check}/{run_id}.parquet")
+    warehouse.ensure_view("main", TABLE, f"{warehouse.tables_root}/{TABLE}/*/*/*.parquet")
+    return uri
+
+
+def failed_blocking_hours(warehouse: Warehouse, model: str, run_id: str) -> set[datetime]:
+    """Hours of this run whose blocking checks failed: downstream assets skip exactly these."""
+    hours: set[datetime] = set()
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        for check in BLOCKING:
+            path = warehouse.fetch_object(f"{TABLE}/{model}/{check}/{run_id}.parquet", Path(tmp))
+            if path is not None:
+                table = pq.read_table(path, columns=["partition_hour", "passed"]).to_pylist()
+                hours |= {r["partition_hour"] for r in table if not r["passed"]}
+    return hours
