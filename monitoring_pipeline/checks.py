@@ -30,7 +30,7 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 TABLE = "check_results"
 BLOCKING = ("schema_matches", "hour_is_not_empty")
 RECENT_HOURS = 24
-MIN_HISTORY_HOURS = 12
+VOLUME_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -84,19 +84,22 @@ def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) 
 
 
 def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
-    """Rows within +-volume_band of the median of the previous 24 loaded, non-empty hours."""
+    """Rows within +-volume_band of the median of the same hour of day over the previous 7 days, so a
+    daily traffic cycle is not mistaken for a volume problem."""
     band, severity = model.thresholds["volume_band"], model.severities["volume"]
-    previous = [hour - timedelta(hours=k) for k in range(1, RECENT_HOURS + 1)]
+    previous = [hour - timedelta(days=k) for k in range(1, VOLUME_DAYS + 1)]
     counts = _rows(warehouse, model, [hour, *previous])
     typical = [n for h, n in counts.items() if h != hour and n > 0]
     rows = counts.get(hour, 0)
-    if len(typical) < MIN_HISTORY_HOURS:  # a few hours of a daily cycle are no baseline
-        text = f"only {len(typical)} earlier hours loaded; judged from {MIN_HISTORY_HOURS} on"
+    if not typical:
+        text = "no earlier day has this hour loaded yet: nothing to compare with"
         return CheckOutcome("volume_within_band", hour, True, severity, rows, None, text)
     median = statistics.median(typical)
     low, high = (1 - band) * median, (1 + band) * median
     ratio = rows / median
-    text = f"{rows} rows, {ratio:.2f}x the median {median:g} of the previous {len(typical)} hours"
+    text = (
+        f"{rows} rows, {ratio:.2f}x the median {median:g} of the same hour on {len(typical)} earlier day(s)"
+    )
     return CheckOutcome(
         "volume_within_band",
         hour,

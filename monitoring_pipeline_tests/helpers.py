@@ -90,7 +90,9 @@ def free_port() -> int:
 PIPELINE = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
 
 
-def run_pipeline(config: MonitorsConfig, model: str, first: datetime, last: datetime) -> dg.ExecuteInProcessResult:
+def run_pipeline(
+    config: MonitorsConfig, model: str, first: datetime, last: datetime
+) -> dg.ExecuteInProcessResult:
     """Every asset (and check) of a model for the hours first..last in one run, the way a backfill
     run does, after materializing a static (fixed-window or file) reference on its own."""
     job = build_definitions(config).resolve_implicit_global_asset_job_def()

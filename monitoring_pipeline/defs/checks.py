@@ -107,7 +107,8 @@ def prediction_logs_checks(model: ModelConfig) -> list[dg.AssetChecksDefinition]
             "prediction_logs",
             "volume_within_band",
             lambda h, wh: checks.volume_within_band(model, h, wh),
-            f"{sev['volume']}: rows within +-{t['volume_band']:.0%} of the median of the previous 24 hours.",
+            f"{sev['volume']}: rows within +-{t['volume_band']:.0%} of the median of the same hour over "
+            "the previous 7 days.",
         ),
         hourly_check(
             model,
