@@ -60,19 +60,13 @@ def test_fraud_incidents_are_detected_and_unchanged_features_are_quiet(demo_run:
     assert got == {}, got
 
 
-def test_drift_summary_and_no_data_hours(demo_run: MonitorsConfig) -> None:
+def test_drift_summary_and_blocked_hours(demo_run: MonitorsConfig) -> None:
     rows = dict(
         query(demo_run, "SELECT partition_hour, drift_share FROM main.drift_summary WHERE model = ?", [FRAUD])
     )
-    assert len(rows) == 96
-    assert rows[HOURS[30]] is None and rows[HOURS[31]] is None  # empty and missing hours: nothing to evaluate
+    assert len(rows) == 94  # the empty and the missing hour failed the blocking emptiness check: skipped
+    assert HOURS[30] not in rows and HOURS[31] not in rows
     assert rows[HOURS[72]] == pytest.approx(2 / 7)  # amount and distance_km of 7 features
-    statuses = query(
-        demo_run,
-        "SELECT DISTINCT status FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
-        [FRAUD, HOURS[30]],
-    )
-    assert statuses == [("no_data",)]
     first = query(
         demo_run,
         "SELECT DISTINCT status, reference_rows FROM main.drift_metrics "
@@ -80,15 +74,22 @@ def test_drift_summary_and_no_data_hours(demo_run: MonitorsConfig) -> None:
         [FRAUD, HOURS[0]],
     )
     assert first == [("insufficient_data", 0)]  # no hours before the first one: no reference yet
+    assert rows[HOURS[0]] is None
 
 
 def test_reference_window_is_recorded(demo_run: MonitorsConfig) -> None:
     [(window,)] = query(
         demo_run,
         "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
-        [FRAUD, HOURS[50]],
+        [FRAUD, HOURS[70]],
     )
     assert window.startswith("trailing 24h [") and "24/24 hours profiled" in window
+    [(window,)] = query(
+        demo_run,
+        "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
+        [FRAUD, HOURS[50]],
+    )
+    assert "22/24 hours profiled" in window  # the empty and the missing hour have no profile
     [(window,)] = query(
         demo_run, "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ?", [DELIVERY]
     )
@@ -144,3 +145,39 @@ def test_fixed_reference_window(tmp_path: Path, demo_logs: Path) -> None:
     assert got["distance_km"] == set(range(70, 76))
     [(window,)] = query(config, "SELECT DISTINCT reference_window FROM main.drift_metrics")
     assert window.startswith("fixed [") and "24/24 hours profiled" in window
+
+
+def failed_checks(config: MonitorsConfig, model: str) -> dict[str, set[int]]:
+    rows = query(
+        config,
+        "SELECT check_name, partition_hour FROM main.check_results WHERE model = ? AND NOT passed",
+        [model],
+    )
+    out: dict[str, set[int]] = {}
+    for check, hour in rows:
+        out.setdefault(check, set()).add(int((hour - HOURS[0]) / timedelta(hours=1)))
+    return out
+
+
+def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_run: MonitorsConfig) -> None:
+    """Null spike, empty hour, missing hour and new category each fail their check in their hours;
+    every other hour passes every data-quality check."""
+    fraud = failed_checks(demo_run, FRAUD)
+    assert fraud.pop("hour_is_not_empty") == {30, 31}  # empty hour, missing hour
+    assert fraud.pop("volume_within_band") == {30, 31}
+    assert fraud.pop("logs_arrived_on_time") == {31}  # the empty hour's files did land, on time
+    assert fraud.pop("data_quality_expectations_pass") == {40, 41, 60}  # null spike; the new category appears
+    assert fraud.pop("merchant_category_not_drifted") == set(range(60, 68))
+    assert fraud.pop("prediction_not_drifted", set()) <= set(
+        range(48, 96)
+    )  # the score follows the amount drift
+    assert fraud == {}, fraud
+    delivery = failed_checks(demo_run, DELIVERY)
+    assert delivery.pop("hour_is_not_empty") == {20}
+    assert delivery.pop("logs_arrived_on_time") == {20}
+    assert delivery.pop("distance_km_not_drifted") == set(range(80, 88))
+    assert delivery.pop("prediction_not_drifted") == set(range(80, 88))
+    assert delivery.pop("data_quality_expectations_pass") == {
+        80
+    }  # out of the recent range when the bug starts
+    assert delivery == {}, delivery

@@ -1,0 +1,87 @@
+"""Checks inside real runs: a blocking failure stops downstream for its hour, a multi-hour run keeps
+the other hours, and check_results holds one row per check and hour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline_tests.conftest import HOURS
+from monitoring_pipeline_tests.helpers import key, query, run_pipeline
+
+FRAUD = "fraud_classifier"
+PREDICTION_LOG_CHECKS = {
+    "schema_matches",
+    "hour_is_not_empty",
+    "volume_within_band",
+    "logs_arrived_on_time",
+    "data_quality_expectations_pass",
+}
+
+
+def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    events = result.get_asset_materialization_events()
+    return {e.event_specific_data.materialization.asset_key.path[-1] for e in events}
+
+
+def test_blocking_failure_stops_downstream_for_a_single_hour(config: MonitorsConfig) -> None:
+    result = run_pipeline(config, FRAUD, HOURS[30], HOURS[30])  # the demo's empty hour
+    assert not result.success
+    check = evaluations(result)["hour_is_not_empty"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["observed"].value == 0 and check.metadata["threshold"].value == 1
+    assert materialized(result) == {"prediction_logs"}  # no profile, reference or drift of garbage
+    assert query(
+        config, "SELECT check_name, passed FROM main.check_results WHERE check_name = 'hour_is_not_empty'"
+    ) == [("hour_is_not_empty", False)]
+
+
+def test_multi_hour_run_skips_only_the_failed_hours(config: MonitorsConfig) -> None:
+    result = run_pipeline(config, FRAUD, HOURS[28], HOURS[33])  # 30 is empty, 31 is missing
+    assert result.success
+    check = evaluations(result)["hour_is_not_empty"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN  # partial: the run goes on
+    assert check.metadata["failed_hours"].value == [key(HOURS[30]), key(HOURS[31])]
+    profiled = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.feature_profiles")}
+    assert profiled == {HOURS[i] for i in (28, 29, 32, 33)}
+    drifted = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.drift_metrics")}
+    assert drifted == profiled
+
+
+def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> None:
+    run_pipeline(config, FRAUD, HOURS[2], HOURS[7])
+    rows = query(
+        config,
+        "SELECT asset, check_name, count(*), count(DISTINCT partition_hour) FROM main.check_results "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    by_check = {(asset, name): (n, hours) for asset, name, n, hours in rows}
+    expected = {("prediction_logs", c) for c in PREDICTION_LOG_CHECKS} | {
+        ("drift_metrics", c)
+        for c in ("drift_share_below_threshold", "merchant_category_not_drifted", "prediction_not_drifted")
+    }
+    assert set(by_check) == expected
+    assert all(v == (6, 6) for v in by_check.values()), by_check
+    run_pipeline(config, FRAUD, HOURS[2], HOURS[7])  # a second evaluation adds rows, one per check and hour
+    [(evaluations_per_hour,)] = query(
+        config,
+        "SELECT max(n) FROM (SELECT count(*) AS n FROM main.check_results "
+        "GROUP BY model, check_name, partition_hour)",
+    )
+    assert evaluations_per_hour == 2
+
+
+def test_definitions_load_without_importing_great_expectations(tmp_path: Path) -> None:
+    code = "import sys, monitoring_pipeline.definitions; print('great_expectations' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "False"

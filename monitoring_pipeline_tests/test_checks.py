@@ -1,0 +1,203 @@
+"""Each check passing and failing on real data in a real warehouse; failures carry the observed value,
+the threshold and the severity."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from monitoring_pipeline import checks
+from monitoring_pipeline.config import Column, MonitorsConfig, load_config
+from monitoring_pipeline.hourly import HourDrift, profile_hour
+from monitoring_pipeline.ingest import ingest_hour
+from monitoring_pipeline.quality.suite import ExpectationSpec
+from monitoring_pipeline.quality.validate import validate
+from monitoring_pipeline.stats.drift import evaluate_feature, summarize
+from monitoring_pipeline.stats.profiles import numeric_profile
+from monitoring_pipeline.storage.object_store import LocalObjectStore
+from monitoring_pipeline.storage.warehouse import Warehouse
+from monitoring_pipeline_tests.conftest import HOURS, write_config
+from monitoring_pipeline_tests.helpers import copy_hour
+
+FRAUD = "fraud_classifier"
+
+
+@pytest.fixture
+def setup(tmp_path: Path, demo_logs: Path) -> tuple[MonitorsConfig, Warehouse, Path]:
+    """Hours 1..3 (normal) and 25 (the same hour of day, one day later) loaded and profiled."""
+    logs = tmp_path / "logs"
+    for i in (1, 2, 3, 25):
+        copy_hour(demo_logs, logs, FRAUD, HOURS[i])
+    config = load_config(write_config(tmp_path, str(logs)))
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    for i in (1, 2, 3, 25):
+        ingest_hour(config.model(FRAUD), HOURS[i], LocalObjectStore(logs), wh)
+        profile_hour(config.model(FRAUD), HOURS[i], wh)
+    return config, wh, logs
+
+
+def rewrite_hour(logs: Path, index: int, change: callable) -> None:
+    folder = logs / FRAUD / f"dt={HOURS[index]:%Y-%m-%d}" / f"hour={HOURS[index]:%H}"
+    for path in folder.glob("*.parquet"):
+        stat = path.stat()
+        change(pd.read_parquet(path)).to_parquet(path, index=False)
+        os.utime(path, (stat.st_atime, stat.st_mtime))
+
+
+def test_schema_matches(setup: tuple) -> None:
+    config, wh, _ = setup
+    model = config.model(FRAUD)
+    ok = checks.schema_matches(model, HOURS[1], wh)
+    assert ok.passed and ok.observed == 0 and ok.severity == "ERROR"
+    newer = replace(
+        model, features=(*model.features, Column("merchant_risk", "numerical"))
+    )  # config changed later
+    bad = checks.schema_matches(newer, HOURS[1], wh)
+    assert not bad.passed and (bad.observed, bad.threshold, bad.severity) == (1, 0, "ERROR")
+    assert "missing column 'merchant_risk'" in bad.description
+    never = checks.schema_matches(model, HOURS[50], wh)
+    assert not never.passed and "not been loaded" in never.description
+
+
+def test_hour_is_not_empty(setup: tuple) -> None:
+    config, wh, logs = setup
+    model = config.model(FRAUD)
+    ok = checks.hour_is_not_empty(model, HOURS[1], wh)
+    assert ok.passed and ok.observed > 1000 and ok.threshold == 1
+    ingest_hour(model, HOURS[31], LocalObjectStore(logs), wh)  # no objects at all
+    bad = checks.hour_is_not_empty(model, HOURS[31], wh)
+    assert not bad.passed and (bad.observed, bad.threshold, bad.severity) == (0, 1, "ERROR")
+
+
+def test_volume_within_band(setup: tuple) -> None:
+    config, wh, logs = setup
+    model = config.model(FRAUD)
+    ok = checks.volume_within_band(model, HOURS[25], wh)  # vs the same hour a day earlier
+    assert ok.passed and ok.observed == pytest.approx(ok.details["rows"] / ok.details["median"])
+    rewrite_hour(logs, 25, lambda f: f.iloc[: len(f) // 4])  # a quarter of the traffic
+    ingest_hour(model, HOURS[25], LocalObjectStore(logs), wh)
+    bad = checks.volume_within_band(model, HOURS[25], wh)
+    assert not bad.passed and bad.observed == pytest.approx(0.25, abs=0.01)
+    assert (bad.threshold, bad.severity) == (0.5, "WARN")
+    first = checks.volume_within_band(model, HOURS[1], wh)
+    assert first.passed and "nothing to compare" in first.description
+
+
+def test_logs_arrived_on_time(setup: tuple) -> None:
+    config, _, logs = setup
+    model = config.model(FRAUD)
+    ok = checks.logs_arrived_on_time(model, HOURS[1])
+    assert (
+        ok.passed and ok.observed == pytest.approx(7.0) and ok.threshold == 90
+    )  # demo files land 3-7 min late
+    late = (HOURS[1] + timedelta(hours=4)).timestamp()
+    for path in (logs / FRAUD / f"dt={HOURS[1]:%Y-%m-%d}" / f"hour={HOURS[1]:%H}").glob("*"):
+        os.utime(path, (late, late))
+    bad = checks.logs_arrived_on_time(model, HOURS[1])
+    assert not bad.passed and bad.observed == pytest.approx(180.0) and bad.severity == "WARN"
+    missing = checks.logs_arrived_on_time(model, HOURS[40], now=HOURS[41] + timedelta(hours=2))
+    assert not missing.passed and "deadline" in missing.description
+    not_yet = checks.logs_arrived_on_time(model, HOURS[40], now=HOURS[41] + timedelta(minutes=10))
+    assert not_yet.passed
+
+
+def test_data_quality_passes_on_a_clean_hour(setup: tuple) -> None:
+    config, wh, _ = setup
+    outcome = checks.data_quality(config.model(FRAUD), HOURS[3], wh)
+    assert outcome.passed and outcome.observed == 0, outcome.description
+    kinds = {e["expectation"] for e in outcome.details["expectations"]}
+    assert kinds == {
+        "ExpectColumnValuesToNotBeNull",
+        "ExpectColumnValuesToBeUnique",
+        "ExpectColumnValuesToBeBetween",
+        "ExpectColumnValuesToBeInSet",
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda f: f.assign(device_type=f["device_type"].where(np.arange(len(f)) % 5 != 0)),
+            "device_type at most 5% nulls",
+        ),
+        (lambda f: f.assign(merchant_category="crypto"), "merchant_category in the known set"),
+        (lambda f: f.assign(amount=f["amount"] * 1000), "amount within"),
+        (lambda f: f.assign(score=f["score"] + 1), "score within [0, 1]"),
+        (lambda f: f.assign(prediction_id="same-id"), "prediction_id prediction id unique"),
+    ],
+)
+def test_data_quality_failures_name_column_share_and_threshold(
+    setup: tuple, change: callable, expected: str
+) -> None:
+    config, wh, logs = setup
+    model = config.model(FRAUD)
+    rewrite_hour(logs, 3, change)
+    ingest_hour(model, HOURS[3], LocalObjectStore(logs), wh)
+    outcome = checks.data_quality(model, HOURS[3], wh)
+    assert (
+        not outcome.passed and outcome.severity == "WARN" and outcome.observed >= 1 and outcome.threshold == 0
+    )
+    assert expected in outcome.description, outcome.description
+    failed = [e for e in outcome.details["expectations"] if not e["success"]]
+    assert all(e["unexpected_share"] > 0 and e["sample_values"] for e in failed)
+
+
+def test_an_expectation_that_errors_inside_gx_is_a_failure() -> None:
+    frame = pd.DataFrame({"a": [1.0, 2.0]})
+    [result] = validate(
+        frame, [ExpectationSpec("ExpectColumnValuesToBeBetween", "missing", {"min_value": 0, "max_value": 1})]
+    )
+    assert not result.success and 'column "missing"' in result.error and result.observed is None
+
+
+def drift_of(model, feature_values: dict[str, tuple]) -> HourDrift:
+    rng = np.random.default_rng(0)
+    results = []
+    for c in model.monitored_columns:
+        if c.kind != "numerical":
+            continue
+        ref, cur = feature_values.get(c.name, (rng.normal(0, 1, 5000), rng.normal(0, 1, 2000)))
+        role = "prediction" if c in model.predictions else "feature"
+        results.append(
+            evaluate_feature(c.name, c.kind, numeric_profile(ref), numeric_profile(cur), role=role)
+        )
+    return HourDrift(HOURS[5], "test window", results, summarize(results))
+
+
+def test_drift_checks(setup: tuple) -> None:
+    config, _, _ = setup
+    model = config.model("delivery_time_regressor")
+    rng = np.random.default_rng(1)
+    calm = {o.check: o for o in checks.drift_checks(model, drift_of(model, {}))}
+    assert all(o.passed for o in calm.values()) and set(calm) == {
+        "drift_share_below_threshold",
+        "distance_km_not_drifted",
+        "prediction_not_drifted",
+    }
+    shifted = (rng.normal(0, 1, 5000), rng.normal(0, 1, 2000) * 1000)
+    out = {
+        o.check: o
+        for o in checks.drift_checks(model, drift_of(model, {"distance_km": shifted, "items": shifted}))
+    }
+    share = out["drift_share_below_threshold"]  # 2 of 4 numerical features: 0.5 >= error threshold 0.5
+    assert not share.passed and (share.observed, share.threshold, share.severity) == (0.5, 0.5, "ERROR")
+    critical = out["distance_km_not_drifted"]
+    assert (
+        not critical.passed
+        and critical.severity == "ERROR"
+        and critical.observed > critical.threshold == 0.05
+    )
+    out = {
+        o.check: o
+        for o in checks.drift_checks(model, drift_of(model, {"items": shifted, "predicted_minutes": shifted}))
+    }
+    warn = out["drift_share_below_threshold"]  # 1 of 4 = 0.25: below warn 0.3
+    assert warn.passed and out["distance_km_not_drifted"].passed
+    assert not out["prediction_not_drifted"].passed and out["prediction_not_drifted"].severity == "WARN"
