@@ -1,7 +1,9 @@
 """One hour of 1M rows x 27 columns through ingest, profile and drift, the way the assets run it.
 
 Prints one JSON line: stage timings (s), the profile step's ratio to DuckDB's bare scan of the same
-partition file (a query that reads and decodes every profiled column once), and peak memory (MB).
+partition file (a query that reads and decodes every profiled column once), peak memory (MB) after
+profile + drift, and the Great Expectations validation of the same hour (the data-quality check:
+partition read into pandas plus the suite), timed after GX is imported and its context built.
 Data is generated in a child process first, so the peak is the pipeline's, not the generator's.
 Run: .venv/bin/python benchmarks/partition_bench.py [--rows 1000000] [--reference-hours 24]
 """
@@ -85,6 +87,7 @@ def timed(fn: object, *args: object) -> tuple[object, float]:
 
 
 def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
+    from monitoring_pipeline import checks
     from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
     from monitoring_pipeline.ingest import ingest_hour
     from monitoring_pipeline.storage import duck
@@ -112,6 +115,10 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     _, publish_s = timed(publish_reference, model, HOUR, reference, wh)
     drift, drift_s = timed(drift_hour, model, HOUR, wh)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _, gx_import_s = timed(__import__, "great_expectations")
+    checks.data_quality(model, HOUR - timedelta(hours=1), wh)  # warm: GX context built once per process
+    quality, quality_s = timed(checks.data_quality, model, HOUR, wh)
+    quality_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "rows": ingested.rows,
         "columns": len(NUMERICAL) + len(CATEGORICAL) + 2,
@@ -125,6 +132,10 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
         "profile_plus_drift_s": round(profile_s + reference_s + publish_s + drift_s, 3),
         "drifted_features": drift.summary.drifted,
         "peak_rss_mb": round(peak_mb, 1),
+        "gx_import_s": round(gx_import_s, 2),
+        "quality_validation_s": round(quality_s, 3),
+        "quality_expectations": len(quality.details["expectations"]),
+        "peak_rss_with_validation_mb": round(quality_peak_mb, 1),
     }
 
 

@@ -47,19 +47,48 @@ def _batch_definition() -> Any:
 
 
 def validate(frame: Any, specs: Sequence[ExpectationSpec], name: str = "suite") -> list[ExpectationResult]:
-    """Validate `frame` (pandas) against `specs`; one result per spec, in the specs' order."""
+    """Validate `frame` (pandas) against `specs`; one result per spec, in the specs' order.
+
+    GX's pandas engine fingerprints (hashes) every frame it is given, twice, and for a column with
+    nulls it copies the whole frame without them for each expectation. So columns without nulls are
+    validated together on one frame, and each column with nulls on a frame of its own: on a
+    1M-row, 27-column hour this took validation from 3.8 s to the figure in benchmarks/.
+    """
     batch = _batch_definition()
+    raw: dict[int, Any] = {}
+    for columns, indices in _groups(frame, specs):
+        narrow = frame[[c for c in columns if c in frame.columns]]
+        raw.update(_run(batch, narrow, {i: specs[i] for i in indices}, f"{name}_{len(raw)}"))
+    return [_result(spec, raw.get(i)) for i, spec in enumerate(specs)]
+
+
+def _groups(frame: Any, specs: Sequence[ExpectationSpec]) -> list[tuple[list[str], list[int]]]:
+    """(columns, spec indices) per frame to validate: null-free columns together, the others alone."""
+    with_nulls = {c for c in frame.columns if frame[c].isna().any()}
+    together: tuple[list[str], list[int]] = ([], [])
+    alone: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        if spec.column in with_nulls:
+            alone.setdefault(spec.column, []).append(i)
+        else:
+            if spec.column not in together[0]:
+                together[0].append(spec.column)
+            together[1].append(i)
+    groups = [([column], indices) for column, indices in alone.items()]
+    return ([together] if together[1] else []) + groups
+
+
+def _run(batch: Any, frame: Any, specs: dict[int, ExpectationSpec], name: str) -> dict[int, Any]:
     gx = _CONTEXT["gx"]
     import great_expectations.expectations as gxe
 
     suite = gx.ExpectationSuite(name=name)
-    for i, spec in enumerate(specs):
+    for i, spec in specs.items():
         suite.add_expectation(
             getattr(gxe, spec.gx_type)(column=spec.column, meta={"index": i}, **spec.kwargs)
         )
-    results = batch.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="SUMMARY")
-    by_index = {int(r.expectation_config.meta["index"]): r for r in results.results}
-    return [_result(spec, by_index.get(i)) for i, spec in enumerate(specs)]
+    results = batch.get_batch(batch_parameters={"dataframe": frame}).validate(suite, result_format="BASIC")
+    return {int(r.expectation_config.meta["index"]): r for r in results.results}
 
 
 def _result(spec: ExpectationSpec, raw: Any) -> ExpectationResult:
