@@ -147,6 +147,8 @@ def test_data_quality_failures_name_column_share_and_threshold(
     assert expected in outcome.description, outcome.description
     failed = [e for e in outcome.details["expectations"] if not e["success"]]
     assert all(e["unexpected_share"] > 0 and e["sample_values"] for e in failed)
+    if "unique" in expected:  # ids are validated as codes; samples are mapped back to the real ids
+        assert {v for e in failed for v in e["sample_values"]} == {"same-id"}
 
 
 def test_an_expectation_that_errors_inside_gx_is_a_failure() -> None:
