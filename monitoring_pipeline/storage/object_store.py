@@ -34,6 +34,8 @@ class ObjectStore(Protocol):
 
     def list(self, prefix: str) -> list[StoredObject]: ...
 
+    def head(self, key: str) -> StoredObject | None: ...
+
     def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]: ...
 
     def put_file(self, local: Path, key: str) -> str: ...
@@ -65,6 +67,13 @@ class LocalObjectStore:
             if path.is_file() and (key := path.relative_to(self.root).as_posix()).startswith(prefix)
         ]
         return sorted(found, key=lambda o: o.key)
+
+    def head(self, key: str) -> StoredObject | None:
+        path = self.root / key
+        if not path.is_file():
+            return None
+        st = path.stat()
+        return StoredObject(key, st.st_size, str(path), datetime.fromtimestamp(st.st_mtime, UTC))
 
     def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]:
         return [self.root / o.key for o in objects]
@@ -114,6 +123,15 @@ class S3ObjectStore:
         except Exception as exc:  # botocore raises many unrelated types; all mean "cannot list"
             raise ObjectStoreError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
+
+    def head(self, key: str) -> StoredObject | None:
+        try:
+            meta = self.client.head_object(Bucket=self.bucket, Key=self._full(key))
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise ObjectStoreError(f"cannot read {self.uri(key)}: {exc}") from exc
+        return StoredObject(key, int(meta["ContentLength"]), self.uri(key), meta.get("LastModified"))
 
     def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]:
         paths = []
@@ -168,7 +186,7 @@ def fetch_file(location: str, workdir: Path) -> Path:
         return Path(location)
     parent, _, name = location.rpartition("/")
     store = S3ObjectStore(parent)
-    found = [o for o in store.list(name) if o.key == name]
-    if not found:
+    found = store.head(name)
+    if found is None:
         raise ObjectStoreError(f"{location}: no such object")
-    return store.fetch(found, workdir)[0]
+    return store.fetch([found], workdir)[0]

@@ -55,8 +55,8 @@ class Warehouse:
         return {wanted[o.key]: path for o, path in zip(found, paths, strict=True)}
 
     def fetch_object(self, key: str, workdir: Path) -> Path | None:
-        found = [o for o in self.store.list(key) if o.key == key]
-        return self.store.fetch(found, workdir)[0] if found else None
+        found = self.store.head(key)
+        return self.store.fetch([found], workdir)[0] if found else None
 
     def publish(self, table: str, model: str, hour: datetime, local_file: Path) -> str:
         """Replace the (table, model, hour) partition with local_file, atomically; return its URI."""

@@ -133,3 +133,18 @@ def test_unreadable_s3_object_is_named_by_its_uri(tmp_path: Path, s3_env: str, s
 def test_missing_bucket_is_a_clear_error(s3_env: str) -> None:
     with pytest.raises(ObjectStoreError, match="cannot list s3://no-such-bucket/"):
         S3ObjectStore("s3://no-such-bucket/logs").list("fraud_classifier/")
+
+
+def test_head_and_fetch_file_on_s3(tmp_path: Path, s3_env: str, seeded_bucket: str) -> None:
+    from monitoring_pipeline.storage.object_store import fetch_file
+
+    store = S3ObjectStore(seeded_bucket)
+    hour = HOURS[3]
+    key = f"fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/replica-0.parquet"
+    found = store.head(key)
+    assert found is not None and found.size > 1000 and found.modified is not None
+    assert store.head("fraud_classifier/nope.parquet") is None
+    local = fetch_file(f"{seeded_bucket}/{key}", tmp_path)
+    assert local.stat().st_size == found.size
+    with pytest.raises(ObjectStoreError, match="no such object"):
+        fetch_file(f"{seeded_bucket}/missing.parquet", tmp_path)
