@@ -99,10 +99,34 @@ class ModelConfig:
     labels: LabelsConfig | None = None
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     severities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+    alerts: tuple[AlertRoute, ...] = ()
 
     @property
     def monitored_columns(self) -> tuple[Column, ...]:
         return self.features + self.predictions
+
+
+@dataclass(frozen=True)
+class AlertRoute:
+    sink: str
+    min_severity: str = "WARN"
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    name: str
+    type: Literal["webhook", "email"]
+    settings: Mapping[str, Any]  # type-specific; secrets are named by *_env fields, never stored
+    rate_limit_per_hour: int = 30
+
+
+@dataclass(frozen=True)
+class AlertingConfig:
+    log_path: str
+    summarize_hours_older_than: float = 48.0
+    retry_base_seconds: float = 60.0
+    sinks: Mapping[str, SinkConfig] = field(default_factory=dict)
+    interval_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +141,9 @@ class MonitorsConfig:
     warehouse: WarehouseConfig
     models: tuple[ModelConfig, ...]
     dagster_ui_url: str = "http://127.0.0.1:3000"
+    alerting: AlertingConfig = field(
+        default_factory=lambda: AlertingConfig(str(REPO_ROOT / "data" / "alerts.jsonl"))
+    )
 
     def model(self, name: str) -> ModelConfig:
         for model in self.models:
@@ -191,8 +218,9 @@ class _Parser:
         if not isinstance(raw, dict):
             self.error("top level", "expected a mapping with a 'models' list")
             return None
-        self._unknown(raw, {"models", "warehouse", "dagster_ui_url"}, "top level")
+        self._unknown(raw, {"models", "warehouse", "dagster_ui_url", "alerting"}, "top level")
         warehouse = self._warehouse(raw.get("warehouse") or {})
+        self.alerting = self._alerting(raw.get("alerting") or {})
         models_raw = raw.get("models")
         if not isinstance(models_raw, list) or not models_raw:
             self.error("field 'models'", "expected a non-empty list of models")
@@ -202,7 +230,7 @@ class _Parser:
         for dup in sorted({n for n in names if names.count(n) > 1}):
             self.error(f"model {dup!r}", "declared more than once")
         ui_url = str(raw.get("dagster_ui_url", "http://127.0.0.1:3000")).rstrip("/")
-        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url)
+        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url, self.alerting)
 
     def _unknown(self, raw: dict, allowed: set[str], where: str) -> None:
         for key in sorted(set(raw) - allowed):
@@ -248,6 +276,7 @@ class _Parser:
         labels = self._labels(raw.get("labels"), where)
         thresholds = self._thresholds(raw.get("thresholds", {}), where)
         severities = self._severities(raw.get("severities", {}), where)
+        routes = self._routes(raw.get("alerts", []), where)
         all_names = [ts_col, id_col] + [c.name for c in features + predictions]
         for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
             self.error(where, f"column {dup!r} is declared more than once")
@@ -266,6 +295,7 @@ class _Parser:
             labels=labels,
             thresholds=thresholds,
             severities=severities,
+            alerts=routes,
         )
 
     def _required_str(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
@@ -441,3 +471,90 @@ class _Parser:
             else:
                 merged[key] = str(value).upper()
         return merged
+
+    def _alerting(self, raw: Any) -> AlertingConfig:
+        where = "field 'alerting'"
+        if not isinstance(raw, dict):
+            self.error(where, "expected a mapping")
+            raw = {}
+        known = {"log_path", "summarize_hours_older_than", "retry_base_seconds", "sinks", "interval_seconds"}
+        self._unknown(raw, known, where)
+        sinks = {}
+        raw_sinks = raw.get("sinks") or {}
+        if not isinstance(raw_sinks, dict):
+            self.error(f"{where}.sinks", "expected a mapping of sink name to settings")
+            raw_sinks = {}
+        for name, spec in raw_sinks.items():
+            sink = self._sink(str(name), spec)
+            if sink is not None:
+                sinks[sink.name] = sink
+        numbers = {}
+        defaults = (
+            ("summarize_hours_older_than", 48.0),
+            ("retry_base_seconds", 60.0),
+            ("interval_seconds", 30.0),
+        )
+        for key, default in defaults:
+            value = raw.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                self.error(f"{where}.{key}", f"expected a non-negative number; got {value!r}")
+                value = default
+            numbers[key] = float(value)
+        log_path = resolve_location(str(raw.get("log_path", "data/alerts.jsonl")), self.base)
+        return AlertingConfig(log_path, sinks=sinks, **numbers)
+
+    def _sink(self, name: str, spec: Any) -> SinkConfig | None:
+        where = f"field 'alerting.sinks.{name}'"
+        required = {"webhook": {"url_env"}, "email": {"host", "sender", "to"}}
+        optional = {
+            "webhook": {"format", "timeout_seconds"},
+            "email": {"port", "starttls", "username_env", "password_env", "timeout_seconds"},
+        }
+        if not isinstance(spec, dict) or spec.get("type") not in required:
+            self.error(where, "expected a mapping with type: webhook or type: email")
+            return None
+        kind = spec["type"]
+        self._unknown(spec, {"type", "rate_limit_per_hour"} | required[kind] | optional[kind], where)
+        missing = sorted(required[kind] - set(spec))
+        if missing:
+            self.error(
+                where,
+                f"missing {', '.join(missing)} (secrets are given as the NAME of an environment variable)",
+            )
+            return None
+        if kind == "webhook" and spec.get("format", "json") not in ("json", "slack"):
+            self.error(f"{where}.format", f"expected json or slack; got {spec.get('format')!r}")
+            return None
+        rate = spec.get("rate_limit_per_hour", 30)
+        if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
+            self.error(f"{where}.rate_limit_per_hour", f"expected a whole number >= 1; got {rate!r}")
+            return None
+        settings = {k: v for k, v in spec.items() if k not in ("type", "rate_limit_per_hour")}
+        return SinkConfig(name, kind, settings, rate)
+
+    def _routes(self, raw: Any, model: str) -> tuple[AlertRoute, ...]:
+        if not isinstance(raw, list):
+            self.field_error(model, "alerts", "expected a list of {sink: name, min_severity: WARN|ERROR}")
+            return ()
+        routes = []
+        for i, item in enumerate(raw):
+            here = f"alerts[{i}]"
+            if not isinstance(item, dict) or not isinstance(item.get("sink"), str):
+                self.field_error(model, here, "expected {sink: name, min_severity: WARN|ERROR}")
+                continue
+            if item["sink"] not in getattr(self, "alerting", AlertingConfig("")).sinks:
+                known = (
+                    ", ".join(sorted(getattr(self, "alerting", AlertingConfig("")).sinks)) or "none defined"
+                )
+                self.field_error(
+                    model, f"{here}.sink", f"unknown sink {item['sink']!r} (alerting.sinks: {known})"
+                )
+                continue
+            severity = str(item.get("min_severity", "WARN")).upper()
+            if severity not in SEVERITIES:
+                self.field_error(
+                    model, f"{here}.min_severity", f"expected WARN or ERROR; got {item.get('min_severity')!r}"
+                )
+                continue
+            routes.append(AlertRoute(item["sink"], severity))
+        return tuple(routes)

@@ -6,13 +6,14 @@ import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.defs.assets import prediction_logs_asset
-from monitoring_pipeline.defs.checks import prediction_logs_checks
+from monitoring_pipeline.defs.checks import drift_check_specs, prediction_logs_checks
 from monitoring_pipeline.defs.drift_assets import (
     drift_metrics_asset,
     feature_profiles_asset,
     reference_data_spec,
     reference_profile_asset,
 )
+from monitoring_pipeline.defs.sensors import alerts_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
@@ -29,8 +30,11 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         ]
         if model.reference.type == "file":
             assets.append(reference_data_spec(model))
+    check_keys = [key for c in asset_checks for key in c.check_keys]
+    check_keys += [spec.key for model in config.models for spec in drift_check_specs(model)]
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,
+        sensors=[alerts_sensor(config, check_keys)],
         resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
     )

@@ -1,0 +1,1 @@
+"""Alerts: failed checks -> deduplicated, grouped, rate-limited messages to sinks, retried until delivered."""

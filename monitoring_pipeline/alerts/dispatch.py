@@ -1,0 +1,169 @@
+"""One sensor tick's work, without Dagster: per-hour outcomes -> alerts -> messages -> deliveries,
+and the `alerts` table (one row per alert, sink and delivery-state change)."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipeline.alerts import engine
+from monitoring_pipeline.alerts.sinks import SinkError, append_log, deliver
+from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+TABLE = "alerts"
+_TS = pa.timestamp("us", tz="UTC")
+SCHEMA = pa.schema(
+    [
+        ("alert_id", pa.string()),
+        ("kind", pa.string()),
+        ("model", pa.string()),
+        ("asset", pa.string()),
+        ("check_name", pa.string()),
+        ("partition_hour", _TS),
+        ("severity", pa.string()),
+        ("observed", pa.float64()),
+        ("threshold", pa.float64()),
+        ("description", pa.string()),
+        ("url", pa.string()),
+        ("created_at", _TS),
+        ("sink", pa.string()),
+        ("message_id", pa.string()),
+        ("delivery_state", pa.string()),
+        ("attempts", pa.int64()),
+        ("last_error", pa.string()),
+        ("updated_at", _TS),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class TickReport:
+    alerts: int
+    delivered: int
+    failed: int
+    pending: int
+
+
+def tick(
+    state: engine.State,
+    outcomes: Sequence[engine.Outcome],
+    config: MonitorsConfig,
+    warehouse: Warehouse,
+    now: datetime | None = None,
+) -> TickReport:
+    now = now or datetime.now(UTC)
+    alerts = engine.update(state, outcomes, config.dagster_ui_url, now)
+    by_id = {a.alert_id: a for a in alerts}
+    routes = {m.name: [(r.sink, r.min_severity) for r in m.alerts] for m in config.models}
+    rows: list[dict[str, Any]] = []
+    for (model, sink), items in engine.route(alerts, routes).items():
+        if sink == "log":  # always on, local: written now, in full
+            msg = engine.message(model, items, now, summarize_after_hours=float("inf"))
+            append_log(config.alerting.log_path, msg)
+            rows += [_row(a, "log", msg["message_id"], "delivered", 0, None, now) for a in items]
+        else:
+            msg = engine.message(model, items, now, config.alerting.summarize_hours_older_than)
+            engine.enqueue(state, sink, msg, now)
+    sinks = config.alerting.sinks
+    delivered = failed = 0
+    for item in engine.due(state, now, {name: s.rate_limit_per_hour for name, s in sinks.items()}):
+        msg, sink = item["message"], item["sink"]
+        try:
+            if sink not in sinks:
+                raise SinkError(f"sink {sink!r} is no longer configured")
+            deliver(sinks[sink], msg)
+            engine.delivered(state, item, now)
+            delivered += 1
+            status, error = "delivered", None
+        except SinkError as exc:
+            engine.failed(state, item, str(exc), now, config.alerting.retry_base_seconds)
+            failed += 1
+            status, error = "retrying", str(exc)
+        rows += [
+            _row(by_id.get(i), sink, msg["message_id"], status, item["attempts"], error, now, i, msg["model"])
+            for i in msg["alert_ids"]
+        ]
+    for model in sorted({r["model"] for r in rows}):
+        _write(warehouse, model, [r for r in rows if r["model"] == model], now)
+    return TickReport(len(alerts), delivered, failed, len(state.pending))
+
+
+def _row(
+    alert: engine.Alert | None,
+    sink: str,
+    message_id: str,
+    status: str,
+    attempts: int,
+    error: str | None,
+    now: datetime,
+    alert_id: str | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
+    base: dict[str, Any] = {k: None for k in SCHEMA.names}
+    if alert is not None:
+        a = asdict(alert)
+        base.update(
+            alert_id=a["alert_id"],
+            kind=a["kind"],
+            model=a["model"],
+            asset=a["asset"],
+            check_name=a["check"],
+            partition_hour=datetime.fromisoformat(a["hour"]),
+            severity=a["severity"],
+            observed=a["observed"],
+            threshold=a["threshold"],
+            description=a["description"],
+            url=a["url"],
+            created_at=datetime.fromisoformat(a["created_at"]),
+        )
+    else:  # a retry of a summarised alert: its details are in its first row
+        base.update(alert_id=alert_id, model=model)
+    base.update(
+        sink=sink,
+        message_id=message_id,
+        delivery_state=status,
+        attempts=attempts,
+        last_error=error,
+        updated_at=now,
+    )
+    return base
+
+
+def _write(warehouse: Warehouse, model: str, rows: list[dict[str, Any]], now: datetime) -> None:
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        path = Path(tmp) / "alerts.parquet"
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path)
+        warehouse.store.put_file(
+            path, f"{TABLE}/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        )
+    warehouse.ensure_view("main", TABLE, f"{warehouse.tables_root}/{TABLE}/*/*/*.parquet")
+
+
+def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -> list[engine.Outcome]:
+    """The per-hour rows a check evaluation wrote to check_results (see monitoring_pipeline.checks)."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        path = warehouse.fetch_object(f"check_results/{model}/{check}/{run_id}.parquet", Path(tmp))
+        rows = pq.read_table(path).to_pylist() if path is not None else []
+    return [
+        engine.Outcome(
+            r["model"],
+            r["asset"],
+            r["check_name"],
+            r["partition_hour"],
+            r["passed"],
+            r["severity"],
+            r["observed"],
+            r["threshold"],
+            r["description"],
+        )
+        for r in rows
+    ]

@@ -1,0 +1,221 @@
+"""The alerting state machine, on plain data (no Dagster, no network): which per-hour check outcomes
+become alerts, how alerts group into messages, and which deliveries are due.
+
+State (kept in the sensor's cursor, so it survives ticks and restarts):
+- `open`: (model, check, hour) keys that alerted and have not recovered: a failure alerts once;
+- `pending`: deliveries not yet accepted by their sink, with attempts and the next retry time;
+- `sent`: per sink, the send times of the last hour (the rate limit).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SEVERITY_RANK = {"WARN": 0, "ERROR": 1}
+MAX_BACKOFF_SECONDS = 3600.0
+OPEN_RETENTION = timedelta(days=30)  # open failures older than this are forgotten (no recovery notice)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One per-hour row of check_results."""
+
+    model: str
+    asset: str
+    check: str
+    hour: datetime
+    passed: bool
+    severity: str
+    observed: float | None
+    threshold: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Alert:
+    alert_id: str
+    kind: str  # "failure" or "recovery"
+    model: str
+    asset: str
+    check: str
+    hour: str  # ISO, UTC
+    severity: str
+    observed: float | None
+    threshold: float | None
+    description: str
+    url: str
+    created_at: str
+
+
+@dataclass
+class State:
+    open: dict[str, str] = field(default_factory=dict)  # key -> ISO hour
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    sent: dict[str, list[str]] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # check key -> event-log cursor
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | None) -> State:
+        return cls(**json.loads(text)) if text else cls()
+
+
+def alert_key(model: str, check: str, hour: datetime) -> str:
+    return f"{model}|{check}|{hour.astimezone(UTC):%Y-%m-%dT%H:00}"
+
+
+def asset_url(ui_url: str, model: str, asset: str, hour: datetime) -> str:
+    return f"{ui_url}/assets/{model}/{asset}?view=checks&partition={hour:%Y-%m-%d-%H:00}"
+
+
+def update(state: State, outcomes: Iterable[Outcome], ui_url: str, now: datetime) -> list[Alert]:
+    """New alerts from per-hour outcomes (oldest evaluation first): a failure of a key that is not
+    open alerts and opens it; a pass of an open key sends one recovery notice and closes it."""
+    alerts = []
+    for o in outcomes:
+        key = alert_key(o.model, o.check, o.hour)
+        if o.passed == (key not in state.open):
+            continue  # still failing (already alerted) or still passing
+        kind = "recovery" if o.passed else "failure"
+        if o.passed:
+            del state.open[key]
+        else:
+            state.open[key] = o.hour.isoformat()
+        alerts.append(
+            Alert(
+                uuid.uuid4().hex,
+                kind,
+                o.model,
+                o.asset,
+                o.check,
+                o.hour.isoformat(),
+                o.severity,
+                o.observed,
+                o.threshold,
+                o.description,
+                asset_url(ui_url, o.model, o.asset, o.hour),
+                now.isoformat(),
+            )
+        )
+    cutoff = now - OPEN_RETENTION
+    state.open = {k: h for k, h in state.open.items() if datetime.fromisoformat(h) >= cutoff}
+    return alerts
+
+
+def route(
+    alerts: Sequence[Alert], routes: Mapping[str, Sequence[tuple[str, str]]]
+) -> dict[tuple[str, str], list[Alert]]:
+    """(model, sink) -> the alerts that sink takes: at or above its minimum severity for the model.
+    Recoveries go wherever their failure would have gone. The log sink takes everything."""
+    out: dict[tuple[str, str], list[Alert]] = {}
+    for a in alerts:
+        out.setdefault((a.model, "log"), []).append(a)
+        for sink, min_severity in routes.get(a.model, ()):
+            if SEVERITY_RANK[a.severity] >= SEVERITY_RANK[min_severity]:
+                out.setdefault((a.model, sink), []).append(a)
+    return out
+
+
+def message(
+    model: str, alerts: Sequence[Alert], now: datetime, summarize_after_hours: float
+) -> dict[str, Any]:
+    """One message for a model and sink: recent alerts listed one by one, alerts for hours older than
+    `summarize_after_hours` (a backfill of last month) counted per check instead."""
+    cutoff = now - timedelta(hours=summarize_after_hours)
+    recent = [a for a in alerts if datetime.fromisoformat(a.hour) >= cutoff]
+    old = [a for a in alerts if datetime.fromisoformat(a.hour) < cutoff]
+    summary: dict[str, dict[str, Any]] = {}
+    for a in old:
+        s = summary.setdefault(
+            f"{a.check} {a.kind}",
+            {
+                "check": a.check,
+                "kind": a.kind,
+                "hours": 0,
+                "first": a.hour,
+                "last": a.hour,
+                "severity": a.severity,
+            },
+        )
+        s["hours"] += 1
+        s["first"], s["last"] = min(s["first"], a.hour), max(s["last"], a.hour)
+        if SEVERITY_RANK[a.severity] > SEVERITY_RANK[s["severity"]]:
+            s["severity"] = a.severity
+    failures = [a for a in alerts if a.kind == "failure"]
+    severity = max((a.severity for a in failures), key=SEVERITY_RANK.__getitem__, default="WARN")
+    title = (
+        f"{model}: {len(failures)} check failure(s), {len(alerts) - len(failures)} recovery(ies)"
+        f" [{severity if failures else 'OK'}]"
+    )
+    return {
+        "message_id": uuid.uuid4().hex,
+        "model": model,
+        "title": title,
+        "severity": severity,
+        "created_at": now.isoformat(),
+        "alerts": [asdict(a) for a in recent],
+        "summarized": sorted(summary.values(), key=lambda s: s["first"]),
+        "alert_ids": [a.alert_id for a in alerts],
+    }
+
+
+def text(msg: Mapping[str, Any]) -> str:
+    """Plain text of a message (Slack's `text`, the email body)."""
+    lines = [msg["title"]]
+    for a in msg["alerts"]:
+        observed = "" if a["observed"] is None else f" observed {a['observed']:.4g}"
+        threshold = "" if a["threshold"] is None else f" (threshold {a['threshold']:.4g})"
+        verb = "FAILED" if a["kind"] == "failure" else "recovered"
+        lines.append(
+            f"- {a['severity']} {a['check']} {verb} for {a['hour'][:13]}:00 UTC:{observed}{threshold}"
+            f" {a['description']} {a['url']}"
+        )
+    for s in msg["summarized"]:
+        lines.append(
+            f"- {s['check']}: {s['hours']} older hour(s) {s['kind']} from {s['first'][:13]}:00 "
+            f"to {s['last'][:13]}:00 UTC (summarised)"
+        )
+    return "\n".join(lines)
+
+
+def enqueue(state: State, sink: str, msg: Mapping[str, Any], now: datetime) -> None:
+    state.pending.append(
+        {"sink": sink, "message": dict(msg), "attempts": 0, "next_at": now.isoformat(), "last_error": None}
+    )
+
+
+def due(state: State, now: datetime, limits: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Pending deliveries whose retry time has come and whose sink is under its hourly rate limit."""
+    hour_ago = now - timedelta(hours=1)
+    state.sent = {
+        s: [t for t in times if datetime.fromisoformat(t) > hour_ago] for s, times in state.sent.items()
+    }
+    budget = {
+        s: limits.get(s, 10**9) - len(state.sent.get(s, [])) for s in {p["sink"] for p in state.pending}
+    }
+    chosen = []
+    for p in state.pending:
+        if datetime.fromisoformat(p["next_at"]) <= now and budget[p["sink"]] > 0:
+            budget[p["sink"]] -= 1
+            chosen.append(p)
+    return chosen
+
+
+def delivered(state: State, item: dict[str, Any], now: datetime) -> None:
+    state.pending.remove(item)
+    state.sent.setdefault(item["sink"], []).append(now.isoformat())
+
+
+def failed(state: State, item: dict[str, Any], error: str, now: datetime, base_seconds: float) -> None:
+    """Keep the delivery, retrying after base * 2^(attempts - 1) seconds (at most an hour)."""
+    item["attempts"] += 1
+    item["last_error"] = error
+    delay = min(base_seconds * 2 ** (item["attempts"] - 1), MAX_BACKOFF_SECONDS)
+    item["next_at"] = (now + timedelta(seconds=delay)).isoformat()

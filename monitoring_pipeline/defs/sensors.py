@@ -1,0 +1,70 @@
+"""The alert sensor: one for all models. Sinks are shared between models, so a per-sink rate limit and
+retry queue can only be kept in one place; a tick still groups alerts per model and sink.
+Glue only: the state machine and deliveries are in monitoring_pipeline.alerts."""
+
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
+
+from monitoring_pipeline.alerts import dispatch, engine
+from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.resources.warehouse import WarehouseResource
+
+DONE = (Status.SUCCEEDED, Status.FAILED)
+PAGE = 100
+
+
+def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: dict) -> list:
+    """Completed evaluations of `key` not processed yet, oldest first. The cursor keeps the highest id
+    below which everything is done, plus the ids above it already handled (runs can finish out of
+    order: an evaluation planned earlier may complete after a later one)."""
+    floor, handled = cursor.get("floor", 0), set(cursor.get("handled", []))
+    records, before = [], None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(key, limit=PAGE, cursor=before)
+        records += [r for r in page if r.id > floor]
+        if len(page) < PAGE or page[-1].id <= floor:
+            break
+        before = page[-1].id
+    new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
+    in_flight = [r.id for r in records if r.status not in DONE and r.status != Status.SKIPPED]
+    handled |= {r.id for r in new}
+    top = max([floor, *handled])
+    cursor["floor"] = min(in_flight) - 1 if in_flight else top
+    cursor["handled"] = sorted(i for i in handled if i > cursor["floor"])
+    return new
+
+
+def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="check_failure_alerts",
+        minimum_interval_seconds=int(config.alerting.interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Turns failed asset checks into alerts: one per model, check and hour, a recovery notice when it "
+            "passes again; grouped per model and sink each tick, older hours summarised, rate-limited and "
+            f"retried with backoff. Always written to {config.alerting.log_path}."
+        ),
+    )
+    def check_failure_alerts(
+        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> dg.SkipReason:
+        state = engine.State.from_json(context.cursor)
+        wh = warehouse.get()
+        found = []
+        for key in check_keys:
+            cursor = state.checks.setdefault(key.to_user_string(), {})
+            found += [(r.id, key, r.run_id) for r in new_evaluations(context.instance, key, cursor)]
+        outcomes = []
+        for _, key, run_id in sorted(found, key=lambda f: f[0]):
+            model = key.asset_key.path[0]
+            outcomes += dispatch.outcomes_of_run(wh, model, key.name, run_id)
+        report = dispatch.tick(state, outcomes, config, wh)
+        context.update_cursor(state.to_json())
+        return dg.SkipReason(
+            f"{len(found)} evaluation(s) read, {report.alerts} new alert(s), {report.delivered} message(s) "
+            f"delivered, {report.failed} failed, {report.pending} pending"
+        )
+
+    return check_failure_alerts
