@@ -260,7 +260,9 @@ class _Parser:
             return None
         allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
         self._unknown(
-            raw, allowed | {"partitions_start", "reference", "labels", "thresholds", "severities"}, where
+            raw,
+            allowed | {"partitions_start", "reference", "labels", "thresholds", "severities", "alerts"},
+            where,
         )
         errors_before = len(self.errors)
         task = self._choice(raw, "task", TASKS, where)

@@ -39,13 +39,19 @@ def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def write_config(folder: Path, logs: str, data: str | None = None, **model_overrides: object) -> Path:
-    """A copy of the repository's monitors.yaml pointing at `logs`, with its warehouse in `folder`."""
+def write_config(
+    folder: Path, logs: str, data: str | None = None, top: dict | None = None, **model_overrides: object
+) -> Path:
+    """A copy of the repository's monitors.yaml pointing at `logs`, with its warehouse and alert log in
+    `folder`; `top` overrides top-level fields, `model_overrides` fields of every model."""
     raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
     raw["warehouse"] = {
         "catalog": str(folder / "warehouse.duckdb"),
         "data": data or str(folder / "warehouse"),
     }
+    top = dict(top or {})
+    raw["alerting"] = {"log_path": str(folder / "alerts.jsonl"), **top.pop("alerting", {})}
+    raw.update(top)
     for model in raw["models"]:
         model["logs"] = logs
         if model.get("reference", {}).get("type") == "file" and not logs.startswith("s3://"):

@@ -91,12 +91,16 @@ PIPELINE = ("prediction_logs", "feature_profiles", "reference_profile", "drift_m
 
 
 def run_pipeline(
-    config: MonitorsConfig, model: str, first: datetime, last: datetime
+    config: MonitorsConfig,
+    model: str,
+    first: datetime,
+    last: datetime,
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Every asset (and check) of a model for the hours first..last in one run, the way a backfill
     run does, after materializing a static (fixed-window or file) reference on its own."""
     job = build_definitions(config).resolve_implicit_global_asset_job_def()
-    instance = dg.DagsterInstance.ephemeral()
+    instance = instance or dg.DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
     keys = {name: dg.AssetKey([model, name]) for name in PIPELINE}
     reference = config.model(model).reference.type

@@ -28,7 +28,7 @@ def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor:
             break
         before = page[-1].id
     new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
-    in_flight = [r.id for r in records if r.status not in DONE and r.status != Status.SKIPPED]
+    in_flight = [r.id for r in records if r.status == Status.PLANNED]
     handled |= {r.id for r in new}
     top = max([floor, *handled])
     cursor["floor"] = min(in_flight) - 1 if in_flight else top

@@ -1,0 +1,253 @@
+"""The alert sensor ticked with build_sensor_context against a real Dagster instance holding real check
+evaluations, delivering to a real HTTP receiver and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from monitoring_pipeline.config import MonitorsConfig, load_config
+from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline_tests.conftest import HOURS, write_config
+from monitoring_pipeline_tests.helpers import copy_hour, free_port, query, run_pipeline
+
+pytestmark = pytest.mark.integration
+FRAUD = "fraud_classifier"
+SECRET = "T000/B000/secret-token-do-not-log"
+
+
+class Receiver:
+    """An HTTP server on loopback that records POSTed JSON and answers with scripted statuses."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[int, dict]] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                receiver.requests.append((status, body))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/{SECRET}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[dict]:
+        return [body for status, body in self.requests if status == 200]
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    r = Receiver()
+    monkeypatch.setenv("TEST_WEBHOOK_URL", r.url)
+    yield r
+    r.server.shutdown()
+
+
+def alert_config(tmp_path: Path, logs: str, summarize_after: float = 1e5, **sink: object) -> MonitorsConfig:
+    """A webhook sink 'ops' for every model; the demo's hours are days old, so by default nothing is
+    old enough to be summarised."""
+    sinks = {"ops": {"type": "webhook", "url_env": "TEST_WEBHOOK_URL", "format": "json", **sink}}
+    alerting = {"sinks": sinks, "retry_base_seconds": 0, "summarize_hours_older_than": summarize_after}
+    top = {"alerting": alerting, "dagster_ui_url": "http://ui.example:3000"}
+    return load_config(
+        write_config(tmp_path, logs, top=top, alerts=[{"sink": "ops", "min_severity": "WARN"}])
+    )
+
+
+def tick(config: MonitorsConfig, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str, str]:
+    sensor = build_definitions(config).resolve_sensor_def("check_failure_alerts")
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=cursor,
+        resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
+    )
+    result = sensor.evaluate_tick(context)
+    return result.cursor, result.skip_message
+
+
+def log_lines(config: MonitorsConfig) -> list[dict]:
+    path = Path(config.alerting.log_path)
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_first_tick_alerts_second_is_silent_recovery_once(
+    tmp_path: Path, demo_logs: Path, receiver: Receiver
+) -> None:
+    logs = tmp_path / "logs"
+    for i in (6, 7, 29):
+        copy_hour(demo_logs, logs, FRAUD, HOURS[i])
+    config = alert_config(tmp_path, str(logs))
+    instance = dg.DagsterInstance.ephemeral()
+    run_pipeline(config, FRAUD, HOURS[6], HOURS[7], instance=instance)  # the same hours a day earlier: fine
+    cursor, _ = tick(config, instance, None)
+    assert log_lines(config) == [] and receiver.requests == []  # passing checks never alert
+    run_pipeline(config, FRAUD, HOURS[30], HOURS[30], instance=instance)  # no logs: blocking failure
+    cursor, summary = tick(config, instance, cursor)
+    first = log_lines(config)
+    failed = {(a["check"], a["kind"]) for a in first}
+    assert ("hour_is_not_empty", "failure") in failed and ("logs_arrived_on_time", "failure") in failed
+    alert = next(a for a in first if a["check"] == "hour_is_not_empty")
+    assert (alert["model"], alert["hour"], alert["severity"], alert["observed"], alert["threshold"]) == (
+        FRAUD,
+        HOURS[30].isoformat(),
+        "ERROR",
+        0.0,
+        1.0,
+    )
+    assert (
+        alert["url"]
+        == f"http://ui.example:3000/assets/{FRAUD}/prediction_logs?view=checks&partition={HOURS[30]:%Y-%m-%d-%H}:00"
+    )
+    [message] = receiver.delivered()  # one message for the model and sink, holding every alert
+    assert message["model"] == FRAUD and {a["check"] for a in message["alerts"]} == {c for c, _ in failed}
+    assert "1 message(s) delivered" in summary
+
+    cursor, summary = tick(config, instance, cursor)
+    assert (
+        len(log_lines(config)) == len(first) and len(receiver.requests) == 1 and "0 new alert(s)" in summary
+    )
+
+    src = logs / FRAUD / f"dt={HOURS[6]:%Y-%m-%d}" / f"hour={HOURS[6]:%H}"
+    dst = logs / FRAUD / f"dt={HOURS[30]:%Y-%m-%d}" / f"hour={HOURS[30]:%H}"
+    dst.mkdir(parents=True)
+    for f in src.glob("*.parquet"):
+        (dst / f.name).write_bytes(f.read_bytes())  # late logs arrive for the hour
+    run_pipeline(config, FRAUD, HOURS[30], HOURS[30], instance=instance)
+    cursor, _ = tick(config, instance, cursor)
+    recoveries = [a for a in log_lines(config)[len(first) :] if a["kind"] == "recovery"]
+    assert sorted(a["check"] for a in recoveries) == ["hour_is_not_empty", "volume_within_band"]
+    cursor, _ = tick(config, instance, cursor)
+    assert [a for a in log_lines(config) if a["kind"] == "recovery"] == recoveries  # exactly once
+    rows = query(config, "SELECT sink, delivery_state, count(*) FROM main.alerts GROUP BY ALL ORDER BY ALL")
+    assert rows == [("log", "delivered", len(first) + 2), ("ops", "delivered", len(first) + 2)]
+
+
+def failing_hour(tmp_path: Path, config: MonitorsConfig) -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    run_pipeline(config, FRAUD, HOURS[30], HOURS[30], instance=instance)  # an hour with no logs
+    return instance
+
+
+def test_webhook_500_then_200_delivers_exactly_once(tmp_path: Path, receiver: Receiver) -> None:
+    config = alert_config(tmp_path, str(tmp_path / "logs"))
+    instance = failing_hour(tmp_path, config)
+    receiver.statuses = [500]
+    cursor, summary = tick(config, instance, None)
+    assert "1 failed, 1 pending" in summary and log_lines(config)  # the log sink is unaffected
+    states = query(config, "SELECT DISTINCT sink, delivery_state, last_error FROM main.alerts ORDER BY 1")
+    assert states == [("log", "delivered", None), ("ops", "retrying", "sink 'ops': HTTP 500")]
+    cursor, summary = tick(config, instance, cursor)  # backoff base 0 s: retried on the next tick
+    assert [status for status, _ in receiver.requests] == [500, 200]
+    assert receiver.requests[0][1]["message_id"] == receiver.requests[1][1]["message_id"]
+    cursor, _ = tick(config, instance, cursor)
+    assert len(receiver.delivered()) == 1  # exactly once
+    latest = query(
+        config,
+        "SELECT delivery_state, attempts FROM main.alerts WHERE sink = 'ops' "
+        "ORDER BY updated_at DESC LIMIT 1",
+    )
+    assert latest == [("delivered", 1)]
+
+
+def test_unreachable_sink_keeps_retrying_without_leaking_its_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "TEST_WEBHOOK_URL", f"http://127.0.0.1:{free_port()}/services/{SECRET}"
+    )  # nothing listens
+    config = alert_config(tmp_path, str(tmp_path / "logs"), timeout_seconds=2)
+    instance = failing_hour(tmp_path, config)
+    cursor, summary = tick(config, instance, None)
+    cursor, summary = tick(config, instance, cursor)
+    assert "1 failed, 1 pending" in summary
+    [(error,)] = query(config, "SELECT DISTINCT last_error FROM main.alerts WHERE sink = 'ops'")
+    assert "Connection" in error or "refused" in error
+    everything = (
+        Path(config.alerting.log_path).read_text()
+        + cursor
+        + summary
+        + str(query(config, "SELECT * FROM main.alerts"))
+    )
+    assert SECRET not in everything
+
+
+def test_slack_payload(tmp_path: Path, receiver: Receiver) -> None:
+    config = alert_config(tmp_path, str(tmp_path / "logs"), format="slack")
+    tick(config, failing_hour(tmp_path, config), None)
+    [body] = receiver.delivered()
+    assert (
+        set(body) == {"text"}
+        and "hour_is_not_empty FAILED" in body["text"]
+        and "http://ui.example:3000/assets/" in body["text"]
+    )
+
+
+def test_a_backfill_of_48_failing_hours_sends_one_message_per_model_and_sink(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = alert_config(tmp_path, str(tmp_path / "logs"), summarize_after=48)
+    instance = dg.DagsterInstance.ephemeral()
+    run_pipeline(config, FRAUD, HOURS[0], HOURS[47], instance=instance)  # no logs at all: every hour fails
+    tick(config, instance, None)
+    [message] = receiver.delivered()  # bounded: one message for the model and the sink
+    assert message["alerts"] == []  # every hour is older than 48 h: summarised, not paged one by one
+    summarized = {s["check"]: s["hours"] for s in message["summarized"]}
+    assert summarized == {"hour_is_not_empty": 48, "logs_arrived_on_time": 48}
+    assert len(log_lines(config)) == 96  # the log keeps every alert
+
+
+def test_email_over_smtp(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        sinks = {
+            "pager": {
+                "type": "email",
+                "host": "127.0.0.1",
+                "port": controller.port,
+                "sender": "monitor@example.com",
+                "to": ["oncall@example.com"],
+            }
+        }
+        top = {"alerting": {"sinks": sinks, "summarize_hours_older_than": 1e5}}
+        config = load_config(
+            write_config(
+                tmp_path, str(tmp_path / "logs"), top=top, alerts=[{"sink": "pager", "min_severity": "ERROR"}]
+            )
+        )
+        tick(config, failing_hour(tmp_path, config), None)
+    finally:
+        controller.stop()
+    [envelope] = received
+    mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert envelope.rcpt_tos == ["oncall@example.com"] and mail["Subject"].startswith(
+        "[monitoring] fraud_classifier"
+    )
+    body = mail.get_content()
+    assert "hour_is_not_empty FAILED" in body and "logs_arrived_on_time" not in body  # WARN is below ERROR
