@@ -246,8 +246,9 @@ def test_email_over_smtp(tmp_path: Path) -> None:
         controller.stop()
     [envelope] = received
     mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
-    assert envelope.rcpt_tos == ["oncall@example.com"] and mail["Subject"].startswith(
-        "[monitoring] fraud_classifier"
+    assert envelope.rcpt_tos == ["oncall@example.com"]
+    assert " ".join(str(mail["Subject"]).split()).startswith(
+        "[monitoring] fraud_classifier: 1 check failure(s)"
     )
     body = mail.get_content()
     assert "hour_is_not_empty FAILED" in body and "logs_arrived_on_time" not in body  # WARN is below ERROR
