@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export MONITORING_CONFIG ?= $(CURDIR)/monitors.yaml
 
-.PHONY: run test lint format install seed-demo clean-data bench
+.PHONY: run test lint format install seed-demo clean-data backfill
 
 ## Bootstrap .venv from the lock file (uv when it can be had, plain pip otherwise).
 $(STAMP): pyproject.toml requirements.lock
@@ -24,10 +24,17 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-## Seed the demo logs (first start only), then start the Dagster UI + daemon on 127.0.0.1:3000.
+## First start: seed the demo logs and backfill the demo window (runs of 24 hours on the instance,
+## so the UI shows them and the alert sensor turns their failed checks into alerts). Then start the
+## Dagster UI + daemon on 127.0.0.1:3000.
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/monitoring-pipeline seed-demo --if-empty
+	$(BIN)/monitoring-pipeline backfill --demo
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## Backfill a window: make backfill MODEL=fraud_classifier FROM=2026-11-20-00:00 TO=2026-11-20-23:00
+backfill: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/monitoring-pipeline backfill $(if $(MODEL),--model $(MODEL)) --from $(FROM) --to $(TO)
 
 seed-demo: $(STAMP)
 	$(BIN)/monitoring-pipeline seed-demo

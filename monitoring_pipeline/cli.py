@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
 
 from monitoring_pipeline.config import ConfigError, MonitorsConfig, load_config, parse_hour
 
@@ -31,6 +34,49 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
             write_training_file(model.reference.path, frame)
             print(f"{model.name}: reference (training) data, {len(frame)} rows -> {model.reference.path}")
     return 0
+
+
+def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from monitoring_pipeline.backfill import backfill
+    from monitoring_pipeline.demo import DEMO_MODELS, demo_hours
+
+    if args.demo:
+        marker = Path(os.environ.get("DAGSTER_HOME", ".")) / ".demo_backfilled"
+        if marker.exists():
+            print(f"demo window already backfilled ({marker}); skipping")
+            return 0
+        hours = demo_hours(_demo_end(config), args.hours)
+        models, first, last = [m for m in config.models if m.name in DEMO_MODELS], hours[0], hours[-1]
+    else:
+        if not (args.start and args.end):
+            print("error: give --from and --to (or --demo)", file=sys.stderr)
+            return 2
+        models = [config.model(args.model)] if args.model else list(config.models)
+        first, last = parse_hour(args.start), parse_hour(args.end)
+    ok = all(all(backfill(config, m, first, last, args.hours_per_run)) for m in models)
+    if args.demo:
+        marker.write_text(datetime.now(UTC).isoformat())
+    return 0 if ok else 1
+
+
+def _demo_end(config: MonitorsConfig) -> datetime | None:
+    """The demo window ends where seed-demo ended it: after the newest demo hour in the store."""
+    from datetime import timedelta
+
+    from monitoring_pipeline.demo import DEMO_MODELS
+    from monitoring_pipeline.storage.layout import hour_from_key
+    from monitoring_pipeline.storage.object_store import open_store
+
+    hours = [
+        h
+        for model in config.models
+        if model.name in DEMO_MODELS
+        for o in open_store(model.logs).list(f"{model.name}/")
+        if (h := hour_from_key(o.key)) is not None
+    ]
+    return max(hours) + timedelta(hours=1) if hours else None
 
 
 def _validate(config: MonitorsConfig, args: argparse.Namespace) -> int:
@@ -63,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("validate-config", help="parse and validate the monitors file").set_defaults(
         func=_validate
     )
+    back = sub.add_parser(
+        "backfill", help="materialize every asset and check of a window, in runs of N hours"
+    )
+    back.add_argument("--model", help="one model (default: all)")
+    back.add_argument("--from", dest="start", help="first hour, e.g. 2026-11-20-00:00")
+    back.add_argument("--to", dest="end", help="last hour (inclusive)")
+    back.add_argument("--hours-per-run", type=int, default=24)
+    back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
+    back.add_argument("--hours", type=int, default=96, help=argparse.SUPPRESS)
+    back.set_defaults(func=_backfill)
     sql = sub.add_parser("sql", help="run a read-only query against the warehouse catalog")
     sql.add_argument("query")
     sql.set_defaults(func=_sql)
