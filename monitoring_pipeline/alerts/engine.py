@@ -10,6 +10,7 @@ State (kept in the sensor's cursor, so it survives ticks and restarts):
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -130,7 +131,8 @@ def message(
     `summarize_after_hours` (a backfill of last month) counted per check instead."""
     cutoff = (
         now - timedelta(hours=summarize_after_hours)
-        if summarize_after_hours < 1e6
+    no_summary = math.isinf(summarize_after_hours)  # the log sink: every alert listed
+    cutoff = datetime.min.replace(tzinfo=UTC) if no_summary else now - timedelta(hours=summarize_after_hours)
         else datetime.min.replace(tzinfo=UTC)
     )
     recent = [a for a in alerts if datetime.fromisoformat(a.hour) >= cutoff]

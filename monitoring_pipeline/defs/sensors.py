@@ -2,6 +2,7 @@
 retry queue can only be kept in one place; a tick still groups alerts per model and sink.
 Glue only: the state machine and deliveries are in monitoring_pipeline.alerts."""
 
+import time
 from collections.abc import Sequence
 
 import dagster as dg
@@ -13,6 +14,7 @@ from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 DONE = (Status.SUCCEEDED, Status.FAILED)
 PAGE = 100
+ABANDONED_AFTER_SECONDS = 6 * 3600
 
 
 def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: dict) -> list:
@@ -28,7 +30,8 @@ def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor:
             break
         before = page[-1].id
     new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
-    in_flight = [r.id for r in records if r.status == Status.PLANNED]
+    stale = time.time() - ABANDONED_AFTER_SECONDS  # a run that died leaves its checks PLANNED forever
+    in_flight = [r.id for r in records if r.status == Status.PLANNED and r.create_timestamp > stale]
     handled |= {r.id for r in new}
     top = max([floor, *handled])
     cursor["floor"] = min(in_flight) - 1 if in_flight else top
