@@ -129,12 +129,8 @@ def message(
 ) -> dict[str, Any]:
     """One message for a model and sink: recent alerts listed one by one, alerts for hours older than
     `summarize_after_hours` (a backfill of last month) counted per check instead."""
-    cutoff = (
-        now - timedelta(hours=summarize_after_hours)
     no_summary = math.isinf(summarize_after_hours)  # the log sink: every alert listed
     cutoff = datetime.min.replace(tzinfo=UTC) if no_summary else now - timedelta(hours=summarize_after_hours)
-        else datetime.min.replace(tzinfo=UTC)
-    )
     recent = [a for a in alerts if datetime.fromisoformat(a.hour) >= cutoff]
     old = [a for a in alerts if datetime.fromisoformat(a.hour) < cutoff]
     summary: dict[str, dict[str, Any]] = {}
