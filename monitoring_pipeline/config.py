@@ -100,6 +100,9 @@ class ModelConfig:
     thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
     severities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
     alerts: tuple[AlertRoute, ...] = ()
+    schedule_lag_minutes: int = 30
+    late_window_hours: int = 48
+    max_hours_per_run: int = 24
 
     @property
     def monitored_columns(self) -> tuple[Column, ...]:
@@ -259,11 +262,9 @@ class _Parser:
             )
             return None
         allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
-        self._unknown(
-            raw,
-            allowed | {"partitions_start", "reference", "labels", "thresholds", "severities", "alerts"},
-            where,
-        )
+        allowed |= {"partitions_start", "reference", "labels", "thresholds", "severities", "alerts"}
+        allowed |= {"schedule_lag_minutes", "late_window_hours", "max_hours_per_run"}
+        self._unknown(raw, allowed, where)
         errors_before = len(self.errors)
         task = self._choice(raw, "task", TASKS, where)
         logs = self._required_str(raw, "logs", where)
@@ -279,6 +280,14 @@ class _Parser:
         thresholds = self._thresholds(raw.get("thresholds", {}), where)
         severities = self._severities(raw.get("severities", {}), where)
         routes = self._routes(raw.get("alerts", []), where)
+        timing = {
+            key: self._whole(raw, key, default, low, where)
+            for key, default, low in (
+                ("schedule_lag_minutes", 30, 0),
+                ("late_window_hours", 48, 1),
+                ("max_hours_per_run", 24, 1),
+            )
+        }
         all_names = [ts_col, id_col] + [c.name for c in features + predictions]
         for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
             self.error(where, f"column {dup!r} is declared more than once")
@@ -298,6 +307,7 @@ class _Parser:
             thresholds=thresholds,
             severities=severities,
             alerts=routes,
+            **timing,
         )
 
     def _required_str(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
@@ -560,3 +570,10 @@ class _Parser:
                 continue
             routes.append(AlertRoute(item["sink"], severity))
         return tuple(routes)
+
+    def _whole(self, raw: dict, key: str, default: int, low: int, model: str) -> int:
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            self.field_error(model, key, f"expected a whole number >= {low}; got {value!r}")
+            return default
+        return value

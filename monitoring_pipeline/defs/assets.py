@@ -5,7 +5,7 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.partitions import hourly_partitions, partition_hours
+from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
 from monitoring_pipeline.ingest import TABLE, IngestResult, ingest_hour
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.object_store import open_store
@@ -16,6 +16,7 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
         key=[model.name, TABLE],
         group_name=model.name,
         partitions_def=hourly_partitions(model),
+        backfill_policy=backfill_policy(model),
         kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet"},
         description=(
             f"Prediction logs of model `{model.name}` for one UTC hour, copied from `{model.logs}` into the "

@@ -9,7 +9,7 @@ import dagster as dg
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.checks import drift_check_specs, fold
-from monitoring_pipeline.defs.partitions import hourly_partitions, partition_hours
+from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
 from monitoring_pipeline.hourly import (
     STATIC_HOUR,
     HourDrift,
@@ -29,6 +29,7 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
         key=[model.name, "feature_profiles"],
         group_name=model.name,
         partitions_def=hourly_partitions(model),
+        backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "prediction_logs"])],
         kinds={"duckdb"},
         description=(
@@ -108,6 +109,7 @@ def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
         **common,
         deps=deps,
         partitions_def=partitions,
+        backfill_policy=backfill_policy(model) if partitions else None,
         description=(
             f"Reference distribution that `{model.name}`'s drift is measured against: the merged profile of "
             f"{what}. SQL: `main.reference_profiles`."
@@ -153,6 +155,7 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         key=[model.name, "drift_metrics"],
         group_name=model.name,
         partitions_def=hourly_partitions(model),
+        backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
         kinds={"duckdb"},
         check_specs=drift_check_specs(model),

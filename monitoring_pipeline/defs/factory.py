@@ -13,6 +13,7 @@ from monitoring_pipeline.defs.drift_assets import (
     reference_data_spec,
     reference_profile_asset,
 )
+from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
@@ -20,7 +21,14 @@ from monitoring_pipeline.resources.warehouse import WarehouseResource
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     assets: list = []
     asset_checks: list = []
+    jobs: list = []
+    schedules: list = []
+    sensors: list = []
     for model in config.models:
+        job = hourly_job(model)
+        jobs.append(job)
+        schedules.append(hourly_schedule(model, job))
+        sensors.append(late_files_sensor(model, job))
         asset_checks += prediction_logs_checks(model)
         assets += [
             prediction_logs_asset(model),
@@ -35,6 +43,8 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,
-        sensors=[alerts_sensor(config, check_keys)],
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[alerts_sensor(config, check_keys), *sensors],
         resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import datetime
 
 import dagster as dg
@@ -9,6 +10,9 @@ import dagster as dg
 from monitoring_pipeline.config import ModelConfig, parse_hour
 
 KEY_FORMAT = "%Y-%m-%d-%H:%M"
+
+# `backfill_policy` is beta in Dagster 1.13 and warns on every definition; we rely on it knowingly.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 
 def hourly_partitions(model: ModelConfig) -> dg.HourlyPartitionsDefinition:
@@ -20,3 +24,8 @@ def hourly_partitions(model: ModelConfig) -> dg.HourlyPartitionsDefinition:
 def partition_hours(context: dg.AssetExecutionContext) -> list[datetime]:
     """The UTC hours this run covers: one for a single partition, several for a range run."""
     return [parse_hour(key) for key in context.partition_keys]
+
+
+def backfill_policy(model: ModelConfig) -> dg.BackfillPolicy:
+    """A backfill of N hours runs as ceil(N / max_hours_per_run) runs, each processing its hours."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=model.max_hours_per_run)

@@ -1,0 +1,103 @@
+"""Hourly schedules and the late-file sensor: one of each per model, since models can have different
+lags, partitions and stores, and a per-model run is what the UI shows per model. Glue only."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dagster as dg
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.defs.partitions import KEY_FORMAT
+from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage.object_store import open_store
+
+HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
+
+
+def hourly_job(model: ModelConfig) -> Any:
+    """The model's hourly assets and their checks (a fixed or file reference is materialized on its own)."""
+    names = [n for n in HOURLY_ASSETS if n != "reference_profile" or model.reference.type == "trailing"]
+    selection = dg.AssetSelection.assets(*[dg.AssetKey([model.name, n]) for n in names])
+    return dg.define_asset_job(
+        f"{model.name}_hourly",
+        selection=selection,
+        description=f"Every hourly asset and check of `{model.name}` for one or more hours.",
+    )
+
+
+def due_hour(model: ModelConfig, now: datetime) -> datetime:
+    """The newest hour whose logs are due at `now`: it ended at least `schedule_lag_minutes` ago."""
+    lag = timedelta(minutes=model.schedule_lag_minutes)
+    return (now.astimezone(UTC) - lag).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+
+
+def hourly_schedule(model: ModelConfig, job: Any) -> dg.ScheduleDefinition:
+    lag = model.schedule_lag_minutes
+
+    @dg.schedule(
+        name=f"{model.name}_hourly_schedule",
+        job=job,
+        cron_schedule=f"{lag % 60} * * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Every hour, {lag} minutes after an hour ends, processes that hour of `{model.name}`.",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        hour = due_hour(model, context.scheduled_execution_time)
+        if hour < model.partitions_start:
+            return dg.SkipReason(f"{hour:%Y-%m-%d %H}:00 is before the first partition")
+        key = hour.strftime(KEY_FORMAT)
+        return dg.RunRequest(
+            run_key=f"{model.name}:{key}", partition_key=key, tags={"monitoring/trigger": "schedule"}
+        )
+
+    return _schedule
+
+
+def late_files_sensor(model: ModelConfig, job: Any) -> dg.SensorDefinition:
+    """Re-materializes an hour already processed when objects land for it later than its last load."""
+
+    @dg.sensor(
+        name=f"{model.name}_late_files",
+        job=job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Looks at the last {model.late_window_hours} hours of `{model.name}`'s logs; an hour that was "
+            "already loaded and got newer objects since is processed again (once per new object)."
+        ),
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        now = datetime.now(UTC)
+        store, asset = open_store(model.logs), dg.AssetKey([model.name, "prediction_logs"])
+        requests = []
+        for k in range(1, model.late_window_hours + 1):
+            hour = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
+            newest = max(
+                (
+                    o.modified
+                    for o in store.list(layout.hour_prefix(model.name, hour))
+                    if layout.is_data_object(o.key) and o.modified
+                ),
+                default=None,
+            )
+            key = hour.strftime(KEY_FORMAT)
+            loaded = _last_materialization(context.instance, asset, key)
+            if newest is not None and loaded is not None and newest.timestamp() > loaded:
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"late:{model.name}:{key}:{newest.timestamp():.0f}",
+                        partition_key=key,
+                        tags={"monitoring/trigger": "late_files"},
+                    )
+                )
+        return dg.SensorResult(run_requests=requests)
+
+    return _sensor
+
+
+def _last_materialization(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str) -> float | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=asset, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].timestamp if records else None
