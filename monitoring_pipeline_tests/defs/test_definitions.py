@@ -28,6 +28,19 @@ def test_every_dependency_and_check_targets_an_existing_asset(config: MonitorsCo
         assert check_key.asset_key in keys, f"check {check_key} targets missing {check_key.asset_key}"
 
 
+def test_every_job_schedule_and_sensor_targets_existing_assets(config: MonitorsConfig) -> None:
+    defs = build_definitions(config)
+    keys, _ = all_keys(defs)
+    for model in config.models:
+        job = defs.resolve_job_def(f"{model.name}_hourly")
+        selected = set(job.asset_layer.selected_asset_keys)
+        assert selected and selected <= keys
+        assert dg.AssetKey([model.name, "prediction_logs"]) in selected
+        assert defs.resolve_schedule_def(f"{model.name}_hourly_schedule").job_name == job.name
+        assert defs.resolve_sensor_def(f"{model.name}_late_files").job_name == job.name
+    assert defs.resolve_sensor_def("check_failure_alerts").default_status == dg.DefaultSensorStatus.RUNNING
+
+
 def test_each_model_is_its_own_group_with_hourly_utc_partitions(config: MonitorsConfig) -> None:
     defs = build_definitions(config)
     _, nodes = all_keys(defs)
