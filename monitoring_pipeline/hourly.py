@@ -165,7 +165,16 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
     current = load_profiles(warehouse, PROFILES, model.name, [hour]).get(hour)
     if current is None:
         raise MissingInputError(f"{model.name}/feature_profiles has no partition for {hour:%Y-%m-%d-%H:00}")
-    window, reference = load_reference(model, hour, warehouse)
+    try:
+        window, reference = load_reference(model, hour, warehouse)
+    except MissingInputError:
+        if is_static(model):
+            raise
+        # A backfill may schedule this hour's reference in a later run (Dagster orders the trailing
+        # window's hours, not this hour's): build it now from the profiles, exactly as that run would.
+        built = build_reference(model, hour, warehouse)
+        publish_reference(model, hour, built, warehouse)
+        window, reference = built.description, built.profiles
     alpha = model.thresholds["drift_alpha"]
     results = [
         evaluate_feature(
@@ -271,3 +280,9 @@ SUMMARY_SCHEMA = pa.schema(
         ("computed_at", _TS),
     ]
 )
+
+
+def profiled_hours(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> set[datetime]:
+    """The hours among `hours` that have a published profile."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+        return set(warehouse.fetch_hours(PROFILES, model.name, hours, Path(tmp)))

@@ -18,6 +18,7 @@ from monitoring_pipeline.hourly import (
     drift_hour,
     is_static,
     profile_hour,
+    profiled_hours,
     publish_reference,
 )
 from monitoring_pipeline.resources.warehouse import WarehouseResource
@@ -172,7 +173,9 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
         hours, skipped = usable_hours(context, model, wh)
-        drifts = [drift_hour(model, hour, wh) for hour in hours]
+        profiled = profiled_hours(model, hours, wh)  # a backfill may run drift apart from its profiles
+        skipped += [h for h in hours if h not in profiled]
+        drifts = [drift_hour(model, hour, wh) for hour in hours if hour in profiled]
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
         return dg.MaterializeResult(
             metadata=metadata, check_results=drift_check_results(context, model, wh, drifts)
