@@ -336,12 +336,8 @@ def record(
         }
         for o in outcomes
     ]
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        path = Path(tmp) / "checks.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path)
-        uri = warehouse.store.put_file(path, f"{TABLE}/{model}/{check}/{run_id}.parquet")
-    warehouse.ensure_view("main", TABLE, f"{warehouse.tables_root}/{TABLE}/*/*/*.parquet")
-    return uri
+    data = pa.Table.from_pylist(rows, schema=SCHEMA)
+    return warehouse.put_table(TABLE, f"{TABLE}/{model}/{check}/{run_id}.parquet", data)
 
 
 def failed_blocking_hours(warehouse: Warehouse, model: str, run_id: str) -> set[datetime]:

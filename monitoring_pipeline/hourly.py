@@ -38,12 +38,7 @@ def roles(model: ModelConfig) -> dict[str, str]:
 
 
 def _publish(warehouse: Warehouse, table: str, model: str, hour: datetime, data: pa.Table) -> str:
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        path = Path(tmp) / "part.parquet"
-        pq.write_table(data, path, compression="zstd")
-        uri = warehouse.publish(table, model, hour, path)
-    warehouse.ensure_view("main", table, warehouse.table_glob(table))
-    return uri
+    return warehouse.put_table(table, warehouse.partition_key(table, model, hour), data)
 
 
 def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> dict[str, Profile]:

@@ -139,13 +139,8 @@ def _row(
 
 
 def _write(warehouse: Warehouse, model: str, rows: list[dict[str, Any]], now: datetime) -> None:
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        path = Path(tmp) / "alerts.parquet"
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path)
-        warehouse.store.put_file(
-            path, f"{TABLE}/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-        )
-    warehouse.ensure_view("main", TABLE, f"{warehouse.tables_root}/{TABLE}/*/*/*.parquet")
+    key = f"{TABLE}/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+    warehouse.put_table(TABLE, key, pa.Table.from_pylist(rows, schema=SCHEMA))
 
 
 def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -> list[engine.Outcome]:

@@ -13,12 +13,15 @@ stale and otherwise only opened read-only, so an analyst's open session never bl
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.object_store import ObjectStore, open_store
@@ -57,6 +60,16 @@ class Warehouse:
     def fetch_object(self, key: str, workdir: Path) -> Path | None:
         found = self.store.head(key)
         return self.store.fetch([found], workdir)[0] if found else None
+
+    def put_table(self, table: str, key: str, data: pa.Table) -> str:
+        """Write `data` as one Parquet object at `key` (atomically replacing it) and make sure the catalog
+        has the view `main.<table>` over every object of the table; return the object's URI."""
+        with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
+            path = Path(tmp) / "part.parquet"
+            pq.write_table(data, path, compression="zstd")
+            uri = self.store.put_file(path, key)
+        self.ensure_view("main", table, self.table_glob(table))
+        return uri
 
     def publish(self, table: str, model: str, hour: datetime, local_file: Path) -> str:
         """Replace the (table, model, hour) partition with local_file, atomically; return its URI."""
