@@ -279,5 +279,4 @@ SUMMARY_SCHEMA = pa.schema(
 
 def profiled_hours(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> set[datetime]:
     """The hours among `hours` that have a published profile."""
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        return set(warehouse.fetch_hours(PROFILES, model.name, hours, Path(tmp)))
+    return warehouse.hours_present(PROFILES, model.name, hours)

@@ -1,6 +1,5 @@
 """Per-model profile, reference and drift assets. Glue only: the work is in monitoring_pipeline.hourly."""
 
-import warnings
 from datetime import datetime
 from typing import Any
 
@@ -98,12 +97,13 @@ def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
         partitions = None
     else:
         what = f"the {ref.hours} hours before each hour (trailing window, the hour itself excluded)"
-        with warnings.catch_warnings():  # the flag is beta; hours before the first partition do not exist
-            warnings.simplefilter("ignore", dg.BetaWarning)
-            mapping = dg.TimeWindowPartitionMapping(
-                start_offset=-ref.hours, end_offset=-1, allow_nonexistent_upstream_partitions=True
-            )
-        deps = [dg.AssetDep(dg.AssetKey([model.name, "feature_profiles"]), partition_mapping=mapping)]
+        # Declared hour-to-same-hour on purpose. The true dependency is the N hours before, but declaring
+        # it (a TimeWindowPartitionMapping with offsets) makes Dagster run a backfill in waves: each hour's
+        # reference waits for the previous hours' profiles, and a 72-hour backfill took 10 runs instead of
+        # 3. A backfill's runs execute one at a time in partition order (dagster.yaml: backfill tag limit
+        # 1), so each run finds the previous run's profiles; `hours_profiled` in the metadata and the
+        # `reference_window` column say how many of the N hours a reference actually merged.
+        deps = [dg.AssetKey([model.name, "feature_profiles"])]
         partitions = hourly_partitions(model)
 
     @dg.asset(

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage import duck
-from monitoring_pipeline.storage.object_store import ObjectStore, open_store
+from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject, open_store
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +50,22 @@ class Warehouse:
     ) -> dict[datetime, Path]:
         """Local paths of the published partitions among `hours` (downloaded when on S3); missing
         hours are simply absent. One listing per day, not per hour."""
+        found = self._present(table, model, hours)
+        paths = self.store.fetch(list(found.values()), workdir)
+        return {hour: path for hour, path in zip(found, paths, strict=True)}
+
+    def hours_present(self, table: str, model: str, hours: Sequence[datetime]) -> set[datetime]:
+        """The hours among `hours` that have a published partition: listing only, nothing downloaded."""
+        return set(self._present(table, model, hours))
+
+    def _present(self, table: str, model: str, hours: Sequence[datetime]) -> dict[datetime, StoredObject]:
         wanted = {self.partition_key(table, model, h): h for h in hours}
-        found = []
+        found: dict[datetime, StoredObject] = {}
         for day in sorted({h.astimezone(UTC).date() for h in hours}):
-            found += [o for o in self.store.list(f"{table}/{model}/dt={day:%Y-%m-%d}/") if o.key in wanted]
-        paths = self.store.fetch(found, workdir)
-        return {wanted[o.key]: path for o, path in zip(found, paths, strict=True)}
+            for o in self.store.list(f"{table}/{model}/dt={day:%Y-%m-%d}/"):
+                if o.key in wanted:
+                    found[wanted[o.key]] = o
+        return found
 
     def fetch_object(self, key: str, workdir: Path) -> Path | None:
         found = self.store.head(key)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -113,10 +114,10 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
                 for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
             ]
             assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (status, failures)
-            # Runs of 24 hours, not 72 runs. Dagster orders each trailing reference after the profiles of the
-            # hours before it (a time-window dependency), so a 24-hour range takes up to four runs: logs and
-            # profiles, reference, drift (plus the reference and drift hours just after the window).
-            assert math.ceil(72 / 24) <= len(runs) <= 4 * (math.ceil(72 / 24) + 1), len(runs)
+            # ceil(72 / 24) runs of 24 hours, each with every asset (not 72 runs, nor waves of them)
+            assert len(runs) == math.ceil(72 / 24), sorted(
+                (r.tags.get("dagster/asset_partition_range_start"), r.asset_selection) for r in runs
+            )
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
     finally:
         stop_process_group(ui)
@@ -133,6 +134,15 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
         assert n == distinct, check  # one result per check per hour
     evaluated = dict((c, d) for c, _, d in counts)
     assert evaluated["hour_is_not_empty"] == 72 and evaluated["schema_matches"] == 72
+    # the runs executed in partition order: every trailing reference merged its whole window (each hour
+    # before it that has a profile), as an hour-by-hour run would
+    profiled = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.feature_profiles")}
+    windows = dict(
+        query(config, "SELECT DISTINCT partition_hour, reference_window FROM main.reference_profiles")
+    )
+    for hour in hours[24:]:
+        expected = sum(hour - timedelta(hours=k) in profiled for k in range(1, 25))
+        assert windows[hour].endswith(f"{expected}/24 hours profiled"), (hour, windows[hour])
 
 
 def test_backfill_on_sqlite(tmp_path: Path, demo_logs: Path) -> None:
