@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export MONITORING_CONFIG ?= $(CURDIR)/monitors.yaml
 
-.PHONY: run test lint format install seed-demo clean-data backfill
+.PHONY: run test lint format install seed-demo clean-data backfill system-packages
 
 ## Bootstrap .venv from the lock file (uv when it can be had, plain pip otherwise).
 $(STAMP): pyproject.toml requirements.lock
@@ -47,8 +47,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## Servers the tests start for real, from Debian packages, installed only where missing: PostgreSQL
+## (the Dagster instance on PostgreSQL). apt-get needs root (or sudo).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-packages:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing PostgreSQL (apt-get install postgresql)"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
+	fi
+
 ## The whole suite: lint, format check, then every test layer.
-test: lint
+test: lint system-packages
 	$(BIN)/python -m pytest
 
 clean-data:
