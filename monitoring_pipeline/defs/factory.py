@@ -47,4 +47,9 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         schedules=schedules,
         sensors=[alerts_sensor(config, check_keys), *sensors],
         resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
+        # A run's steps form a chain (logs -> checks -> profiles -> reference -> drift) and this is a
+        # 2-core machine: one process per step (the multiprocess default) re-imports Dagster, pandas and
+        # DuckDB for every step, ~2-3 s each. In process, a 24-hour run pays the imports once
+        # (benchmarks/backfill_bench.py). Parallelism comes from runs, not steps.
+        executor=dg.in_process_executor,
     )
