@@ -25,9 +25,12 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
         print("demo logs already present; not seeding (drop --if-empty to rewrite them)")
         return 0
     end = parse_hour(args.end) if args.end else None
-    rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed)
+    labels = {m.name: open_store(m.labels.location) for m in models if m.labels}
+    rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed, labels=labels)
     for name, count in rows.items():
         print(f"{name}: {count} rows over {args.hours} hours -> {config.model(name).logs}/{name}/")
+        if name in labels:
+            print(f"{name}: labels, by arrival hour -> {config.model(name).labels.location}/{name}/")
     for model in models:
         if model.reference.type == "file" and model.reference.path:
             frame = training_frame(model.name, end=end, seed=args.seed)

@@ -47,6 +47,7 @@ DEFAULT_SEVERITIES: Mapping[str, str] = {
     "freshness": "WARN",
     "critical_feature_drift": "ERROR",
     "prediction_drift": "WARN",
+    "label_coverage": "WARN",
 }
 SEVERITIES = ("WARN", "ERROR")
 
@@ -81,8 +82,21 @@ class ReferenceWindow:
 
 @dataclass(frozen=True)
 class LabelsConfig:
+    """Ground truth that lands late, in objects laid out like the logs but by the hour the labels arrived."""
+
     location: str
     column: str
+    id_column: str  # in the label objects (default: the model's id_column)
+    positive_class: str | None = None  # classification: the label value that is "positive"
+    score_column: str | None = None  # classification: probability of the positive class
+    class_column: str | None = None  # classification: predicted class (default: score >= 0.5)
+    prediction_column: str | None = None  # regression: the predicted value
+    max_delay_hours: int = 72  # labels later than this are not joined
+    coverage_after_hours: int = 24  # label coverage is checked once an hour is this old
+    min_coverage: float = 0.5
+    reference_hours: int = 48  # performance baseline: the labelled rows of the hours before
+    max_drop: float = 0.05  # WARN past it (accuracy / ROC AUC drop; MAE relative rise), ERROR past twice it
+    min_labelled: int = 100  # fewer labelled rows: performance is reported, not judged
 
 
 @dataclass(frozen=True)
@@ -276,7 +290,7 @@ class _Parser:
             raw.get("partitions_start", "2024-01-01-00:00"), f"{where}: field 'partitions_start'"
         )
         reference = self._reference(raw.get("reference", {}), where)
-        labels = self._labels(raw.get("labels"), where)
+        labels = self._labels(raw.get("labels"), where, task, id_col, predictions)
         thresholds = self._thresholds(raw.get("thresholds", {}), where)
         severities = self._severities(raw.get("severities", {}), where)
         routes = self._routes(raw.get("alerts", []), where)
@@ -441,18 +455,81 @@ class _Parser:
             self.field_error(model, "reference.end", "must be after start")
         return ReferenceWindow("fixed", start=start, end=end)
 
-    def _labels(self, raw: Any, model: str) -> LabelsConfig | None:
+    def _labels(
+        self,
+        raw: Any,
+        model: str,
+        task: str | None,
+        id_column: str | None,
+        predictions: tuple[Column, ...],
+    ) -> LabelsConfig | None:
         if raw is None:
             return None
         if not isinstance(raw, dict):
             self.field_error(model, "labels", "expected a mapping with 'location' and 'column'")
             return None
-        self._unknown(raw, {"location", "column"}, f"{model}: field 'labels'")
+        columns = {"id_column", "score_column", "class_column", "prediction_column"}
+        numbers = {
+            "max_delay_hours": (72, 1, True),
+            "coverage_after_hours": (24, 0, True),
+            "min_coverage": (0.5, 0, False),
+            "reference_hours": (48, 1, True),
+            "max_drop": (0.05, 0, False),
+            "min_labelled": (100, 1, True),
+        }
+        self._unknown(
+            raw, {"location", "column", "positive_class", *columns, *numbers}, f"{model}: field 'labels'"
+        )
         location = self._required_str(raw, "location", model, "labels.")
         column = self._column_name(raw, "column", model, "labels.")
+        named = {k: self._column_name(raw, k, model, "labels.") if k in raw else None for k in columns}
+        values: dict[str, Any] = {}
+        for key, (default, low, whole) in numbers.items():
+            value = raw.get(key, default)
+            ok = isinstance(value, int) if whole else isinstance(value, int | float)
+            if isinstance(value, bool) or not ok or value < low:
+                kind = "a whole number" if whole else "a number"
+                self.field_error(model, f"labels.{key}", f"expected {kind} >= {low}; got {value!r}")
+            values[key] = value
+        if values["min_coverage"] > 1:
+            self.field_error(model, "labels.min_coverage", "a share between 0 and 1")
+        by_name = {c.name: c for c in predictions}
+
+        def prediction(key: str, kind: str) -> str | None:
+            name = named[key]
+            if name is None:  # default: the model's only prediction of that kind
+                found = [c.name for c in predictions if c.kind == kind]
+                return found[0] if len(found) == 1 else None
+            if name not in by_name or by_name[name].kind != kind:
+                self.field_error(model, f"labels.{key}", f"{name!r} is not a {kind} prediction of the model")
+            return name
+
+        positive = raw.get("positive_class")
+        score = klass = value_column = None
+        if task == "classification":
+            score, klass = prediction("score_column", "numerical"), prediction("class_column", "categorical")
+            if positive is None or isinstance(positive, dict | list):
+                self.field_error(
+                    model, "labels.positive_class", "required for a classifier (the positive label)"
+                )
+            if score is None and klass is None:
+                self.field_error(model, "labels", "a classifier needs a score_column or a class_column")
+        elif task == "regression":
+            value_column = prediction("prediction_column", "numerical")
+            if value_column is None:
+                self.field_error(model, "labels.prediction_column", "required: the numerical prediction")
         if location is None or column is None:
             return None
-        return LabelsConfig(resolve_location(location, self.base), column)
+        return LabelsConfig(
+            location=resolve_location(location, self.base),
+            column=column,
+            id_column=named["id_column"] or id_column or "",
+            positive_class=None if positive is None else str(positive),
+            score_column=score,
+            class_column=klass,
+            prediction_column=value_column,
+            **{k: float(v) if isinstance(v, float) else v for k, v in values.items()},
+        )
 
     def _thresholds(self, raw: Any, model: str) -> Mapping[str, float]:
         merged = dict(DEFAULT_THRESHOLDS)

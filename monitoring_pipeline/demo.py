@@ -51,6 +51,8 @@ INCIDENTS: tuple[Incident, ...] = (
              "a new merchant category 'crypto' appears and takes 10% of traffic"),
     Incident("fraud_classifier", "values capped", "distance_km", 70, 75,
              "an upstream pipeline clips distance_km at 50 km"),
+    Incident("fraud_classifier", "concept drift", None, 76, 83,
+             "fraudsters move to young accounts buying online: the labels change, the inputs do not"),
     Incident("delivery_time_regressor", "missing hour", None, 20, 20,
              "no objects at all under the hour's prefix"),
     Incident("delivery_time_regressor", "sudden shift", "distance_km", 80, 87,
@@ -169,21 +171,105 @@ def write_hour(store: ObjectStore, model: str, hour: datetime, frame: pd.DataFra
 
 
 def seed_demo(
-    stores: dict[str, ObjectStore], end: datetime | None = None, hours: int = DEFAULT_HOURS, seed: int = 7
+    stores: dict[str, ObjectStore],
+    end: datetime | None = None,
+    hours: int = DEFAULT_HOURS,
+    seed: int = 7,
+    labels: dict[str, ObjectStore] | None = None,
 ) -> dict[str, int]:
-    """Write the demo logs for each model in `stores`; return rows written per model."""
+    """Write the demo logs for each model in `stores` (and, for models in `labels`, the labels that have
+    arrived by `end`, by arrival hour); return rows written per model."""
     rows: dict[str, int] = {}
+    hour_list = demo_hours(end, hours)
     for model, store in stores.items():
         generate = GENERATORS[model]
         rng = np.random.default_rng([seed, DEMO_MODELS.index(model)])
+        label_rng = np.random.default_rng([seed, DEMO_MODELS.index(model), 2])  # logs stay as without labels
         rows[model] = 0
-        for index, hour in enumerate(demo_hours(end, hours)):
+        arrived = []
+        for index, hour in enumerate(hour_list):
             if incident_active(model, "missing hour", index):
                 continue
             frame = generate(index, hour, rng)
             write_hour(store, model, hour, frame)
             rows[model] += len(frame)
+            if labels and model in labels:
+                arrived.append(LABELERS[model](index, frame, label_rng))
+        if arrived:
+            write_labels(labels[model], model, pd.concat(arrived, ignore_index=True), hour_list[-1])
     return rows
+
+
+def fraud_labels(index: int, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Every transaction's outcome (chargeback or not), known 1-72 hours later (median ~11 h). The model's
+    score is calibrated: the outcome is drawn with the score's probability, except during the concept
+    drift incident, when fraud follows a pattern the model never learned."""
+    n = len(frame)
+    p = frame["score"].to_numpy(dtype=float)
+    if incident_active("fraud_classifier", "concept drift", index):
+        young_online = (frame["account_age_days"].to_numpy() < 200) & (
+            frame["merchant_category"].to_numpy() == "online"
+        )
+        p = np.where(young_online, 0.6, 0.01)
+    delay = np.minimum(1 + rng.lognormal(np.log(10), 0.8, n), 72)
+    return pd.DataFrame(
+        {
+            "prediction_id": frame["prediction_id"],
+            "is_fraud": pd.Series(np.where(rng.random(n) < p, "fraud", "legit"), dtype="str"),
+            "arrival": frame["event_time"] + pd.to_timedelta(delay, unit="h"),
+        }
+    )
+
+
+def delivery_labels(index: int, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The delivery's real duration, known when it is delivered. During the unit-bug incident the
+    logged distance (and so the prediction) is off by x1000; the real duration follows the true one."""
+    n = len(frame)
+    distance = frame["distance_km"].to_numpy(dtype=float)
+    if incident_active("delivery_time_regressor", "sudden shift", index):
+        distance = distance / 1000.0
+    snow = np.where(frame["weather"].to_numpy() == "snow", 8.0, 0.0)
+    actual = (
+        10
+        + 3.0 * distance
+        + frame["prep_time_min"].to_numpy(dtype=float)
+        + 2.0 * frame["items"].to_numpy(dtype=float)
+        + 0.8 * frame["courier_load"].to_numpy(dtype=float)
+        + snow
+        + rng.normal(0, 4, n)
+    )
+    return pd.DataFrame(
+        {
+            "prediction_id": frame["prediction_id"],
+            "actual_minutes": np.maximum(actual, 1.0).round(2),
+            "arrival": frame["event_time"] + pd.to_timedelta(np.maximum(actual, 1.0) + 5, unit="m"),
+        }
+    )
+
+
+LABELERS: dict[str, Callable[[int, pd.DataFrame, np.random.Generator], pd.DataFrame]] = {
+    "fraud_classifier": fraud_labels,
+    "delivery_time_regressor": delivery_labels,
+}
+
+
+def write_labels(store: ObjectStore, model: str, labels: pd.DataFrame, last_hour: datetime) -> int:
+    """One object per arrival hour, for the labels that arrived before the end of `last_hour`."""
+    arrival = labels.pop("arrival")
+    hours = arrival.dt.floor("h")
+    written = 0
+    end = pd.Timestamp(last_hour) + pd.Timedelta(hours=1)
+    with tempfile.TemporaryDirectory(prefix="monitoring-demo-") as tmp:
+        for hour, chunk in labels[arrival < end].groupby(hours[arrival < end]):
+            local = Path(tmp) / "labels.parquet"
+            pq.write_table(pa.Table.from_pandas(chunk, preserve_index=False), local)
+            landed = hour.to_pydatetime()
+            path = store.put_file(local, layout.hour_prefix(model, landed) + "labels.parquet")
+            if isinstance(store, LocalObjectStore):
+                stamp = (landed + timedelta(hours=1, minutes=2)).timestamp()
+                os.utime(path, (stamp, stamp))
+            written += 1
+    return written
 
 
 def training_frame(model: str, end: datetime | None = None, hours: int = 24, seed: int = 7) -> pd.DataFrame:

@@ -33,7 +33,9 @@ def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The full demo (96 hours, both models) in a local object store. Treat as read-only."""
     root = tmp_path_factory.mktemp("object_store") / "predictions"
     store = LocalObjectStore(root)
-    seed_demo({"fraud_classifier": store, "delivery_time_regressor": store}, end=DEMO_END)
+    labels = LocalObjectStore(root.parent / "labels")
+    models = ("fraud_classifier", "delivery_time_regressor")
+    seed_demo(dict.fromkeys(models, store), end=DEMO_END, labels=dict.fromkeys(models, labels))
     training = training_frame("delivery_time_regressor", end=DEMO_END)
     write_training_file(str(root.parent / "reference" / "delivery_time_regressor_training.parquet"), training)
     return root
@@ -54,6 +56,8 @@ def write_config(
     raw.update(top)
     for model in raw["models"]:
         model["logs"] = logs
+        if "labels" in model and not logs.startswith("s3://"):
+            model["labels"] = {**model["labels"], "location": str(Path(logs).parent / "labels")}
         if model.get("reference", {}).get("type") == "file" and not logs.startswith("s3://"):
             name = Path(model["reference"]["path"]).name
             model["reference"] = {"type": "file", "path": str(Path(logs).parent / "reference" / name)}

@@ -1,0 +1,414 @@
+"""Labels and model performance over the warehouse (no Dagster here).
+
+Labels land late, in objects laid out like the logs but under the hour they *arrived*
+(`<labels.location>/<model>/dt=.../hour=HH/*.parquet`), because that is all a label producer knows
+and it is what makes a late label a new object rather than a rewrite of an old one. `ingest_labels`
+loads one arrival hour and notes, per label, the prediction hour it belongs to (a join by prediction
+id over the `max_delay_hours` before). Performance is partitioned by *prediction* hour:
+`performance_hour` joins the hour's predictions with every label that arrived within
+`max_delay_hours` after it, so when labels for an old hour land, recomputing that hour updates it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from monitoring_pipeline.config import LabelsConfig, ModelConfig
+from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.stats.performance import (
+    Calibrator,
+    cbpe,
+    classification_metrics,
+    regression_metrics,
+)
+from monitoring_pipeline.storage import duck, layout
+from monitoring_pipeline.storage.object_store import ObjectStore
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+LABELS, PERFORMANCE, HISTORY = "labels", "model_performance", "model_performance_history"
+# Calibration histogram kept per hour (mergeable over any window): equal-width bins in log-odds space,
+# so scores near 0 or 1 (fraud models live there) keep their resolution.
+LOGIT_EDGES = np.r_[-np.inf, np.linspace(-8, 8, 33), np.inf]
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "positive_rate",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "calibration_error",
+)
+REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
+
+
+def labels_of(model: ModelConfig) -> LabelsConfig:
+    if model.labels is None:
+        raise ValueError(f"model {model.name!r} has no `labels` in the monitors file")
+    return model.labels
+
+
+def judged_metric(model: ModelConfig) -> str:
+    """The metric the performance check compares: ROC AUC with scores, else accuracy; MAE (regressors)."""
+    if model.task == "regression":
+        return "mae"
+    return "roc_auc" if labels_of(model).score_column else "accuracy"
+
+
+# ---------------------------------------------------------------------------------------------- labels
+
+
+@dataclass(frozen=True)
+class LabelsResult:
+    hour: datetime
+    rows: int
+    matched: int
+    unknown_ids: int
+    prediction_hours: tuple[datetime, ...]
+    files: tuple[str, ...]
+
+
+def _label_type_ok(model: ModelConfig, source_type: str) -> bool:
+    if model.task == "regression":
+        return source_type in NUMERIC_TYPES or source_type.startswith("DECIMAL")
+    return source_type in {"VARCHAR", "BOOLEAN"} | INTEGER_TYPES
+
+
+def ingest_labels(
+    model: ModelConfig, hour: datetime, store: ObjectStore, warehouse: Warehouse
+) -> LabelsResult:
+    """Load the labels that arrived during `hour` and publish them to the `labels` table (replacing an
+    earlier load of the hour). Each label gets the prediction hour it belongs to, or none when no
+    prediction of the previous `max_delay_hours` has its id (counted as unknown, never joined)."""
+    cfg = labels_of(model)
+    objects = [o for o in store.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
+    label_type = "DOUBLE" if model.task == "regression" else "VARCHAR"
+    with tempfile.TemporaryDirectory(prefix="monitoring-labels-") as tmp, duck.connect() as conn:
+        paths = store.fetch(objects, Path(tmp))
+        selects, params = [], []
+        for obj, path in zip(objects, paths, strict=True):
+            try:
+                rel = conn.read_parquet(str(path), hive_partitioning=False)
+                found = {n: str(t) for n, t in zip(rel.columns, rel.types, strict=True)}
+            except duckdb.Error as exc:
+                raise IngestError(f"label object {obj.uri}: not a readable Parquet file ({exc})") from exc
+            for column, ok in ((cfg.id_column, lambda t: t in {"VARCHAR", "UUID"} | INTEGER_TYPES),
+                               (cfg.column, lambda t: _label_type_ok(model, t))):  # fmt: skip
+                if column not in found:
+                    raise IngestError(
+                        f"label object {obj.uri}: missing column {column!r} (model {model.name!r}: "
+                        f"labels.{'column' if column == cfg.column else 'id_column'}); "
+                        f"present: {sorted(found)}"
+                    )
+                if not ok(found[column]):
+                    raise IngestError(
+                        f"label object {obj.uri}: column {column!r} has type {found[column]}, not a "
+                        f"{'number' if column == cfg.column and model.task == 'regression' else 'string'}"
+                    )
+            selects.append(
+                f"SELECT CAST({duck.quote_identifier(cfg.id_column)} AS VARCHAR) AS prediction_id, "
+                f"CAST({duck.quote_identifier(cfg.column)} AS {label_type}) AS label, "
+                "CAST(? AS VARCHAR) AS source_object FROM read_parquet(?, hive_partitioning = false)"
+            )
+            params += [obj.uri, str(path)]
+        window = [hour - timedelta(hours=k) for k in range(labels_of(model).max_delay_hours + 1)]
+        predictions = warehouse.fetch_hours("prediction_logs", model.name, window, Path(tmp))
+        empty = (
+            f"SELECT NULL::VARCHAR AS prediction_id, NULL::{label_type} AS label, "
+            "NULL::VARCHAR AS source_object"
+        )
+        source = " UNION ALL ".join(selects) if selects else empty + " WHERE false"
+        ids = duck.quote_identifier(model.id_column)
+        if predictions:
+            lookup = (
+                f"SELECT CAST({ids} AS VARCHAR) AS id, max(partition_hour) AS prediction_hour "
+                "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) GROUP BY 1"
+            )
+            params.append([str(p) for p in predictions.values()])
+        else:
+            lookup = "SELECT NULL::VARCHAR AS id, NULL::TIMESTAMPTZ AS prediction_hour WHERE false"
+        sql = (
+            f"WITH l AS ({source}), p AS ({lookup}) "
+            "SELECT l.prediction_id, l.label, CAST(? AS TIMESTAMPTZ) AS arrival_hour, p.prediction_hour, "
+            "l.source_object FROM l LEFT JOIN p ON l.prediction_id = p.id"
+        )
+        params.append(hour)
+        try:
+            table = conn.execute(sql, params).fetch_arrow_table()
+        except duckdb.Error as exc:
+            raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
+    table = table.cast(labels_schema(model))
+    warehouse.put_table(LABELS, warehouse.partition_key(LABELS, model.name, hour), table)
+    hours = table.column("prediction_hour").to_pylist()
+    return LabelsResult(
+        hour=hour,
+        rows=len(table),
+        matched=sum(h is not None for h in hours),
+        unknown_ids=sum(h is None for h in hours),
+        prediction_hours=tuple(sorted({h for h in hours if h is not None})),
+        files=tuple(o.uri for o in objects),
+    )
+
+
+def labels_schema(model: ModelConfig) -> pa.Schema:
+    return pa.schema(
+        [
+            ("prediction_id", pa.string()),
+            ("label", pa.float64() if model.task == "regression" else pa.string()),
+            ("arrival_hour", pa.timestamp("us", tz="UTC")),
+            ("prediction_hour", pa.timestamp("us", tz="UTC")),
+            ("source_object", pa.string()),
+        ]
+    )
+
+
+# ----------------------------------------------------------------------------------------- performance
+
+
+@dataclass(frozen=True)
+class HourPerformance:
+    model: str
+    hour: datetime
+    predictions: int
+    labelled: int
+    label_hours: int  # arrival hours whose labels were joined
+    metrics: dict[str, float | None]
+    notes: dict[str, str]
+    metric: str  # the judged metric
+    metric_se: float | None  # its standard error on this hour's labelled rows
+    baseline: float | None  # the judged metric over the reference hours
+    baseline_hours: int
+    estimated: dict[str, float | None]  # CBPE on every prediction of the hour (classifiers with scores)
+    calibration: list[dict[str, int]] = field(default_factory=list)  # per logit bin: n, positives
+    computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def coverage(self) -> float | None:
+        return self.labelled / self.predictions if self.predictions else None
+
+
+def _joined(
+    model: ModelConfig, hour: datetime, warehouse: Warehouse, tmp: Path
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """(columns of the hour's predictions with their latest label or null, predictions, label hours)."""
+    cfg = labels_of(model)
+    predictions = warehouse.fetch_hours("prediction_logs", model.name, [hour], tmp)
+    arrivals = [hour + timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
+    label_files = warehouse.fetch_hours(LABELS, model.name, arrivals, tmp)
+    columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
+    if hour not in predictions:
+        return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, len(label_files)
+    picked = ", ".join(
+        f"CAST(p.{duck.quote_identifier(c)} AS {'VARCHAR' if c == cfg.class_column else 'DOUBLE'}) "
+        f"AS {duck.quote_identifier(c)}"
+        for c in columns
+    )
+    ids = duck.quote_identifier(model.id_column)
+    if label_files:  # a corrected label (same id, later arrival) replaces the earlier one
+        latest = (
+            "SELECT prediction_id, arg_max(label, arrival_hour) AS label "
+            "FROM read_parquet(?, hive_partitioning = false) GROUP BY 1"
+        )
+        params: list[Any] = [[str(p) for p in label_files.values()]]
+    else:
+        latest, params = "SELECT NULL::VARCHAR AS prediction_id, NULL AS label WHERE false", []
+    sql = (
+        f"WITH l AS ({latest}) SELECT {picked}, l.label FROM read_parquet(?, hive_partitioning = false) p "
+        f"LEFT JOIN l ON CAST(p.{ids} AS VARCHAR) = l.prediction_id"
+    )
+    with duck.connect() as conn:
+        table = conn.execute(sql, [*params, str(predictions[hour])]).fetch_arrow_table()
+    data = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
+    data["has_label"] = table.column("label").is_valid().to_numpy(zero_copy_only=False)
+    return data, len(table), len(label_files)
+
+
+def _positive(values: np.ndarray, positive: str) -> np.ndarray:
+    return np.array([str(v) == positive for v in values], dtype=np.int64)
+
+
+def calibration_counts(y: np.ndarray, score: np.ndarray) -> list[dict[str, int]]:
+    logit = np.log(np.clip(score, 1e-12, 1 - 1e-12) / (1 - np.clip(score, 1e-12, 1 - 1e-12)))
+    index = np.clip(np.searchsorted(LOGIT_EDGES, logit, side="right") - 1, 0, len(LOGIT_EDGES) - 2)
+    counts = np.bincount(index, minlength=len(LOGIT_EDGES) - 1)
+    positives = np.bincount(index, weights=y, minlength=len(LOGIT_EDGES) - 1)
+    return [
+        {"bin": int(b), "n": int(counts[b]), "positives": int(positives[b])} for b in np.flatnonzero(counts)
+    ]
+
+
+def calibrator_from_counts(rows: Sequence[dict[str, int]], min_labelled: int) -> Calibrator:
+    """Histogram binning on the fixed logit bins, one pseudo-count of the overall rate per bin; the
+    identity when the window holds fewer than `min_labelled` labels."""
+    counts = np.zeros(len(LOGIT_EDGES) - 1)
+    positives = np.zeros(len(LOGIT_EDGES) - 1)
+    for r in rows:
+        counts[r["bin"]] += r["n"]
+        positives[r["bin"]] += r["positives"]
+    if counts.sum() < min_labelled:
+        return Calibrator(np.array([]), np.array([]))
+    prior = positives.sum() / counts.sum()
+    rates = (positives + prior) / (counts + 1)
+    # the calibrator maps raw scores: convert the logit edges back to score space
+    with np.errstate(over="ignore"):
+        edges = 1 / (1 + np.exp(-LOGIT_EDGES))
+    edges[0], edges[-1] = -np.inf, np.inf
+    return Calibrator(edges, rates)
+
+
+def standard_error(
+    metric: str, metrics: dict[str, float | None], y: np.ndarray, errors: np.ndarray
+) -> float | None:
+    """Sampling error of the judged metric on this hour's labels: Hanley & McNeil (1982) for ROC AUC,
+    binomial for accuracy, the mean's for MAE."""
+    value = metrics.get(metric)
+    if value is None or len(y) < 2:
+        return None
+    if metric == "roc_auc":
+        pos, neg = int(y.sum()), int(len(y) - y.sum())
+        q1, q2 = value / (2 - value), 2 * value**2 / (1 + value)
+        var = (value * (1 - value) + (pos - 1) * (q1 - value**2) + (neg - 1) * (q2 - value**2)) / (pos * neg)
+        return math.sqrt(max(var, 0.0))
+    if metric == "accuracy":
+        return math.sqrt(value * (1 - value) / len(y))
+    return float(np.std(np.abs(errors), ddof=1) / math.sqrt(len(errors)))
+
+
+def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourPerformance:
+    """Join the hour's predictions with the labels known now, compute the metrics, estimate with CBPE,
+    compare with the reference hours, and publish the hour (replacing) plus a history row."""
+    cfg = labels_of(model)
+    metric = judged_metric(model)
+    with tempfile.TemporaryDirectory(prefix="monitoring-perf-") as tmp:
+        data, n, label_hours = _joined(model, hour, warehouse, Path(tmp))
+        reference = load_performance(
+            model,
+            [hour - timedelta(hours=k) for k in range(1, cfg.reference_hours + 1)],
+            warehouse,
+            Path(tmp),
+        )
+    has_label = np.asarray(data["has_label"], dtype=bool)
+    labelled = int(has_label.sum())
+    estimated: dict[str, float | None] = {}
+    calibration: list[dict[str, int]] = []
+    if model.task == "regression":
+        actual = np.asarray(data["label"][has_label], dtype=float)
+        predicted = np.asarray(data[cfg.prediction_column][has_label], dtype=float)
+        result = regression_metrics(actual, predicted)
+        y, errors = actual, predicted - actual
+    else:
+        positive = str(cfg.positive_class)
+        y = _positive(np.asarray(data["label"][has_label]), positive)
+        score = np.asarray(data[cfg.score_column], dtype=float) if cfg.score_column else None
+        if cfg.class_column:
+            all_predicted = _positive(np.asarray(data[cfg.class_column]), positive)
+        else:
+            all_predicted = (score >= 0.5).astype(np.int64)
+        result = classification_metrics(
+            y, all_predicted[has_label], None if score is None else score[has_label]
+        )
+        errors = np.array([])
+        if score is not None:
+            calibration = calibration_counts(y, score[has_label])
+            merged = [row for r in reference for row in r["calibration"] or []]
+            estimated = cbpe(score, all_predicted, calibrator_from_counts(merged, cfg.min_labelled))
+    judged = [r for r in reference if r["metric_value"] is not None and r["labelled"] >= cfg.min_labelled]
+    # the median of the reference hours' figures: one bad hour (an incident) does not move the baseline
+    baseline = float(np.median([r["metric_value"] for r in judged])) if judged else None
+    perf = HourPerformance(
+        model=model.name,
+        hour=hour,
+        predictions=n,
+        labelled=labelled,
+        label_hours=label_hours,
+        metrics=result.values,
+        notes=result.notes,
+        metric=metric,
+        metric_se=standard_error(metric, result.values, y, errors),
+        baseline=baseline,
+        baseline_hours=len(judged),
+        estimated=estimated,
+        calibration=calibration,
+    )
+    table = performance_table(model, perf)
+    warehouse.put_table(PERFORMANCE, warehouse.partition_key(PERFORMANCE, model.name, hour), table)
+    stamp = f"{perf.computed_at:%Y%m%dT%H%M%S%f}"
+    warehouse.put_table(
+        HISTORY, f"{HISTORY}/{model.name}/dt={hour:%Y-%m-%d}/hour={hour:%H}-at-{stamp}.parquet", table
+    )
+    return perf
+
+
+def load_performance(
+    model: ModelConfig, hours: list[datetime], warehouse: Warehouse, tmp: Path
+) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    paths = warehouse.fetch_hours(PERFORMANCE, model.name, hours, tmp)
+    return [row for p in paths.values() for row in pq.read_table(p).to_pylist()]
+
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def performance_schema() -> pa.Schema:
+    metric_fields = [(m, pa.float64()) for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)]
+    return pa.schema(
+        [
+            ("model", pa.string()),
+            ("partition_hour", _TS),
+            ("predictions", pa.int64()),
+            ("labelled", pa.int64()),
+            ("label_coverage", pa.float64()),
+            ("label_hours", pa.int64()),
+            *metric_fields,
+            ("estimated_accuracy", pa.float64()),
+            ("estimated_roc_auc", pa.float64()),
+            ("metric", pa.string()),
+            ("metric_value", pa.float64()),
+            ("metric_se", pa.float64()),
+            ("baseline_value", pa.float64()),
+            ("baseline_hours", pa.int64()),
+            ("notes", pa.string()),
+            (
+                "calibration",
+                pa.list_(pa.struct([("bin", pa.int64()), ("n", pa.int64()), ("positives", pa.int64())])),
+            ),
+            ("computed_at", _TS),
+        ]
+    )
+
+
+def performance_table(model: ModelConfig, perf: HourPerformance) -> pa.Table:
+    row: dict[str, Any] = {
+        "model": perf.model,
+        "partition_hour": perf.hour,
+        "predictions": perf.predictions,
+        "labelled": perf.labelled,
+        "label_coverage": perf.coverage,
+        "label_hours": perf.label_hours,
+        **perf.metrics,
+        "estimated_accuracy": perf.estimated.get("estimated_accuracy"),
+        "estimated_roc_auc": perf.estimated.get("estimated_roc_auc"),
+        "metric": perf.metric,
+        "metric_value": perf.metrics.get(perf.metric),
+        "metric_se": perf.metric_se,
+        "baseline_value": perf.baseline,
+        "baseline_hours": perf.baseline_hours,
+        "notes": json.dumps(perf.notes),
+        "calibration": perf.calibration,
+        "computed_at": perf.computed_at,
+    }
+    return pa.Table.from_pylist([row], schema=performance_schema())
