@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.hourly import PROFILES, HourDrift, load_profiles
 from monitoring_pipeline.ingest import ROLE_TYPES, expected_columns
+from monitoring_pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import open_store
@@ -289,6 +290,77 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
             1.0,
             f"drifted: {', '.join(drifted)}" if drifted else "no prediction column drifted",
             {"drifted_predictions": drifted},
+        )
+    )
+    return outcomes
+
+
+def performance_checks(
+    model: ModelConfig, perf: HourPerformance, now: datetime | None = None
+) -> list[CheckOutcome]:
+    """The judged metric against the reference hours' baseline, and label coverage once it is due.
+
+    A drop alarms only when it is past `labels.max_drop` (absolute for ROC AUC / accuracy, relative for
+    MAE) AND past 3 standard errors of the hour's figure: an hour with few labels (or, for a fraud model,
+    few positives) is reported, not judged on noise. WARN past the margin, ERROR past twice it."""
+    cfg = labels_of(model)
+    hour, value, base = perf.hour, perf.metrics.get(perf.metric), perf.baseline
+    worse = None
+    if value is not None and base is not None:
+        worse = (value - base) / base if perf.metric == "mae" and base > 0 else base - value
+    se = perf.metric_se
+    if perf.metric == "mae" and se is not None and base:
+        se = se / base  # on the relative scale of the margin
+    if perf.labelled < cfg.min_labelled:
+        passed, severity, why = True, "WARN", f"not judged: {perf.labelled} labelled (< {cfg.min_labelled})"
+    elif worse is None:
+        passed, severity, why = True, "WARN", "not judged: no baseline yet or metric undefined"
+    else:
+        significant = se is None or worse > 3 * se
+        severity = "ERROR" if worse > 2 * cfg.max_drop else "WARN"
+        passed = not (worse > cfg.max_drop and significant)
+        how = "relative rise" if perf.metric == "mae" else "drop"
+        why = (
+            f"{perf.metric} {value:.4g} vs baseline {base:.4g} (median of {perf.baseline_hours} reference "
+            f"hours): {how} {worse:.3g}, margin {cfg.max_drop:g}, 3 standard errors {3 * (se or 0):.3g}"
+        )
+    outcomes = [
+        CheckOutcome(
+            "performance_within_margin",
+            hour,
+            passed,
+            severity,
+            value,
+            base,
+            why,
+            {
+                "metric": perf.metric,
+                "labelled": perf.labelled,
+                "standard_error": perf.metric_se,
+                "worse": worse,
+            },
+        )
+    ]
+    now = now or datetime.now(UTC)
+    due = hour + timedelta(hours=1 + cfg.coverage_after_hours)
+    coverage = perf.coverage
+    if perf.predictions == 0:
+        ok, why = True, "no predictions in the hour"
+    elif now < due:
+        ok, why = True, f"not due: coverage is checked from {due:%Y-%m-%d %H:%M} UTC ({coverage:.0%} now)"
+    else:
+        ok = coverage is not None and coverage >= cfg.min_coverage
+        why = f"{perf.labelled} of {perf.predictions} predictions labelled ({coverage:.1%})"
+    outcomes.append(
+        CheckOutcome(
+            "label_coverage_sufficient",
+            hour,
+            ok,
+            model.severities["label_coverage"],
+            coverage,
+            cfg.min_coverage,
+            why,
+            {"labelled": perf.labelled, "predictions": perf.predictions, "due": due.isoformat()},
         )
     )
     return outcomes

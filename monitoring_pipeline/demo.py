@@ -52,7 +52,8 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("fraud_classifier", "values capped", "distance_km", 70, 75,
              "an upstream pipeline clips distance_km at 50 km"),
     Incident("fraud_classifier", "concept drift", None, 76, 83,
-             "fraudsters move to young accounts buying online: the labels change, the inputs do not"),
+             "account takeovers: fraud moves to long-standing accounts buying online, which the model "
+             "scores low; the labels change, the inputs do not"),
     Incident("delivery_time_regressor", "missing hour", None, 20, 20,
              "no objects at all under the hour's prefix"),
     Incident("delivery_time_regressor", "sudden shift", "distance_km", 80, 87,
@@ -203,14 +204,14 @@ def seed_demo(
 def fraud_labels(index: int, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Every transaction's outcome (chargeback or not), known 1-72 hours later (median ~11 h). The model's
     score is calibrated: the outcome is drawn with the score's probability, except during the concept
-    drift incident, when fraud follows a pattern the model never learned."""
+    drift incident, when fraud follows a pattern the model never learned (account takeovers)."""
     n = len(frame)
     p = frame["score"].to_numpy(dtype=float)
     if incident_active("fraud_classifier", "concept drift", index):
-        young_online = (frame["account_age_days"].to_numpy() < 200) & (
+        takeover = (frame["account_age_days"].to_numpy() > 500) & (
             frame["merchant_category"].to_numpy() == "online"
         )
-        p = np.where(young_online, 0.6, 0.01)
+        p = np.where(takeover, 0.6, 0.01)
     delay = np.minimum(1 + rng.lognormal(np.log(10), 0.8, n), 72)
     return pd.DataFrame(
         {

@@ -146,7 +146,7 @@ def ingest_labels(
         )
         params.append(hour)
         try:
-            table = conn.execute(sql, params).fetch_arrow_table()
+            table = conn.execute(sql, params).to_arrow_table()
         except duckdb.Error as exc:
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
     table = table.cast(labels_schema(model))
@@ -229,7 +229,7 @@ def _joined(
         f"LEFT JOIN l ON CAST(p.{ids} AS VARCHAR) = l.prediction_id"
     )
     with duck.connect() as conn:
-        table = conn.execute(sql, [*params, str(predictions[hour])]).fetch_arrow_table()
+        table = conn.execute(sql, [*params, str(predictions[hour])]).to_arrow_table()
     data = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     data["has_label"] = table.column("label").is_valid().to_numpy(zero_copy_only=False)
     return data, len(table), len(label_files)

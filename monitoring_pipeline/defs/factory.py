@@ -13,6 +13,12 @@ from monitoring_pipeline.defs.drift_assets import (
     reference_data_spec,
     reference_profile_asset,
 )
+from monitoring_pipeline.defs.performance_assets import (
+    label_updates_sensor,
+    labels_asset,
+    performance_asset,
+    performance_job,
+)
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
@@ -24,6 +30,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     jobs: list = []
     schedules: list = []
     sensors: list = []
+    check_keys: list = []
     for model in config.models:
         job = hourly_job(model)
         jobs.append(job)
@@ -38,7 +45,14 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         ]
         if model.reference.type == "file":
             assets.append(reference_data_spec(model))
-    check_keys = [key for c in asset_checks for key in c.check_keys]
+        if model.labels:
+            performance = performance_asset(model)
+            assets += [labels_asset(model), performance]
+            perf_job = performance_job(model)
+            jobs.append(perf_job)
+            sensors.append(label_updates_sensor(model, perf_job))
+            check_keys += list(performance.check_keys)
+    check_keys += [key for c in asset_checks for key in c.check_keys]
     check_keys += [spec.key for model in config.models for spec in drift_check_specs(model)]
     return dg.Definitions(
         assets=assets,

@@ -17,6 +17,8 @@ HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "dr
 def hourly_job(model: ModelConfig) -> Any:
     """The model's hourly assets and their checks (a fixed or file reference is materialized on its own)."""
     names = [n for n in HOURLY_ASSETS if n != "reference_profile" or model.reference.type == "trailing"]
+    if model.labels:  # the labels that arrived during the hour, and the hour's performance so far
+        names += ["labels", "model_performance"]
     selection = dg.AssetSelection.assets(*[dg.AssetKey([model.name, n]) for n in names])
     return dg.define_asset_job(
         f"{model.name}_hourly",
