@@ -110,6 +110,8 @@ def run_pipeline(
     if reference != "trailing":
         job.execute_in_process(asset_selection=[keys["reference_profile"]], instance=instance)
     hourly = [k for name, k in keys.items() if name != "reference_profile" or reference == "trailing"]
+    if config.model(model).labels:
+        hourly += [dg.AssetKey([model, "labels"]), dg.AssetKey([model, "model_performance"])]
     return job.execute_in_process(asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False)
 
 
