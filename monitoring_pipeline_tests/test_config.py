@@ -112,6 +112,26 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
             "field 'thresholds.drift_share_warn': expected a non-negative number",
         ),
         (mutate("labels", {"location": "labels"}), "model 'churn': field 'labels.column': required"),
+        (
+            mutate("labels", {"location": "labels", "column": "y"}),
+            "model 'churn': field 'labels.positive_class': required for a classifier",
+        ),
+        (
+            mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "score_column": "nope"}),
+            "field 'labels.score_column': 'nope' is not a numerical prediction of the model",
+        ),
+        (
+            mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "min_coverage": 2}),
+            "field 'labels.min_coverage': a share between 0 and 1",
+        ),
+        (
+            mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "max_delay_hours": 0}),
+            "field 'labels.max_delay_hours': expected a whole number >= 1",
+        ),
+        (
+            mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "delay": 3}),
+            "field 'labels': unknown field 'delay'",
+        ),
         (mutate("colour", "blue"), "model 'churn': unknown field 'colour'"),
         (
             mutate("features.age", {"kind": "numerical", "drift_test": "kl"}),
