@@ -112,6 +112,7 @@ def run_pipeline(
     hourly = [k for name, k in keys.items() if name != "reference_profile" or reference == "trailing"]
     if config.model(model).labels:
         hourly += [dg.AssetKey([model, "labels"]), dg.AssetKey([model, "model_performance"])]
+    hourly.append(dg.AssetKey([model, "drift_report"]))
     return job.execute_in_process(asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False)
 
 

@@ -19,6 +19,7 @@ from monitoring_pipeline.defs.performance_assets import (
     performance_asset,
     performance_job,
 )
+from monitoring_pipeline.defs.report_assets import drift_report_asset
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
@@ -45,6 +46,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         ]
         if model.reference.type == "file":
             assets.append(reference_data_spec(model))
+        assets.append(drift_report_asset(model))
         if model.labels:
             performance = performance_asset(model)
             assets += [labels_asset(model), performance]

@@ -19,6 +19,7 @@ def hourly_job(model: ModelConfig) -> Any:
     names = [n for n in HOURLY_ASSETS if n != "reference_profile" or model.reference.type == "trailing"]
     if model.labels:  # the labels that arrived during the hour, and the hour's performance so far
         names += ["labels", "model_performance"]
+    names.append("drift_report")
     selection = dg.AssetSelection.assets(*[dg.AssetKey([model.name, n]) for n in names])
     return dg.define_asset_job(
         f"{model.name}_hourly",

@@ -1,0 +1,311 @@
+"""Self-contained HTML drift reports (no Dagster here): one per model and hour, and a window report.
+
+A report is one HTML file with inline CSS and inline SVG: no script, font or image is fetched when it is
+opened, so it can be mailed, archived or opened from object storage offline. The hour report draws, per
+feature, the reference and the current distribution one over the other (from the stored profiles), with
+the test, score, threshold and verdict, then the hour's data-quality results, performance and alerts.
+The window report is a heat map of drift scores (score / threshold) per feature and hour.
+"""
+
+from __future__ import annotations
+
+import html
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.hourly import DRIFT, PROFILES, SUMMARY, load_profiles, load_reference
+from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+BINS = 40
+TOP_CATEGORIES = 12
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2933;background:#fff}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} .sub{color:#52606d;margin:0 0 16px}
+table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #d9e2ec;padding:4px 8px;text-align:left}
+th{background:#f0f4f8} .cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #d9e2ec;border-radius:6px;padding:10px;width:380px}
+.card.drifted{border:2px solid #d64545} .badge{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff}
+.badge.drifted{background:#d64545} .badge.ok{background:#3f9142} .badge.no_data{background:#9aa5b1}
+.fail{color:#d64545;font-weight:600} .pass{color:#3f9142} .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
+.heat td{width:16px;height:16px;padding:0;border:1px solid #fff} .heat th{font-weight:normal;font-size:11px}
+"""
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: object) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return _esc(value)
+
+
+def _rows(
+    wh: Warehouse, table: str, model: str, where: str, params: list[Any], glob: str | None = None
+) -> list[dict]:
+    """Rows of a warehouse table for one model, read from its files (no catalog, so no lock)."""
+    pattern = glob or f"{wh.tables_root}/{table}/{model}/*/*.parquet"
+    with duck.connect(s3=wh.on_s3) as conn:
+        try:
+            rel = conn.execute(
+                f"SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE {where}",  # noqa: S608 (fixed clauses; values bound)
+                [pattern, *params],
+            )
+        except duckdb.IOException:  # no file yet
+            return []
+        names = [d[0] for d in rel.description]
+        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+
+def _shares_numeric(ref: NumericProfile | None, cur: NumericProfile | None) -> tuple[np.ndarray, list, list]:
+    """Both distributions on common bins between the union of their 1st and 99th percentiles; each
+    bucket of the mergeable histogram goes to the bin holding its mean (values outside: edge bins)."""
+    present = [p for p in (ref, cur) if p is not None and p.count]
+    if not present:
+        return np.array([0.0, 1.0]), [], []
+    lo = min(p.quantiles()[0.01] for p in present)
+    hi = max(p.quantiles()[0.99] for p in present)
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, BINS + 1)
+
+    def shares(p: NumericProfile | None) -> list[float]:
+        if p is None or not p.count:
+            return []
+        index = np.clip(np.searchsorted(edges, p.sketch.means, side="right") - 1, 0, BINS - 1)
+        mass = np.bincount(index, weights=p.sketch.counts, minlength=BINS)
+        return list(mass / mass.sum())
+
+    return edges, shares(ref), shares(cur)
+
+
+def numeric_svg(feature: str, ref: NumericProfile | None, cur: NumericProfile | None) -> str:
+    edges, a, b = _shares_numeric(ref, cur)
+    width, height, pad = 360, 130, 18
+    top = max([*a, *b, 1e-9])
+    bar = (width - 2 * pad) / BINS
+    parts = [
+        f'<svg class="dist numerical" data-feature="{_esc(feature)}" width="{width}" height="{height}" role="img">'
+    ]
+    parts.append(f"<title>{_esc(feature)}: reference (grey) and current (blue) share per bin</title>")
+    for cls, values in (("ref", a), ("cur", b)):
+        for i, v in enumerate(values):
+            h = (height - 2 * pad) * v / top
+            x, y = pad + i * bar, height - pad - h
+            style = (
+                'fill="#9aa5b1" fill-opacity="0.55"'
+                if cls == "ref"
+                else 'fill="none" stroke="#2f6fde" stroke-width="1.5"'
+            )
+            parts.append(
+                f'<rect class="{cls}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" {style}/>'
+            )
+    parts.append(
+        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#52606d"/>'
+    )
+    parts.append(f'<text x="{pad}" y="{height - 4}" font-size="10">{edges[0]:.4g}</text>')
+    parts.append(
+        f'<text x="{width - pad}" y="{height - 4}" font-size="10" text-anchor="end">{edges[-1]:.4g}</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def categorical_svg(feature: str, ref: CategoricalProfile | None, cur: CategoricalProfile | None) -> str:
+    a = ref.shares() if ref is not None and ref.count else {}
+    b = cur.shares() if cur is not None and cur.count else {}
+    cats = sorted(set(a) | set(b), key=lambda c: -(a.get(c, 0) + b.get(c, 0)))[:TOP_CATEGORIES]
+    width, row = 360, 16
+    height = row * len(cats) + 10
+    top = max([*a.values(), *b.values(), 1e-9])
+    span = width - 130
+    parts = [
+        f'<svg class="dist categorical" data-feature="{_esc(feature)}" width="{width}" height="{height}" role="img">'
+    ]
+    parts.append(f"<title>{_esc(feature)}: share per category, reference (grey) over current (blue)</title>")
+    for i, c in enumerate(cats):
+        y = 5 + i * row
+        new = ' font-weight="bold" fill="#d64545"' if c not in a else ""
+        parts.append(
+            f'<text x="0" y="{y + 11}" font-size="11"{new}>{_esc(c)[:16]}{" (new)" if new else ""}</text>'
+        )
+        parts.append(
+            f'<rect class="ref" x="125" y="{y}" width="{span * a.get(c, 0) / top:.1f}" height="7" fill="#9aa5b1"/>'
+        )
+        parts.append(
+            f'<rect class="cur" x="125" y="{y + 7}" width="{span * b.get(c, 0) / top:.1f}" height="7" fill="#2f6fde"/>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def chart(feature: str, ref: Profile | None, cur: Profile | None) -> str:
+    if isinstance(cur, CategoricalProfile) or isinstance(ref, CategoricalProfile):
+        return categorical_svg(feature, ref, cur)  # type: ignore[arg-type]
+    return numeric_svg(feature, ref, cur)  # type: ignore[arg-type]
+
+
+def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
+    if not rows:
+        return "<p class='sub'>none</p>"
+    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            if c == "passed":
+                cells.append(f"<td class='{'pass' if v else 'fail'}'>{'passed' if v else 'FAILED'}</td>")
+            else:
+                cells.append(f"<td>{_fmt(v)}</td>")
+        body.append(f"<tr>{''.join(cells)}</tr>")
+    return f"<table class='{css}'><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
+    """The HTML report of one model and hour (drift must have been computed for it)."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-report-") as tmp:
+        drift_files = wh.fetch_hours(DRIFT, model.name, [hour], Path(tmp))
+        summary_files = wh.fetch_hours(SUMMARY, model.name, [hour], Path(tmp))
+        if hour not in drift_files:
+            raise ValueError(f"{model.name}: no drift results for {hour:%Y-%m-%d %H}:00 UTC")
+        drift = pq.read_table(drift_files[hour]).to_pylist()
+        summary = pq.read_table(summary_files[hour]).to_pylist()[0] if hour in summary_files else {}
+    current = load_profiles(wh, PROFILES, model.name, [hour]).get(hour, {})
+    try:
+        window, reference = load_reference(model, hour, wh)
+    except Exception:  # a report without reference charts beats no report
+        window, reference = "reference not available", {}
+    checks = _rows(
+        wh,
+        "check_results",
+        model.name,
+        "partition_hour = ?",
+        [hour],
+        f"{wh.tables_root}/check_results/{model.name}/*/*.parquet",
+    )
+    latest: dict[str, dict] = {}
+    for r in sorted(checks, key=lambda r: r["evaluated_at"]):
+        latest[r["check_name"]] = r
+    alerts = _rows(
+        wh,
+        "alerts",
+        model.name,
+        "model = ? AND partition_hour = ? AND alert_id IS NOT NULL",
+        [model.name, hour],
+        f"{wh.tables_root}/alerts/*/*/*.parquet",
+    )
+    performance = _rows(wh, "model_performance", model.name, "partition_hour = ?", [hour])
+    drifted = [r["feature"] for r in drift if r["drifted"]]
+    share = summary.get("drift_share")
+    cards = []
+    for r in drift:
+        status = "drifted" if r["drifted"] else ("no_data" if r["status"] == "no_data" else "ok")
+        cards.append(
+            f"<div class='card {status}' data-feature='{_esc(r['feature'])}' data-status='{status}'>"
+            f"<b>{_esc(r['feature'])}</b> <span class='sub'>{_esc(r['role'])}, {_esc(r['kind'])}</span> "
+            f"<span class='badge {status}'>{status.upper() if status == 'drifted' else status}</span><br>"
+            f"<span class='sub'>{_esc(r['test'])}: score {_fmt(r['score'])} vs threshold {_fmt(r['threshold'])}"
+            f", p-value {_fmt(r['p_value'])}; reference n={_fmt(r['reference_rows'])}, current n={_fmt(r['current_rows'])}</span><br>"
+            f"{chart(r['feature'], reference.get(r['feature']), current.get(r['feature']))}</div>"
+        )
+    perf_cols = [
+        "predictions",
+        "labelled",
+        "label_coverage",
+        "roc_auc",
+        "estimated_roc_auc",
+        "accuracy",
+        "estimated_accuracy",
+        "mae",
+        "rmse",
+    ]
+    title = f"{model.name} - drift report {hour:%Y-%m-%d %H}:00 UTC"
+    verdict = f"{len(drifted)} of {len(drift)} columns drifted" + (
+        f": {', '.join(drifted)}" if drifted else ""
+    )
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+        f"<style>{CSS}</style></head><body>"
+        f"<h1>{_esc(title)}</h1><p class='sub'>Reference: {_esc(window)}. Drift share of features: "
+        f"<b id='drift-share'>{_fmt(share)}</b>. <span id='verdict'>{_esc(verdict)}</span>. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>"
+        "<p class='legend'>Distributions:<span style='background:#9aa5b1'></span>reference"
+        "<span style='background:#2f6fde'></span>current (this hour)</p>"
+        f"<h2>Drift per column</h2><div class='cards'>{''.join(cards)}</div>"
+        "<h2>Data quality and checks (latest evaluation)</h2>"
+        + _table(
+            list(latest.values()),
+            ["check_name", "passed", "severity", "observed", "threshold", "description"],
+        )
+        + "<h2>Model performance</h2>"
+        + _table(performance, perf_cols)
+        + "<h2>Alerts</h2>"
+        + _table(alerts, ["created_at", "severity", "check_name", "description", "sink", "delivery_state"])
+        + "</body></html>"
+    )
+
+
+def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Warehouse) -> str:
+    """Heat map of drift scores over a window: one row per column, one cell per hour, coloured by
+    score / threshold (white 0, red >= 1), drifted cells marked with a dot."""
+    rows = _rows(wh, DRIFT, model.name, "partition_hour BETWEEN ? AND ?", [first, last])
+    hours = sorted({r["partition_hour"] for r in rows})
+    features = [c.name for c in model.monitored_columns]
+    cell = {(r["feature"], r["partition_hour"]): r for r in rows}
+    head = "".join(f"<th title='{h:%Y-%m-%d %H}:00'>{h:%H}</th>" for h in hours)
+    lines = []
+    for f in features:
+        tds = []
+        for h in hours:
+            r = cell.get((f, h))
+            if r is None or r["score"] is None or not r["threshold"]:
+                tds.append("<td style='background:#e4e7eb' title='no data'></td>")
+                continue
+            ratio = min(float(r["score"]) / float(r["threshold"]), 2.0) / 2.0
+            red = f"rgb(255,{int(255 * (1 - ratio))},{int(255 * (1 - ratio))})"
+            mark = "●" if r["drifted"] else ""
+            tds.append(
+                f"<td class='{'drifted' if r['drifted'] else 'ok'}' data-hour='{h:%Y-%m-%d-%H:00}' "
+                f"style='background:{red};font-size:9px;text-align:center' "
+                f"title='{_esc(f)} {h:%Y-%m-%d %H}:00: {_esc(r['test'])} {float(r['score']):.4g} / {float(r['threshold']):g}'>{mark}</td>"
+            )
+        lines.append(f"<tr data-feature='{_esc(f)}'><th>{_esc(f)}</th>{''.join(tds)}</tr>")
+    title = f"{model.name} - drift over {first:%Y-%m-%d %H}:00 to {last:%Y-%m-%d %H}:00 UTC"
+    days = sorted({h.date() for h in hours})
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{_esc(title)}</h1>"
+        f"<p class='sub'>{len(hours)} hours over {len(days)} day(s). Cell colour: drift score / threshold "
+        "(white 0, red 1 or more); ● the column drifted (past the threshold and significant). Hover a cell "
+        "for the figures.</p>"
+        f"<table class='heat'><tr><th></th>{head}</tr>{''.join(lines)}</table></body></html>"
+    )
+
+
+def report_key(model: str, hour: datetime) -> str:
+    return f"reports/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}.html"
+
+
+def window_key(model: str, first: datetime, last: datetime) -> str:
+    return f"reports/{model}/windows/{first:%Y-%m-%dT%H}_{last:%Y-%m-%dT%H}.html"
+
+
+def publish(wh: Warehouse, key: str, text: str) -> str:
+    """Store a report beside the results (warehouse folder or bucket); return its URI."""
+    with tempfile.TemporaryDirectory(prefix="monitoring-report-") as tmp:
+        path = Path(tmp) / "report.html"
+        path.write_text(text, encoding="utf-8")
+        return wh.store.put_file(path, key)
