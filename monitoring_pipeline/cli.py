@@ -99,6 +99,46 @@ def _sql(config: MonitorsConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _metrics(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.metrics import collect, render, write_textfile
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    text = render(collect(config, Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)))
+    if args.out:
+        write_textfile(args.out, text)
+        print(f"written to {args.out}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _report(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    try:
+        model = config.model(args.model)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    first = parse_hour(args.start)
+    last = parse_hour(args.end) if args.end else first
+    if last < first:
+        print("error: --to is before --from", file=sys.stderr)
+        return 2
+    try:
+        if last == first:
+            uri = publish(wh, report_key(model.name, first), hour_report(model, first, wh))
+        else:
+            uri = publish(wh, window_key(model.name, first, last), window_report(model, first, last, wh))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(uri)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__)
     parser.add_argument("--config", help="monitors file (default: $MONITORING_CONFIG or ./monitors.yaml)")
@@ -122,6 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
     back.add_argument("--hours", type=int, default=96, help=argparse.SUPPRESS)
     back.set_defaults(func=_backfill)
+    metrics = sub.add_parser("metrics", help="print the Prometheus text-format figures (or write --out)")
+    metrics.add_argument("--out", help="write the file atomically instead (node_exporter textfile collector)")
+    metrics.set_defaults(func=_metrics)
+    report = sub.add_parser(
+        "report", help="write the HTML drift report of an hour, or the heat map of a window"
+    )
+    report.add_argument("--model", required=True)
+    report.add_argument("--from", dest="start", required=True, help="the hour, or the window's first hour")
+    report.add_argument("--to", dest="end", help="the window's last hour (inclusive): a heat map")
+    report.set_defaults(func=_report)
     sql = sub.add_parser("sql", help="run a read-only query against the warehouse catalog")
     sql.add_argument("query")
     sql.set_defaults(func=_sql)

@@ -24,6 +24,7 @@ WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 FEATURE_KINDS = ("numerical", "categorical")
 TASKS = ("classification", "regression")
@@ -117,6 +118,7 @@ class ModelConfig:
     schedule_lag_minutes: int = 30
     late_window_hours: int = 48
     max_hours_per_run: int = 24
+    owners: tuple[str, ...] = ()  # shown on every asset of the model: emails or team:<name>
 
     @property
     def monitored_columns(self) -> tuple[Column, ...]:
@@ -161,6 +163,8 @@ class MonitorsConfig:
     alerting: AlertingConfig = field(
         default_factory=lambda: AlertingConfig(str(REPO_ROOT / "data" / "alerts.jsonl"))
     )
+    # Prometheus text format for node_exporter's textfile collector (None: not written)
+    prometheus_textfile: str | None = str(REPO_ROOT / "data" / "metrics" / "monitoring_pipeline.prom")
 
     def model(self, name: str) -> ModelConfig:
         for model in self.models:
@@ -235,7 +239,9 @@ class _Parser:
         if not isinstance(raw, dict):
             self.error("top level", "expected a mapping with a 'models' list")
             return None
-        self._unknown(raw, {"models", "warehouse", "dagster_ui_url", "alerting"}, "top level")
+        self._unknown(
+            raw, {"models", "warehouse", "dagster_ui_url", "alerting", "prometheus_textfile"}, "top level"
+        )
         warehouse = self._warehouse(raw.get("warehouse") or {})
         self.alerting = self._alerting(raw.get("alerting") or {})
         models_raw = raw.get("models")
@@ -247,7 +253,14 @@ class _Parser:
         for dup in sorted({n for n in names if names.count(n) > 1}):
             self.error(f"model {dup!r}", "declared more than once")
         ui_url = str(raw.get("dagster_ui_url", "http://127.0.0.1:3000")).rstrip("/")
-        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url, self.alerting)
+        textfile = raw.get("prometheus_textfile", "data/metrics/monitoring_pipeline.prom")
+        if textfile is not None and (not isinstance(textfile, str) or not textfile.endswith(".prom")):
+            self.error(
+                "field 'prometheus_textfile'", f"expected a path ending in .prom, or null; got {textfile!r}"
+            )
+            textfile = None
+        textfile = resolve_location(textfile, self.base) if textfile else None
+        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url, self.alerting, textfile)
 
     def _unknown(self, raw: dict, allowed: set[str], where: str) -> None:
         for key in sorted(set(raw) - allowed):
@@ -277,7 +290,7 @@ class _Parser:
             return None
         allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
         allowed |= {"partitions_start", "reference", "labels", "thresholds", "severities", "alerts"}
-        allowed |= {"schedule_lag_minutes", "late_window_hours", "max_hours_per_run"}
+        allowed |= {"schedule_lag_minutes", "late_window_hours", "max_hours_per_run", "owners"}
         self._unknown(raw, allowed, where)
         errors_before = len(self.errors)
         task = self._choice(raw, "task", TASKS, where)
@@ -302,6 +315,10 @@ class _Parser:
                 ("max_hours_per_run", 24, 1),
             )
         }
+        owners = raw.get("owners", [])
+        if not isinstance(owners, list) or not all(isinstance(o, str) and OWNER.match(o) for o in owners):
+            self.field_error(where, "owners", f"expected a list of emails or team:<name>; got {owners!r}")
+            owners = []
         all_names = [ts_col, id_col] + [c.name for c in features + predictions]
         for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
             self.error(where, f"column {dup!r} is declared more than once")
@@ -321,6 +338,7 @@ class _Parser:
             thresholds=thresholds,
             severities=severities,
             alerts=routes,
+            owners=tuple(owners),
             **timing,
         )
 

@@ -14,16 +14,13 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.hourly import DRIFT, PROFILES, SUMMARY, load_profiles, load_reference
 from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
-from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 BINS = 40
@@ -51,23 +48,6 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return _esc(value)
-
-
-def _rows(
-    wh: Warehouse, table: str, model: str, where: str, params: list[Any], glob: str | None = None
-) -> list[dict]:
-    """Rows of a warehouse table for one model, read from its files (no catalog, so no lock)."""
-    pattern = glob or f"{wh.tables_root}/{table}/{model}/*/*.parquet"
-    with duck.connect(s3=wh.on_s3) as conn:
-        try:
-            rel = conn.execute(
-                f"SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE {where}",  # noqa: S608 (fixed clauses; values bound)
-                [pattern, *params],
-            )
-        except duckdb.IOException:  # no file yet
-            return []
-        names = [d[0] for d in rel.description]
-        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
 
 
 def _shares_numeric(ref: NumericProfile | None, cur: NumericProfile | None) -> tuple[np.ndarray, list, list]:
@@ -189,26 +169,14 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         window, reference = load_reference(model, hour, wh)
     except Exception:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
-    checks = _rows(
-        wh,
-        "check_results",
-        model.name,
-        "partition_hour = ?",
-        [hour],
-        f"{wh.tables_root}/check_results/{model.name}/*/*.parquet",
-    )
+    checks = wh.select(f"check_results/{model.name}/*/*.parquet", "partition_hour = ?", [hour])
     latest: dict[str, dict] = {}
     for r in sorted(checks, key=lambda r: r["evaluated_at"]):
         latest[r["check_name"]] = r
-    alerts = _rows(
-        wh,
-        "alerts",
-        model.name,
-        "model = ? AND partition_hour = ? AND alert_id IS NOT NULL",
-        [model.name, hour],
-        f"{wh.tables_root}/alerts/*/*/*.parquet",
+    alerts = wh.select(
+        f"alerts/{model.name}/*/*.parquet", "partition_hour = ? AND alert_id IS NOT NULL", [hour]
     )
-    performance = _rows(wh, "model_performance", model.name, "partition_hour = ?", [hour])
+    performance = wh.select(f"model_performance/{model.name}/*/*.parquet", "partition_hour = ?", [hour])
     drifted = [r["feature"] for r in drift if r["drifted"]]
     share = summary.get("drift_share")
     cards = []
@@ -261,7 +229,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
 def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Warehouse) -> str:
     """Heat map of drift scores over a window: one row per column, one cell per hour, coloured by
     score / threshold (white 0, red >= 1), drifted cells marked with a dot."""
-    rows = _rows(wh, DRIFT, model.name, "partition_hour BETWEEN ? AND ?", [first, last])
+    rows = wh.select(f"{DRIFT}/{model.name}/*/*.parquet", "partition_hour BETWEEN ? AND ?", [first, last])
     hours = sorted({r["partition_hour"] for r in rows})
     features = [c.name for c in model.monitored_columns]
     cell = {(r["feature"], r["partition_hour"]): r for r in rows}

@@ -134,6 +134,14 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         ),
         (mutate("colour", "blue"), "model 'churn': unknown field 'colour'"),
         (
+            mutate("owners", ["alice"]),
+            "model 'churn': field 'owners': expected a list of emails or team:<name>",
+        ),
+        (
+            {**BASE, "prometheus_textfile": "metrics.txt"},
+            "field 'prometheus_textfile': expected a path ending in .prom",
+        ),
+        (
             mutate("features.age", {"kind": "numerical", "drift_test": "kl"}),
             "field 'features.age.drift_test': unknown drift test 'kl'; valid tests: chisquare, hellinger",
         ),

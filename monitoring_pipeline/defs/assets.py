@@ -15,9 +15,10 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=[model.name, TABLE],
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
-        kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet"},
+        kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet", "great_expectations"},
         description=(
             f"Prediction logs of model `{model.name}` for one UTC hour, copied from `{model.logs}` into the "
             f"warehouse (view `{model.name}.{TABLE}`). Re-materializing an hour replaces it. An hour with no "

@@ -28,6 +28,7 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=[model.name, "feature_profiles"],
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "prediction_logs"])],
@@ -69,6 +70,16 @@ def skipped_metadata(skipped: list[datetime]) -> dict[str, Any]:
 def profile_metadata(profiled: dict[datetime, dict[str, Profile]]) -> dict[str, Any]:
     if not profiled:
         return {"hours": 0}
+    if len(profiled) > 1:  # a range run: per-hour figures, not the last hour's numbers on every partition
+        return {
+            "hours": len(profiled),
+            "rows_by_hour": dg.MetadataValue.json(
+                {
+                    f"{h:%Y-%m-%d-%H:00}": max((p.rows for p in v.values()), default=0)
+                    for h, v in profiled.items()
+                }
+            ),
+        }
     last = profiled[max(profiled)]
     rows = max((p.rows for p in last.values()), default=0)
     lines = ["| column | kind | non-null | nulls | mean | p50 |", "|---|---|---|---|---|---|"]
@@ -88,7 +99,10 @@ def profile_metadata(profiled: dict[datetime, dict[str, Profile]]) -> dict[str, 
 def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
     ref = model.reference
     common: dict[str, Any] = dict(
-        key=[model.name, "reference_profile"], group_name=model.name, kinds={"duckdb"}
+        key=[model.name, "reference_profile"],
+        group_name=model.name,
+        kinds={"duckdb"},
+        owners=list(model.owners),
     )
     if is_static(model):
         upstream = [model.name, "reference_data"] if ref.type == "file" else [model.name, "feature_profiles"]
@@ -146,6 +160,7 @@ def reference_data_spec(model: ModelConfig) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=[model.name, "reference_data"],
         group_name=model.name,
+        owners=list(model.owners),
         kinds={"parquet"},
         description=f"Training (reference) data of `{model.name}`, read from `{model.reference.path}`.",
     )
@@ -155,6 +170,7 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=[model.name, "drift_metrics"],
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
@@ -202,24 +218,40 @@ def drift_check_results(
 
 
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:
+    """One hour: its figures as numbers (the UI plots them over partitions) and a markdown summary of
+    what changed. A range run records the same metadata on every partition it covers, so it gives the
+    figures per hour instead (JSON and a table) and no per-partition numbers that would be wrong."""
+    if len(drifts) > 1:
+        lines = ["| hour | drift share | drifted features |", "|---|---|---|"]
+        for d in drifts:
+            drifted = ", ".join(r.feature for r in d.results if r.drifted) or "-"
+            share = f"{d.summary.drift_share:.2f}" if d.summary.drift_share is not None else "n/a"
+            lines.append(f"| {d.hour:%Y-%m-%d %H}:00 | {share} | {drifted} |")
+        return {
+            "hours": len(drifts),
+            "drift_share_by_hour": dg.MetadataValue.json(
+                {f"{d.hour:%Y-%m-%d-%H:00}": d.summary.drift_share for d in drifts}
+            ),
+            "summary": dg.MetadataValue.md("\n".join(lines)),
+        }
     last = drifts[-1]
     s = last.summary
     lines = ["| feature | test | score | threshold | p-value |", "|---|---|---|---|---|"]
     for r in s.top:
         p = f"{r.p_value:.2g}" if r.p_value is not None else ""
         lines.append(f"| {r.feature} | {r.test} | {r.score:.4g} | {r.threshold:g} | {p} |")
-    table = "\n".join(lines) if s.top else "No feature drifted."
-    metadata: dict[str, Any] = {
+    drifted = [r.feature for r in last.results if r.drifted]
+    headline = (
+        f"**{len(drifted)} column(s) drifted** against {last.reference_window}: {', '.join(drifted)}"
+        if drifted
+        else f"No column drifted against {last.reference_window}."
+    )
+    return {
         "drift_share": s.drift_share if s.drift_share is not None else float("nan"),
         "drifted_features": s.drifted,
         "evaluated_features": s.evaluated,
         "prediction_drifted": s.prediction_drifted,
         "prediction_drift_score": s.prediction_score if s.prediction_score is not None else float("nan"),
         "reference_window": last.reference_window,
-        "top_drifted_features": dg.MetadataValue.md(table),
+        "summary": dg.MetadataValue.md(headline + ("\n\n" + "\n".join(lines) if s.top else "")),
     }
-    if len(drifts) > 1:
-        metadata["drift_share_by_hour"] = dg.MetadataValue.json(
-            {f"{d.hour:%Y-%m-%d-%H:00}": d.summary.drift_share for d in drifts}
-        )
-    return metadata

@@ -21,7 +21,7 @@ from monitoring_pipeline.defs.performance_assets import (
 )
 from monitoring_pipeline.defs.report_assets import drift_report_asset
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
-from monitoring_pipeline.defs.sensors import alerts_sensor
+from monitoring_pipeline.defs.sensors import alerts_sensor, prometheus_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
@@ -61,7 +61,8 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         asset_checks=asset_checks,
         jobs=jobs,
         schedules=schedules,
-        sensors=[alerts_sensor(config, check_keys), *sensors],
+        sensors=[alerts_sensor(config, check_keys), *sensors]
+        + ([prometheus_sensor(config)] if config.prometheus_textfile else []),
         resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
         # A run's steps form a chain (logs -> checks -> profiles -> reference -> drift) and this is a
         # 2-core machine: one process per step (the multiprocess default) re-imports Dagster, pandas and

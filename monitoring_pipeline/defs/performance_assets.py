@@ -36,6 +36,7 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=[model.name, "labels"],
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "prediction_logs"])],
@@ -99,6 +100,7 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "prediction_logs"]), dg.AssetKey([model.name, "labels"])],
@@ -142,6 +144,21 @@ def _number(value: float | None) -> Any:
 
 
 def performance_metadata(results: list[HourPerformance]) -> dict[str, Any]:
+    if len(results) > 1:  # a range run: per-hour figures, not the last hour's numbers on every partition
+        lines = ["| hour | coverage | metric | value | CBPE |", "|---|---|---|---|---|"]
+        for r in results:
+            value, est = r.metrics.get(r.metric), r.estimated.get(f"estimated_{r.metric}")
+            cov = "" if r.coverage is None else f"{r.coverage:.1%}"
+            shown = "" if value is None else f"{value:.4g}"
+            cbpe = "" if est is None else f"{est:.4g}"
+            lines.append(f"| {r.hour:%Y-%m-%d %H}:00 | {cov} | {r.metric} | {shown} | {cbpe} |")
+        return {
+            "hours": len(results),
+            "coverage_by_hour": dg.MetadataValue.json(
+                {f"{r.hour:{KEY_FORMAT}}": r.coverage for r in results}
+            ),
+            "summary": dg.MetadataValue.md("\n".join(lines)),
+        }
     last = results[-1]
     metadata: dict[str, Any] = {
         "predictions": last.predictions,
@@ -161,10 +178,6 @@ def performance_metadata(results: list[HourPerformance]) -> dict[str, Any]:
         f"{last.hour:%Y-%m-%d %H}:00 UTC: {last.labelled} of {last.predictions} predictions labelled "
         f"({coverage}).\n\n" + "\n".join(lines)
     )
-    if len(results) > 1:
-        metadata["coverage_by_hour"] = dg.MetadataValue.json(
-            {f"{r.hour:{KEY_FORMAT}}": r.coverage for r in results}
-        )
     return metadata
 
 

@@ -25,6 +25,7 @@ def drift_report_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
         key=[model.name, "drift_report"],
         group_name=model.name,
+        owners=list(model.owners),
         partitions_def=hourly_partitions(model),
         backfill_policy=backfill_policy(model),
         deps=deps,

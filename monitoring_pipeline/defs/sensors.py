@@ -71,3 +71,27 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
         )
 
     return check_failure_alerts
+
+
+def prometheus_sensor(config: MonitorsConfig) -> dg.SensorDefinition:
+    @dg.sensor(
+        name="prometheus_textfile",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Every minute, rewrites the latest figures per model (drift share, per-feature drift scores, "
+            "check status, rows, freshness, label coverage, performance) in the Prometheus text format at "
+            f"{config.prometheus_textfile}, for node_exporter's textfile collector. Launches no run."
+        ),
+    )
+    def prometheus_textfile(
+        context: dg.SensorEvaluationContext, warehouse: WarehouseResource
+    ) -> dg.SkipReason:
+        from monitoring_pipeline.metrics import collect, render, write_textfile
+
+        assert config.prometheus_textfile is not None
+        samples = collect(config, warehouse.get())
+        write_textfile(config.prometheus_textfile, render(samples))
+        return dg.SkipReason(f"{len(samples)} sample(s) written to {config.prometheus_textfile}")
+
+    return prometheus_textfile

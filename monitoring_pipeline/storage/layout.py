@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-HOUR_KEY = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})(?:/|$)")
+# a folder `.../dt=YYYY-MM-DD/hour=HH/` (source logs) or a file `.../hour=HH.parquet` (warehouse)
+HOUR_KEY = re.compile(r"(?:^|/)dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})(?:/|\.parquet$|$)")
 
 
 def hour_prefix(model: str, hour: datetime) -> str:

@@ -67,6 +67,18 @@ class Warehouse:
                     found[wanted[o.key]] = o
         return found
 
+    def select(self, glob: str, where: str = "true", params: Sequence[object] = ()) -> list[dict]:
+        """Rows of the files matching `glob` (under tables_root) that satisfy `where` (a fixed clause
+        with `?` placeholders for `params`), read straight from the files: no catalog, so no lock."""
+        sql = f"SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false) WHERE {where}"  # noqa: S608 (callers pass fixed clauses; values are bound)
+        with duck.connect(s3=self.on_s3) as conn:
+            try:
+                rel = conn.execute(sql, [f"{self.tables_root}/{glob}", *params])
+            except duckdb.IOException:  # no file yet
+                return []
+            names = [d[0] for d in rel.description]
+            return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
     def fetch_object(self, key: str, workdir: Path) -> Path | None:
         found = self.store.head(key)
         return self.store.fetch([found], workdir)[0] if found else None
