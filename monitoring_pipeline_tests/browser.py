@@ -5,6 +5,7 @@ until text a person would read is on it, click a button by its label and save a 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import shutil
 import subprocess
@@ -57,7 +58,8 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
             page = next(t for t in json.loads(response.read()) if t["type"] == "page")
-        self.ws = connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20)
+        self.stack = contextlib.ExitStack()
+        self.ws = self.stack.enter_context(connect(page["webSocketDebuggerUrl"], max_size=64 * 2**20))
         self.next_id = 0
         self.send("Page.enable")
         self.send("Runtime.enable")
@@ -97,9 +99,9 @@ class Browser:
         )
 
     def click(self, label: str) -> bool:
-        """Click the first button whose text is `label`; False when there is none."""
+        """Click the first button, link or tab whose text is `label`; False when there is none."""
         script = (
-            "(() => { const b = [...document.querySelectorAll('button')]"
+            "(() => { const b = [...document.querySelectorAll('button, a, [role=tab]')]"
             f".find(e => e.innerText.trim() === {json.dumps(label)}); if (b) {{ b.click(); return true; }}"
             " return false; })()"
         )
@@ -112,7 +114,7 @@ class Browser:
 
     def close(self) -> None:
         try:
-            self.ws.close()
+            self.stack.close()
         finally:
             stop_process_group(self.proc)
             shutil.rmtree(self.profile, ignore_errors=True)

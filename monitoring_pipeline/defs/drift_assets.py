@@ -9,6 +9,7 @@ from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.checks import drift_check_specs, fold
 from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
+from monitoring_pipeline.defs.report_assets import report_link
 from monitoring_pipeline.hourly import (
     STATIC_HOUR,
     HourDrift,
@@ -20,6 +21,7 @@ from monitoring_pipeline.hourly import (
     profiled_hours,
     publish_reference,
 )
+from monitoring_pipeline.reports import report_key
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 
@@ -193,6 +195,8 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         skipped += [h for h in hours if h not in profiled]
         drifts = [drift_hour(model, hour, wh) for hour in hours if hour in profiled]
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
+        if len(drifts) == 1:  # where the drift_report asset writes this hour's page
+            metadata["drift_report"] = report_link(wh.store.uri(report_key(model.name, drifts[0].hour)))
         return dg.MaterializeResult(
             metadata=metadata, check_results=drift_check_results(context, model, wh, drifts)
         )

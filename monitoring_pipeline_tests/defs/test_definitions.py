@@ -116,3 +116,23 @@ def test_lineage_shows_where_each_reference_comes_from(tmp_path) -> None:
         set(node.parent_keys) == {dg.AssetKey(["fraud_classifier", "feature_profiles"])}
         and node.partitions_def is None
     )
+
+
+def test_every_asset_and_check_explains_itself_with_owners_and_kinds(config: MonitorsConfig) -> None:
+    defs = build_definitions(config)
+    graph = defs.resolve_asset_graph()
+    for model in config.models:
+        assert model.owners  # the shipped monitors file names who is on call
+        nodes = [n for n in graph.asset_nodes if n.key.path[0] == model.name]
+        assert {n.key.path[1] for n in nodes} >= {"labels", "model_performance", "drift_report"}
+        for node in nodes:
+            assert node.group_name == model.name
+            assert list(node.owners) == list(model.owners), node.key
+            assert node.kinds, node.key
+            assert node.description and len(node.description) > 60, node.key
+        logs = next(n for n in nodes if n.key.path[1] == "prediction_logs")
+        assert {"duckdb", "great_expectations"} <= set(logs.kinds)
+    for check_key in graph.asset_check_keys:
+        assert len(graph.get_check_spec(check_key).description or "") > 20, check_key
+    sensors = {s.name for s in defs.sensors}
+    assert {"prometheus_textfile", *(f"{m.name}_label_updates" for m in config.models)} <= sensors
