@@ -11,8 +11,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig, MonitorsConfig
 from monitoring_pipeline.defs.factory import build_definitions
-
-HOURLY = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
+from monitoring_pipeline.defs.schedules import hourly_asset_names
 
 
 def chunks(first: datetime, last: datetime, hours_per_run: int) -> list[tuple[datetime, datetime]]:
@@ -37,14 +36,13 @@ def backfill(
     """Run every asset and check of `model` for the hours first..last; return each run's success."""
     job = build_definitions(config).resolve_implicit_global_asset_job_def()
     instance = instance or dg.DagsterInstance.get()
-    keys = {name: dg.AssetKey([model.name, name]) for name in HOURLY}
-    hourly = [
-        k for name, k in keys.items() if name != "reference_profile" or model.reference.type == "trailing"
-    ]
+    hourly = [dg.AssetKey([model.name, name]) for name in hourly_asset_names(model)]
     results = []
     if model.reference.type == "file":  # a static reference comes first (a fixed window needs its hours)
         job.execute_in_process(
-            asset_selection=[keys["reference_profile"]], instance=instance, raise_on_error=False
+            asset_selection=[dg.AssetKey([model.name, "reference_profile"])],
+            instance=instance,
+            raise_on_error=False,
         )
     for start, end in chunks(first, last, hours_per_run):
         tags = {

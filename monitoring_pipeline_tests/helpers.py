@@ -15,6 +15,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.defs.schedules import hourly_asset_names
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -109,10 +110,7 @@ def run_pipeline(
         job.execute_in_process(asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
     if reference != "trailing":
         job.execute_in_process(asset_selection=[keys["reference_profile"]], instance=instance)
-    hourly = [k for name, k in keys.items() if name != "reference_profile" or reference == "trailing"]
-    if config.model(model).labels:
-        hourly += [dg.AssetKey([model, "labels"]), dg.AssetKey([model, "model_performance"])]
-    hourly.append(dg.AssetKey([model, "drift_report"]))
+    hourly = [dg.AssetKey([model, name]) for name in hourly_asset_names(config.model(model))]
     return job.execute_in_process(asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False)
 
 

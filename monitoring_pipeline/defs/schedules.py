@@ -14,12 +14,17 @@ from monitoring_pipeline.storage.object_store import open_store
 HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
 
 
-def hourly_job(model: ModelConfig) -> Any:
-    """The model's hourly assets and their checks (a fixed or file reference is materialized on its own)."""
+def hourly_asset_names(model: ModelConfig) -> list[str]:
+    """The model's hourly assets, in lineage order (a fixed or file reference is materialized on its own)."""
     names = [n for n in HOURLY_ASSETS if n != "reference_profile" or model.reference.type == "trailing"]
     if model.labels:  # the labels that arrived during the hour, and the hour's performance so far
         names += ["labels", "model_performance"]
-    names.append("drift_report")
+    return [*names, "drift_report"]
+
+
+def hourly_job(model: ModelConfig) -> Any:
+    """The model's hourly assets and their checks."""
+    names = hourly_asset_names(model)
     selection = dg.AssetSelection.assets(*[dg.AssetKey([model.name, n]) for n in names])
     return dg.define_asset_job(
         f"{model.name}_hourly",

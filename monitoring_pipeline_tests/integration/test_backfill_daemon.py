@@ -22,6 +22,7 @@ import yaml
 
 from monitoring_pipeline.config import REPO_ROOT, load_config
 from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.defs.schedules import hourly_asset_names
 from monitoring_pipeline_tests.conftest import HOURS, source_rows, write_config
 from monitoring_pipeline_tests.helpers import free_port, key, query, stop_process_group, warehouse_rows
 from monitoring_pipeline_tests.postgres import running_postgres
@@ -29,7 +30,6 @@ from monitoring_pipeline_tests.postgres import running_postgres
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 FRAUD = "fraud_classifier"
-HOURLY = ["prediction_logs", "feature_profiles", "reference_profile", "drift_metrics"]
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
@@ -91,7 +91,7 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
         params = {
             "partitionNames": [key(h) for h in hours],
             "fromFailure": False,
-            "assetSelection": [{"path": [FRAUD, name]} for name in HOURLY],
+            "assetSelection": [{"path": [FRAUD, name]} for name in hourly_asset_names(config.model(FRAUD))],
         }
         launched = graphql(port, LAUNCH, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
