@@ -64,10 +64,18 @@ def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> Non
         "GROUP BY ALL ORDER BY ALL",
     )
     by_check = {(asset, name): (n, hours) for asset, name, n, hours in rows}
-    expected = {("prediction_logs", c) for c in PREDICTION_LOG_CHECKS} | {
-        ("drift_metrics", c)
-        for c in ("drift_share_below_threshold", "merchant_category_not_drifted", "prediction_not_drifted")
-    } | {("model_performance", c) for c in ("performance_within_margin", "label_coverage_sufficient")}
+    expected = (
+        {("prediction_logs", c) for c in PREDICTION_LOG_CHECKS}
+        | {
+            ("drift_metrics", c)
+            for c in (
+                "drift_share_below_threshold",
+                "merchant_category_not_drifted",
+                "prediction_not_drifted",
+            )
+        }
+        | {("model_performance", c) for c in ("performance_within_margin", "label_coverage_sufficient")}
+    )
     assert set(by_check) == expected
     assert all(v == (6, 6) for v in by_check.values()), by_check
     run_pipeline(config, FRAUD, HOURS[2], HOURS[7])  # a second evaluation adds rows, one per check and hour
