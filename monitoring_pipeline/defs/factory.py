@@ -16,6 +16,7 @@ from monitoring_pipeline.defs.drift_assets import (
 from monitoring_pipeline.defs.performance_assets import (
     label_updates_sensor,
     labels_asset,
+    labels_job,
     performance_asset,
     performance_job,
 )
@@ -50,9 +51,10 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         if model.labels:
             performance = performance_asset(model)
             assets += [labels_asset(model), performance]
-            perf_job = performance_job(model)
-            jobs.append(perf_job)
+            perf_job, late_labels_job = performance_job(model), labels_job(model)
+            jobs += [perf_job, late_labels_job]
             sensors.append(label_updates_sensor(model, perf_job))
+            sensors.append(late_files_sensor(model, late_labels_job, "labels", model.labels.location))
             check_keys += list(performance.check_keys)
     check_keys += [key for c in asset_checks for key in c.check_keys]
     check_keys += [spec.key for model in config.models for spec in drift_check_specs(model)]

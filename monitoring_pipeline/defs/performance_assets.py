@@ -10,6 +10,7 @@ import dagster as dg
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
 from monitoring_pipeline.defs.checks import fold
+from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
     backfill_policy,
@@ -123,7 +124,8 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
     )
     def _performance(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         wh = warehouse.get()
-        results = [performance_hour(model, hour, wh) for hour in partition_hours(context)]
+        hours, skipped = usable_hours(context, model, wh)  # as a one-hour run skips a blocked hour
+        results = [performance_hour(model, hour, wh) for hour in hours]
         outcomes: dict[str, list[checks.CheckOutcome]] = {}
         for perf in results:
             for outcome in checks.performance_checks(model, perf):
@@ -134,7 +136,8 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
             if found:
                 checks.record(wh, model.name, "model_performance", name, context.run.run_id, found)
             check_results.append(fold(found, blocking=False, check_name=name))
-        return dg.MaterializeResult(metadata=performance_metadata(results), check_results=check_results)
+        metadata = (performance_metadata(results) if results else {"hours": 0}) | skipped_metadata(skipped)
+        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
     return _performance
 
@@ -179,6 +182,14 @@ def performance_metadata(results: list[HourPerformance]) -> dict[str, Any]:
         f"({coverage}).\n\n" + "\n".join(lines)
     )
     return metadata
+
+
+def labels_job(model: ModelConfig) -> Any:
+    return dg.define_asset_job(
+        f"{model.name}_labels",
+        selection=dg.AssetSelection.assets(dg.AssetKey([model.name, "labels"])),
+        description=f"Load `{model.name}`'s labels of one arrival hour (late or skipped label objects).",
+    )
 
 
 def performance_job(model: ModelConfig) -> Any:

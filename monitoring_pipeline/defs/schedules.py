@@ -62,22 +62,32 @@ def hourly_schedule(model: ModelConfig, job: Any) -> dg.ScheduleDefinition:
     return _schedule
 
 
-def late_files_sensor(model: ModelConfig, job: Any) -> dg.SensorDefinition:
-    """Re-materializes an hour already processed when objects land for it later than its last load."""
+def late_files_sensor(
+    model: ModelConfig, job: Any, asset: str = "prediction_logs", location: str | None = None
+) -> dg.SensorDefinition:
+    """Re-materializes an hour of `asset` when objects land for it later than its last load. For the
+    logs, only hours already loaded (the rest is the schedule's); for labels (by arrival hour), also an
+    hour never loaded: the hourly run skips its labels when the hour's own logs fail a blocking check."""
+    location = location or model.logs
+    include_unloaded = asset != "prediction_logs"
+    name = f"{model.name}_late_files" if asset == "prediction_logs" else f"{model.name}_late_{asset}"
 
     @dg.sensor(
-        name=f"{model.name}_late_files",
+        name=name,
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
-            f"Looks at the last {model.late_window_hours} hours of `{model.name}`'s logs; an hour that was "
-            "already loaded and got newer objects since is processed again (once per new object)."
+            f"Looks at the last {model.late_window_hours} hours of `{model.name}`'s objects under "
+            f"`{location}`; an hour {'not loaded yet (once due) or ' if include_unloaded else ''}"
+            f"already loaded that got newer objects since is loaded into `{model.name}/{asset}` again "
+            "(once per new object)."
         ),
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         now = datetime.now(UTC)
-        store, asset = open_store(model.logs), dg.AssetKey([model.name, "prediction_logs"])
+        store, key_of = open_store(location), dg.AssetKey([model.name, asset])
+        due = due_hour(model, now)
         requests = []
         for k in range(1, model.late_window_hours + 1):
             hour = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
@@ -90,13 +100,15 @@ def late_files_sensor(model: ModelConfig, job: Any) -> dg.SensorDefinition:
                 default=None,
             )
             key = hour.strftime(KEY_FORMAT)
-            loaded = _last_materialization(context.instance, asset, key)
-            if newest is not None and loaded is not None and newest.timestamp() > loaded:
+            loaded = _last_materialization(context.instance, key_of, key)
+            late = newest is not None and loaded is not None and newest.timestamp() > loaded
+            never = include_unloaded and newest is not None and loaded is None and hour <= due
+            if (late or never) and hour >= model.partitions_start:
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"late:{model.name}:{key}:{newest.timestamp():.0f}",
+                        run_key=f"late:{model.name}:{asset}:{key}:{newest.timestamp():.0f}",
                         partition_key=key,
-                        tags={"monitoring/trigger": "late_files"},
+                        tags={"monitoring/trigger": f"late_{asset}"},
                     )
                 )
         return dg.SensorResult(run_requests=requests)

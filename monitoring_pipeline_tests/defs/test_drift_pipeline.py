@@ -160,8 +160,9 @@ def failed_checks(config: MonitorsConfig, model: str) -> dict[str, set[int]]:
 
 
 def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_run: MonitorsConfig) -> None:
-    """Null spike, empty hour, missing hour and new category each fail their check in their hours;
-    every other hour passes every data-quality check."""
+    """Null spike, empty hour, missing hour and new category each fail their check in their hours; the
+    concept drift and the unit bug fail the performance check in exactly their hours; every other hour
+    passes every check."""
     fraud = failed_checks(demo_run, FRAUD)
     assert fraud.pop("hour_is_not_empty") == {30, 31}  # empty hour, missing hour
     assert fraud.pop("volume_within_band") == {30, 31}
@@ -171,6 +172,10 @@ def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_ru
     assert fraud.pop("prediction_not_drifted", set()) <= set(
         range(48, 96)
     )  # the score follows the amount drift
+    # the concept drift (account takeovers) and nothing else; the inputs did not drift there
+    assert fraud.pop("performance_within_margin") == set(range(76, 84))
+    # hours whose labels were still due when the demo ended (median delay ~11 h) once their deadline passed
+    assert fraud.pop("label_coverage_sufficient", set()) <= set(range(72, 96))
     assert fraud == {}, fraud
     delivery = failed_checks(demo_run, DELIVERY)
     assert delivery.pop("hour_is_not_empty") == {20}
@@ -180,4 +185,6 @@ def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_ru
     assert delivery.pop("data_quality_expectations_pass") == {
         80
     }  # out of the recent range when the bug starts
+    assert delivery.pop("performance_within_margin") == set(range(80, 88))  # the unit bug: MAE x4000
+    assert delivery.pop("label_coverage_sufficient", set()) <= {94, 95}  # deliveries still on their way
     assert delivery == {}, delivery
