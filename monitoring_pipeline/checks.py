@@ -343,11 +343,16 @@ def performance_checks(
     ]
     now = now or datetime.now(UTC)
     due = hour + timedelta(hours=1 + cfg.coverage_after_hours)
+    needed = hour + timedelta(hours=cfg.coverage_after_hours)  # the last arrival hour that counts
+    loaded = perf.labels_loaded_through
     coverage = perf.coverage
     if perf.predictions == 0:
         ok, why = True, "no predictions in the hour"
     elif now < due:
         ok, why = True, f"not due: coverage is checked from {due:%Y-%m-%d %H:%M} UTC ({coverage:.0%} now)"
+    elif loaded is None or loaded < needed:  # e.g. a backfill that has not reached those hours yet
+        through = f"through {loaded:%Y-%m-%d %H}:00" if loaded else "for none of its hours"
+        ok, why = True, f"not judged yet: labels loaded {through}, needed through {needed:%Y-%m-%d %H}:00"
     else:
         ok = coverage is not None and coverage >= cfg.min_coverage
         why = f"{perf.labelled} of {perf.predictions} predictions labelled ({coverage:.1%})"

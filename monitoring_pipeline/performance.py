@@ -184,6 +184,9 @@ class HourPerformance:
     predictions: int
     labelled: int
     label_hours: int  # arrival hours whose labels were joined
+    labels_loaded_through: (
+        datetime | None
+    )  # every arrival hour from the prediction hour to this one is loaded
     metrics: dict[str, float | None]
     notes: dict[str, str]
     metric: str  # the judged metric
@@ -201,7 +204,7 @@ class HourPerformance:
 
 def _joined(
     model: ModelConfig, hour: datetime, warehouse: Warehouse, tmp: Path
-) -> tuple[dict[str, np.ndarray], int, int]:
+) -> tuple[dict[str, np.ndarray], int, list[datetime]]:
     """(columns of the hour's predictions with their latest label or null, predictions, label hours)."""
     cfg = labels_of(model)
     predictions = warehouse.fetch_hours("prediction_logs", model.name, [hour], tmp)
@@ -209,7 +212,7 @@ def _joined(
     label_files = warehouse.fetch_hours(LABELS, model.name, arrivals, tmp)
     columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
     if hour not in predictions:
-        return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, len(label_files)
+        return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, sorted(label_files)
     picked = ", ".join(
         f"CAST(p.{duck.quote_identifier(c)} AS {'VARCHAR' if c == cfg.class_column else 'DOUBLE'}) "
         f"AS {duck.quote_identifier(c)}"
@@ -232,7 +235,15 @@ def _joined(
         table = conn.execute(sql, [*params, str(predictions[hour])]).to_arrow_table()
     data = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     data["has_label"] = table.column("label").is_valid().to_numpy(zero_copy_only=False)
-    return data, len(table), len(label_files)
+    return data, len(table), sorted(label_files)
+
+
+def loaded_through(hour: datetime, arrivals: Sequence[datetime]) -> datetime | None:
+    """The last arrival hour up to which every arrival hour from `hour` on has its labels loaded."""
+    present, last, at = set(arrivals), None, hour
+    while at in present:
+        last, at = at, at + timedelta(hours=1)
+    return last
 
 
 def _positive(values: np.ndarray, positive: str) -> np.ndarray:
@@ -292,7 +303,7 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
     cfg = labels_of(model)
     metric = judged_metric(model)
     with tempfile.TemporaryDirectory(prefix="monitoring-perf-") as tmp:
-        data, n, label_hours = _joined(model, hour, warehouse, Path(tmp))
+        data, n, arrivals = _joined(model, hour, warehouse, Path(tmp))
         reference = load_performance(
             model,
             [hour - timedelta(hours=k) for k in range(1, cfg.reference_hours + 1)],
@@ -332,7 +343,8 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
         hour=hour,
         predictions=n,
         labelled=labelled,
-        label_hours=label_hours,
+        label_hours=len(arrivals),
+        labels_loaded_through=loaded_through(hour, arrivals),
         metrics=result.values,
         notes=result.notes,
         metric=metric,
@@ -373,6 +385,7 @@ def performance_schema() -> pa.Schema:
             ("labelled", pa.int64()),
             ("label_coverage", pa.float64()),
             ("label_hours", pa.int64()),
+            ("labels_loaded_through", _TS),
             *metric_fields,
             ("estimated_accuracy", pa.float64()),
             ("estimated_roc_auc", pa.float64()),
@@ -399,6 +412,7 @@ def performance_table(model: ModelConfig, perf: HourPerformance) -> pa.Table:
         "labelled": perf.labelled,
         "label_coverage": perf.coverage,
         "label_hours": perf.label_hours,
+        "labels_loaded_through": perf.labels_loaded_through,
         **perf.metrics,
         "estimated_accuracy": perf.estimated.get("estimated_accuracy"),
         "estimated_roc_auc": perf.estimated.get("estimated_roc_auc"),

@@ -131,6 +131,13 @@ def test_no_labels_and_one_class_are_reported_not_crashed(setup: tuple) -> None:
     assert all(v is None for v in perf.metrics.values())
     judged, coverage = checks.performance_checks(model, perf, now=H0 + timedelta(hours=30))
     assert judged.passed and "not judged" in judged.description
+    assert coverage.passed and "labels loaded for none of its hours" in coverage.description  # nothing loaded
+    store = open_store(str(labels))
+    for k in range(25):  # the label feed ran for 25 arrival hours and brought nothing for this hour
+        ingest_labels(model, H0 + timedelta(hours=k), store, wh)
+    perf = performance_hour(model, H0, wh)
+    assert perf.labels_loaded_through == H0 + timedelta(hours=24)
+    coverage = checks.performance_checks(model, perf, now=H0 + timedelta(hours=30))[1]
     assert not coverage.passed and coverage.severity == "WARN"  # due after 24 h, nothing labelled
     early = checks.performance_checks(model, perf, now=H0 + timedelta(hours=3))[1]
     assert early.passed and "not due" in early.description

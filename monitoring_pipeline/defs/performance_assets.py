@@ -240,7 +240,8 @@ def label_updates_sensor(model: ModelConfig, job: Any) -> dg.SensorDefinition:
             entry = record.asset_materialization
             value = entry.metadata.get("prediction_hours") if entry else None
             hours += [parse_hour(k) for k in (value.value if value is not None else [])]
-        lag = timedelta(hours=1 + cfg.coverage_after_hours)
+        # due once its last counted arrival hour has been loaded by the hourly run (and an hour of margin)
+        lag = timedelta(hours=2 + cfg.coverage_after_hours, minutes=model.schedule_lag_minutes)
         newest_due = (now - lag).replace(minute=0, second=0, microsecond=0)
         last_due = parse_hour(state["due"]) if "due" in state else newest_due - timedelta(hours=1)
         hour = last_due + timedelta(hours=1)

@@ -41,7 +41,8 @@ def test_label_updates_recompute_the_hours_they_belong_to(tmp_path: Path, demo_l
 
     first_tick = tick()  # nothing loaded yet: only the hour reaching its coverage deadline now
     now = datetime.now(UTC)
-    due = (now - timedelta(hours=25)).replace(minute=0, second=0, microsecond=0)
+    lag = timedelta(hours=2 + 24, minutes=30)  # coverage_after_hours 24, schedule lag 30 min, 1 h margin
+    due = (now - lag).replace(minute=0, second=0, microsecond=0)
     assert [r.tags["dagster/asset_partition_range_start"] for r in first_tick] == [key(due)]
     assert tick() == []  # same instant, nothing new: silent
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,7 @@ def test_first_tick_alerts_second_is_silent_recovery_once(
     logs = tmp_path / "logs"
     for i in (6, 7, 29):
         copy_hour(demo_logs, logs, FRAUD, HOURS[i])
+    shutil.copytree(demo_logs.parent / "labels", tmp_path / "labels")  # their labels arrived as in the demo
     config = alert_config(tmp_path, str(logs))
     instance = dg.DagsterInstance.ephemeral()
     run_pipeline(config, FRAUD, HOURS[6], HOURS[7], instance=instance)  # the same hours a day earlier: fine
