@@ -62,11 +62,20 @@ def copy_hour(src_root: Path, dst_root: Path, model: str, hour: datetime) -> Pat
 
 
 def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs. Zombies do not count: in a container whose PID 1
+    does not reap orphans, a killed run worker can linger as a zombie that nothing will ever collect."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    return True
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp
+            return True
+    return False
 
 
 def stop_process_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
