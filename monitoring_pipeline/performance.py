@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
@@ -366,8 +367,6 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
 def load_performance(
     model: ModelConfig, hours: list[datetime], warehouse: Warehouse, tmp: Path
 ) -> list[dict[str, Any]]:
-    import pyarrow.parquet as pq
-
     paths = warehouse.fetch_hours(PERFORMANCE, model.name, hours, tmp)
     return [row for p in paths.values() for row in pq.read_table(p).to_pylist()]
 

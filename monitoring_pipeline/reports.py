@@ -19,7 +19,14 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.hourly import DRIFT, PROFILES, SUMMARY, load_profiles, load_reference
+from monitoring_pipeline.hourly import (
+    DRIFT,
+    PROFILES,
+    SUMMARY,
+    MissingInputError,
+    load_profiles,
+    load_reference,
+)
 from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -167,7 +174,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     current = load_profiles(wh, PROFILES, model.name, [hour]).get(hour, {})
     try:
         window, reference = load_reference(model, hour, wh)
-    except Exception:  # a report without reference charts beats no report
+    except MissingInputError:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
     checks = wh.select(f"check_results/{model.name}/*/*.parquet", "partition_hour = ?", [hour])
     latest: dict[str, dict] = {}

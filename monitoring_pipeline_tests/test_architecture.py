@@ -31,8 +31,9 @@ def test_pure_packages_import_no_io_or_dagster(folder: str) -> None:
         assert not bad, f"{path.relative_to(PACKAGE)} imports {sorted(bad)}"
 
 
-def test_ingest_and_storage_do_not_import_dagster() -> None:
-    for path in [PACKAGE / "ingest.py", PACKAGE / "config.py", *(PACKAGE / "storage").rglob("*.py")]:
+def test_work_modules_and_storage_do_not_import_dagster() -> None:
+    work = ["ingest.py", "config.py", "hourly.py", "checks.py", "performance.py", "reports.py", "metrics.py"]
+    for path in [*(PACKAGE / name for name in work), *(PACKAGE / "storage").rglob("*.py")]:
         assert "dagster" not in imported_roots(path), path
 
 

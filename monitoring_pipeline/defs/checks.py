@@ -2,7 +2,7 @@
 folds the hours into the one result Dagster keeps per run (metadata: observed value, threshold,
 failed hours). Glue only: the evaluations are in monitoring_pipeline.checks."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,6 +52,28 @@ def fold(
         metadata=metadata,
         description=shown.description,
     )
+
+
+def record_and_fold(
+    wh: Warehouse,
+    model: str,
+    asset: str,
+    run_id: str,
+    names: Sequence[str],
+    outcomes: Iterable[checks.CheckOutcome],
+) -> list[dg.AssetCheckResult]:
+    """Checks an asset evaluates itself (check_specs) over a run's hours: each check's per-hour outcomes
+    recorded in check_results, then folded into the one result Dagster keeps per check and run."""
+    by_check: dict[str, list[checks.CheckOutcome]] = {}
+    for outcome in outcomes:
+        by_check.setdefault(outcome.check, []).append(outcome)
+    results = []
+    for name in names:
+        found = by_check.get(name, [])
+        if found:
+            checks.record(wh, model, asset, name, run_id, found)
+        results.append(fold(found, blocking=False, check_name=name))
+    return results
 
 
 def hourly_check(

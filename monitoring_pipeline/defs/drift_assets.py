@@ -7,7 +7,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.checks import drift_check_specs, fold
+from monitoring_pipeline.defs.checks import drift_check_specs, record_and_fold
 from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
 from monitoring_pipeline.defs.report_assets import report_link
 from monitoring_pipeline.hourly import (
@@ -208,17 +208,9 @@ def drift_check_results(
     context: dg.AssetExecutionContext, model: ModelConfig, wh: Any, drifts: list[HourDrift]
 ) -> list[dg.AssetCheckResult]:
     """The drift checks of every hour: recorded per hour in check_results, folded for Dagster."""
-    outcomes: dict[str, list[checks.CheckOutcome]] = {}
-    for drift in drifts:
-        for outcome in checks.drift_checks(model, drift):
-            outcomes.setdefault(outcome.check, []).append(outcome)
-    results = []
-    for spec in drift_check_specs(model):
-        found = outcomes.get(spec.name, [])
-        if found:
-            checks.record(wh, model.name, "drift_metrics", spec.name, context.run.run_id, found)
-        results.append(fold(found, blocking=False, check_name=spec.name))
-    return results
+    outcomes = [o for drift in drifts for o in checks.drift_checks(model, drift)]
+    names = [spec.name for spec in drift_check_specs(model)]
+    return record_and_fold(wh, model.name, "drift_metrics", context.run.run_id, names, outcomes)
 
 
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:

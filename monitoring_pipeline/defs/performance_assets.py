@@ -9,7 +9,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
-from monitoring_pipeline.defs.checks import fold
+from monitoring_pipeline.defs.checks import record_and_fold
 from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
@@ -126,16 +126,10 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
         wh = warehouse.get()
         hours, skipped = usable_hours(context, model, wh)  # as a one-hour run skips a blocked hour
         results = [performance_hour(model, hour, wh) for hour in hours]
-        outcomes: dict[str, list[checks.CheckOutcome]] = {}
-        for perf in results:
-            for outcome in checks.performance_checks(model, perf):
-                outcomes.setdefault(outcome.check, []).append(outcome)
-        check_results = []
-        for name in PERFORMANCE_CHECKS:
-            found = outcomes.get(name, [])
-            if found:
-                checks.record(wh, model.name, "model_performance", name, context.run.run_id, found)
-            check_results.append(fold(found, blocking=False, check_name=name))
+        outcomes = [o for perf in results for o in checks.performance_checks(model, perf)]
+        check_results = record_and_fold(
+            wh, model.name, "model_performance", context.run.run_id, PERFORMANCE_CHECKS, outcomes
+        )
         metadata = (performance_metadata(results) if results else {"hours": 0}) | skipped_metadata(skipped)
         return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
