@@ -6,7 +6,8 @@ without incidents, two objects per hour), starts `dagster dev` (webserver + daem
 DAGSTER_HOME with the repository's dagster.yaml, launches a backfill of every hourly asset of the model
 with GraphQL `launchPartitionBackfill` (what the UI's "Launch backfill" sends) and waits for it. Then runs
 the same hours through the same functions in a fresh `python` process, into a separate warehouse: ingest,
-the five log checks (incl. Great Expectations), profile, trailing reference, drift and drift checks.
+the five log checks (incl. Great Expectations), profile, trailing reference, drift, drift checks and the
+HTML reports.
 
 Prints one JSON line: wall time of the backfill (launch -> completed), runs created, hours per minute,
 the floor's time (process start and imports included, as a run pays them too), Dagster's share of the
@@ -33,7 +34,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "fraud_classifier"
-ASSETS = ["prediction_logs", "feature_profiles", "reference_profile", "drift_metrics"]
+# every hourly asset of the model as the UI selects them (no labels here: the bench seeds none)
+ASSETS = ["prediction_logs", "feature_profiles", "reference_profile", "drift_metrics", "drift_report"]
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
@@ -62,6 +64,7 @@ def write_config(folder: Path, logs: Path, first: datetime) -> Path:
     raw["alerting"] = {"log_path": str(folder / "alerts.jsonl")}
     raw["models"] = [m for m in raw["models"] if m["name"] == MODEL]
     raw["models"][0].update(logs=str(logs), partitions_start=f"{first:%Y-%m-%d-%H:%M}")
+    raw["models"][0].pop("labels", None)
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -150,6 +153,7 @@ def floor(config_path: str, first: str, count: int) -> None:
     from monitoring_pipeline.config import load_config, parse_hour
     from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
     from monitoring_pipeline.ingest import ingest_hour
+    from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
     from monitoring_pipeline.storage.object_store import open_store
     from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -183,6 +187,14 @@ def floor(config_path: str, first: str, count: int) -> None:
         for name, found in outcomes.items():
             if found:
                 checks.record(wh, model.name, "bench", name, f"floor-{start}", found)
+        for hour in usable:
+            publish(wh, report_key(model.name, hour), hour_report(model, hour, wh))
+        if len(usable) > 1:
+            publish(
+                wh,
+                window_key(model.name, usable[0], usable[-1]),
+                window_report(model, usable[0], usable[-1], wh),
+            )
 
 
 def main() -> None:
