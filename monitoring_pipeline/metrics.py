@@ -20,10 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage import duck, layout
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 PREFIX = "monitoring_pipeline_"
@@ -82,9 +80,9 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
         hours = {h: o for o in logs if (h := layout.hour_from_key(o.key)) is not None}
         if hours:
             newest = max(hours)
-            with tempfile.TemporaryDirectory(prefix="monitoring-metrics-") as tmp:
-                [path] = wh.store.fetch([hours[newest]], Path(tmp))
-                rows = pq.ParquetFile(path).metadata.num_rows
+            with duck.connect(s3=wh.on_s3) as conn:  # the file's footer only (a range request on S3)
+                uri = wh.store.uri(hours[newest].key)
+                [(rows,)] = conn.execute("SELECT count(*) FROM read_parquet(?)", [uri]).fetchall()
             out.add("last_partition_timestamp_seconds", newest, model=m)
             out.add("rows", rows, model=m)
         summary = _latest(wh.select(f"drift_summary/{m}/*/*.parquet"))

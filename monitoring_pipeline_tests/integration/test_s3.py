@@ -12,6 +12,7 @@ import pytest
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.demo import seed_demo
 from monitoring_pipeline.ingest import IngestError, ingest_hour
+from monitoring_pipeline.metrics import collect
 from monitoring_pipeline.storage.object_store import ObjectStoreError, S3ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
@@ -105,6 +106,11 @@ def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
     assert sorted(keys) == [
         f"warehouse/prediction_logs/fraud_classifier/dt={h:%Y-%m-%d}/hour={h:%H}.parquet" for h in hours
     ]
+    # the Prometheus figures read the newest hour's row count from its footer on S3
+    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    samples = {(s.name, s.labels.get("model")): s.value for s in collect(config, wh)}
+    assert samples[("rows", "fraud_classifier")] == expected[hours[-1]]
+    assert samples[("last_partition_timestamp_seconds", "fraud_classifier")] == hours[-1].timestamp()
     assert "test-secret-do-not-log" not in caplog.text
 
 
