@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,19 @@ from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import key, query, run_pipeline
 
 FRAUD = "fraud_classifier"
+
+
+def ticker(
+    defs: dg.Definitions, name: str, instance: dg.DagsterInstance
+) -> Callable[[], list[dg.RunRequest]]:
+    """Evaluate the sensor `name` against `instance`, as the daemon would, returning its run requests."""
+    sensor = defs.resolve_sensor_def(name)
+
+    def tick() -> list[dg.RunRequest]:
+        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        return sensor.evaluate_tick(context).run_requests
+
+    return tick
 
 
 def evaluate(config: MonitorsConfig, at: datetime) -> dg.RunRequest | dg.SkipReason:
@@ -64,11 +78,7 @@ def test_late_files_rematerialize_an_hour_exactly_once(tmp_path: Path, demo_logs
     config = load_config(write_config(tmp_path, str(tmp_path / "logs")))
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(config)
-    sensor = defs.resolve_sensor_def(f"{FRAUD}_late_files")
-
-    def tick() -> list[dg.RunRequest]:
-        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
-        return sensor.evaluate_tick(context).run_requests
+    tick = ticker(defs, f"{FRAUD}_late_files", instance)
 
     assert tick() == []  # not processed yet: that is the schedule's job
     run_pipeline(config, FRAUD, hour, hour, instance=instance)
@@ -100,11 +110,7 @@ def test_late_labels_load_an_arrival_hour_the_hourly_run_skipped(tmp_path: Path,
     )
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(config)
-    sensor = defs.resolve_sensor_def(f"{FRAUD}_late_labels")
-
-    def tick() -> list[dg.RunRequest]:
-        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
-        return sensor.evaluate_tick(context).run_requests
+    tick = ticker(defs, f"{FRAUD}_late_labels", instance)
 
     run_pipeline(config, FRAUD, hour, hour, instance=instance)  # the hourly run: blocked, labels skipped
     blocked = query(config, "SELECT passed FROM main.check_results WHERE check_name = 'hour_is_not_empty'")
