@@ -12,7 +12,7 @@ HTML reports.
 Prints one JSON line: wall time of the backfill (launch -> completed), runs created, hours per minute,
 the floor's time (process start and imports included, as a run pays them too), Dagster's share of the
 wall time ((wall - floor) / wall), and the sum of the runs' own durations.
-Run: .venv/bin/python benchmarks/backfill_bench.py [--days 7] [--rows 100000]
+Run: .venv/bin/python benchmarks/backfill_bench.py [--days 7] [--rows 100000] [--hours-per-run 24]
 """
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ def seed(logs: Path, hours: list[datetime], rows: int) -> int:
     return total
 
 
-def write_config(folder: Path, logs: Path, first: datetime) -> Path:
+def write_config(folder: Path, logs: Path, first: datetime, hours_per_run: int) -> Path:
     raw = yaml.safe_load((REPO / "monitors.yaml").read_text())
     raw["warehouse"] = {"catalog": str(folder / "warehouse.duckdb"), "data": str(folder / "warehouse")}
     raw["alerting"] = {"log_path": str(folder / "alerts.jsonl")}
     raw["models"] = [m for m in raw["models"] if m["name"] == MODEL]
     raw["models"][0].update(logs=str(logs), partitions_start=f"{first:%Y-%m-%d-%H:%M}")
     raw["models"][0].pop("labels", None)
+    raw["models"][0]["max_hours_per_run"] = hours_per_run
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -166,8 +167,9 @@ def floor(config_path: str, first: str, count: int) -> None:
     wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
     logs = open_store(model.logs)
     hours = [parse_hour(first) + timedelta(hours=k) for k in range(count)]
-    for start in range(0, count, 24):  # the same runs of 24 hours, asset by asset
-        chunk = hours[start : start + 24]
+    size = model.max_hours_per_run
+    for start in range(0, count, size):  # the same runs of `max_hours_per_run` hours, asset by asset
+        chunk = hours[start : start + size]
         for hour in chunk:
             ingest_hour(model, hour, logs, wh)
         outcomes: dict[str, list] = {}
@@ -205,6 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--hours-per-run", type=int, default=24, help="the model's max_hours_per_run")
     parser.add_argument("--floor", nargs=3, metavar=("CONFIG", "FIRST", "HOURS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor:
@@ -219,10 +222,10 @@ def main() -> None:
         rows = seed(root / "logs", hours, args.rows)
         seed_s = time.monotonic() - t0
         (root / "dagster").mkdir()
-        dagster_config = write_config(root / "dagster", root / "logs", first)
+        dagster_config = write_config(root / "dagster", root / "logs", first, args.hours_per_run)
         result = backfill_through_daemon(dagster_config, root / "dagster" / "home", hours)
         (root / "floor").mkdir()
-        floor_config = write_config(root / "floor", root / "logs", first)
+        floor_config = write_config(root / "floor", root / "logs", first, args.hours_per_run)
         t0 = time.monotonic()
         subprocess.run(
             [sys.executable, __file__, "--floor", str(floor_config), f"{first:%Y-%m-%d-%H:%M}", str(count)],
@@ -234,6 +237,7 @@ def main() -> None:
         json.dumps(
             {
                 "hours": count,
+                "hours_per_run": args.hours_per_run,
                 "rows": rows,
                 "seed_s": round(seed_s, 1),
                 "backfill_status": result["status"],
