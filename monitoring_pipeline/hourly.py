@@ -37,10 +37,6 @@ def roles(model: ModelConfig) -> dict[str, str]:
     return {c.name: "feature" for c in model.features} | {c.name: "prediction" for c in model.predictions}
 
 
-def _publish(warehouse: Warehouse, table: str, model: str, hour: datetime, data: pa.Table) -> str:
-    return warehouse.put_table(table, warehouse.partition_key(table, model, hour), data)
-
-
 def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> dict[str, Profile]:
     """Profile the hour's `prediction_logs` partition and publish it to `feature_profiles`."""
     with tempfile.TemporaryDirectory(prefix="monitoring-profile-") as tmp, duck.connect() as conn:
@@ -50,8 +46,8 @@ def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> di
                 f"{model.name}/prediction_logs has no partition for {hour:%Y-%m-%d-%H:00}"
             )
         profiles = profile_parquet(conn, found[hour], model.monitored_columns)
-    _publish(
-        warehouse, PROFILES, model.name, hour, profiles_to_table(model.name, hour, profiles, roles(model))
+    warehouse.put_partition(
+        PROFILES, model.name, hour, profiles_to_table(model.name, hour, profiles, roles(model))
     )
     return profiles
 
@@ -129,7 +125,7 @@ def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, 
     table = table.append_column(
         "reference_window", pa.array([reference.description] * len(table), pa.string())
     )
-    return _publish(warehouse, REFERENCES, model.name, hour, table)
+    return warehouse.put_partition(REFERENCES, model.name, hour, table)
 
 
 def load_reference(
@@ -187,8 +183,8 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
     ]
     drift = HourDrift(hour, window, results, summarize(results))
     now = datetime.now(UTC)
-    _publish(warehouse, DRIFT, model.name, hour, drift_table(model.name, drift, now))
-    _publish(warehouse, SUMMARY, model.name, hour, summary_table(model.name, drift, now))
+    warehouse.put_partition(DRIFT, model.name, hour, drift_table(model.name, drift, now))
+    warehouse.put_partition(SUMMARY, model.name, hour, summary_table(model.name, drift, now))
     return drift
 
 

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
 from monitoring_pipeline.stats.performance import (
-    Calibrator,
+    calibration_counts,
+    calibrator_from_counts,
     cbpe,
     classification_metrics,
     regression_metrics,
@@ -38,9 +39,6 @@ from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 LABELS, PERFORMANCE, HISTORY = "labels", "model_performance", "model_performance_history"
-# Calibration histogram kept per hour (mergeable over any window): equal-width bins in log-odds space,
-# so scores near 0 or 1 (fraud models live there) keep their resolution.
-LOGIT_EDGES = np.r_[-np.inf, np.linspace(-8, 8, 33), np.inf]
 CLASSIFICATION_METRICS = (
     "accuracy",
     "precision",
@@ -151,7 +149,7 @@ def ingest_labels(
         except duckdb.Error as exc:
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
     table = table.cast(labels_schema(model))
-    warehouse.put_table(LABELS, warehouse.partition_key(LABELS, model.name, hour), table)
+    warehouse.put_partition(LABELS, model.name, hour, table)
     hours = table.column("prediction_hour").to_pylist()
     return LabelsResult(
         hour=hour,
@@ -251,35 +249,6 @@ def _positive(values: np.ndarray, positive: str) -> np.ndarray:
     return np.array([str(v) == positive for v in values], dtype=np.int64)
 
 
-def calibration_counts(y: np.ndarray, score: np.ndarray) -> list[dict[str, int]]:
-    logit = np.log(np.clip(score, 1e-12, 1 - 1e-12) / (1 - np.clip(score, 1e-12, 1 - 1e-12)))
-    index = np.clip(np.searchsorted(LOGIT_EDGES, logit, side="right") - 1, 0, len(LOGIT_EDGES) - 2)
-    counts = np.bincount(index, minlength=len(LOGIT_EDGES) - 1)
-    positives = np.bincount(index, weights=y, minlength=len(LOGIT_EDGES) - 1)
-    return [
-        {"bin": int(b), "n": int(counts[b]), "positives": int(positives[b])} for b in np.flatnonzero(counts)
-    ]
-
-
-def calibrator_from_counts(rows: Sequence[dict[str, int]], min_labelled: int) -> Calibrator:
-    """Histogram binning on the fixed logit bins, one pseudo-count of the overall rate per bin; the
-    identity when the window holds fewer than `min_labelled` labels."""
-    counts = np.zeros(len(LOGIT_EDGES) - 1)
-    positives = np.zeros(len(LOGIT_EDGES) - 1)
-    for r in rows:
-        counts[r["bin"]] += r["n"]
-        positives[r["bin"]] += r["positives"]
-    if counts.sum() < min_labelled:
-        return Calibrator(np.array([]), np.array([]))
-    prior = positives.sum() / counts.sum()
-    rates = (positives + prior) / (counts + 1)
-    # the calibrator maps raw scores: convert the logit edges back to score space
-    with np.errstate(over="ignore"):
-        edges = 1 / (1 + np.exp(-LOGIT_EDGES))
-    edges[0], edges[-1] = -np.inf, np.inf
-    return Calibrator(edges, rates)
-
-
 def standard_error(
     metric: str, metrics: dict[str, float | None], y: np.ndarray, errors: np.ndarray
 ) -> float | None:
@@ -356,7 +325,7 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
         calibration=calibration,
     )
     table = performance_table(model, perf)
-    warehouse.put_table(PERFORMANCE, warehouse.partition_key(PERFORMANCE, model.name, hour), table)
+    warehouse.put_partition(PERFORMANCE, model.name, hour, table)
     stamp = f"{perf.computed_at:%Y%m%dT%H%M%S%f}"
     warehouse.put_table(
         HISTORY, f"{HISTORY}/{model.name}/dt={hour:%Y-%m-%d}/hour={hour:%H}-at-{stamp}.parquet", table

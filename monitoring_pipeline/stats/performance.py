@@ -9,6 +9,7 @@ and `notes` says why, so a report never shows a made-up number.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -121,8 +122,8 @@ def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> Metrics:
 
 @dataclass(frozen=True)
 class Calibrator:
-    """Histogram binning (Zadrozny & Elkan): scores cut at reference quantiles, each bin maps to its
-    observed positive rate. Identity when the reference holds too few labels to bin."""
+    """Histogram binning (Zadrozny & Elkan): each bin of scores maps to its observed positive rate.
+    Identity when the reference holds too few labels to bin."""
 
     edges: np.ndarray
     rates: np.ndarray
@@ -134,19 +135,45 @@ class Calibrator:
         return self.rates[index]
 
 
-def fit_calibrator(y: np.ndarray, score: np.ndarray, bins: int = 20, min_per_bin: int = 50) -> Calibrator:
-    y, score = np.asarray(y, dtype=float), np.asarray(score, dtype=float)
-    bins = min(bins, len(y) // min_per_bin)
-    if bins < 2:
+# Calibration histogram kept per hour (mergeable over any window): equal-width bins in log-odds space,
+# so scores near 0 or 1 (fraud models live there) keep their resolution.
+LOGIT_EDGES = np.r_[-np.inf, np.linspace(-8, 8, 33), np.inf]
+
+
+def calibration_counts(y: np.ndarray, score: np.ndarray) -> list[dict[str, int]]:
+    """Per logit bin with labels: how many labelled rows and how many positives (mergeable over hours)."""
+    p = np.clip(np.asarray(score, dtype=float), 1e-12, 1 - 1e-12)
+    logit = np.log(p / (1 - p))
+    index = np.clip(np.searchsorted(LOGIT_EDGES, logit, side="right") - 1, 0, len(LOGIT_EDGES) - 2)
+    counts = np.bincount(index, minlength=len(LOGIT_EDGES) - 1)
+    positives = np.bincount(index, weights=y, minlength=len(LOGIT_EDGES) - 1)
+    return [
+        {"bin": int(b), "n": int(counts[b]), "positives": int(positives[b])} for b in np.flatnonzero(counts)
+    ]
+
+
+def calibrator_from_counts(rows: Sequence[dict[str, int]], min_labelled: int) -> Calibrator:
+    """Histogram binning on the fixed logit bins, one pseudo-count of the overall rate per bin; the
+    identity when the window holds fewer than `min_labelled` labels."""
+    counts = np.zeros(len(LOGIT_EDGES) - 1)
+    positives = np.zeros(len(LOGIT_EDGES) - 1)
+    for r in rows:
+        counts[r["bin"]] += r["n"]
+        positives[r["bin"]] += r["positives"]
+    if counts.sum() < min_labelled:
         return Calibrator(np.array([]), np.array([]))
-    edges = np.unique(np.quantile(score, np.linspace(0, 1, bins + 1)))
+    prior = positives.sum() / counts.sum()
+    rates = (positives + prior) / (counts + 1)
+    # the calibrator maps raw scores: convert the logit edges back to score space
+    with np.errstate(over="ignore"):
+        edges = 1 / (1 + np.exp(-LOGIT_EDGES))
     edges[0], edges[-1] = -np.inf, np.inf
-    index = np.clip(np.searchsorted(edges, score, side="right") - 1, 0, len(edges) - 2)
-    counts = np.bincount(index, minlength=len(edges) - 1)
-    positives = np.bincount(index, weights=y, minlength=len(edges) - 1)
-    prior = y.mean()
-    rates = np.where(counts > 0, (positives + prior) / (counts + 1), prior)  # one pseudo-count of the prior
     return Calibrator(edges, rates)
+
+
+def fit_calibrator(y: np.ndarray, score: np.ndarray, min_labelled: int = 100) -> Calibrator:
+    """The calibrator of labelled scores, fitted in one go (the pipeline merges per-hour counts instead)."""
+    return calibrator_from_counts(calibration_counts(np.asarray(y, dtype=float), score), min_labelled)
 
 
 def cbpe(score: np.ndarray, predicted: np.ndarray, calibrate: Calibrator) -> dict[str, float | None]:

@@ -93,6 +93,10 @@ class Warehouse:
         self.ensure_view("main", table, self.table_glob(table))
         return uri
 
+    def put_partition(self, table: str, model: str, hour: datetime, data: pa.Table) -> str:
+        """`put_table` at the (table, model, hour) partition's key: a re-run replaces the hour."""
+        return self.put_table(table, self.partition_key(table, model, hour), data)
+
     def publish(self, table: str, model: str, hour: datetime, local_file: Path) -> str:
         """Replace the (table, model, hour) partition with local_file, atomically; return its URI."""
         return self.store.put_file(local_file, self.partition_key(table, model, hour))
