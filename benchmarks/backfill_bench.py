@@ -164,7 +164,7 @@ def floor(config_path: str, first: str, count: int) -> None:
 
     config = load_config(config_path)
     model = config.models[0]
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     logs = open_store(model.logs)
     hours = [parse_hour(first) + timedelta(hours=k) for k in range(count)]
     size = model.max_hours_per_run

@@ -96,7 +96,7 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
 
     model = model_config(str(folder / "logs"))
     logs = LocalObjectStore(folder / "logs")
-    wh = Warehouse(str(folder / "warehouse.duckdb"), str(folder / "warehouse"))
+    wh = Warehouse(str(folder / "results.sqlite"), str(folder / "warehouse"))
     for k in range(reference_hours, 0, -1):  # the reference hours, not timed
         ingest_hour(model, HOUR - timedelta(hours=k), logs, wh)
         profile_hour(model, HOUR - timedelta(hours=k), wh)

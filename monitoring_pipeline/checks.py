@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -20,17 +19,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.hourly import PROFILES, HourDrift, load_profiles
+from monitoring_pipeline.hourly import HourDrift, load_profiles
 from monitoring_pipeline.ingest import ROLE_TYPES, expected_columns
 from monitoring_pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.stats.profiles import merge_profiles
-from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage import catalog, layout
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 
-TABLE = "check_results"
 BLOCKING = ("schema_matches", "hour_is_not_empty")
 RECENT_HOURS = 24
 VOLUME_DAYS = 7
@@ -48,16 +47,15 @@ class CheckOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _fetch_partition(warehouse: Warehouse, model: ModelConfig, hour: datetime, tmp: str) -> Path | None:
-    return warehouse.fetch_hours("prediction_logs", model.name, [hour], Path(tmp)).get(hour)
+def _fetch_partition(warehouse: Warehouse, model: ModelConfig, hour: datetime) -> Path | None:
+    return warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour]).get(hour)
 
 
 def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
     """The stored partition has every declared column with its canonical type (catches a config
     that changed after the hour was loaded, or a partition written by another version)."""
-    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
-        path = _fetch_partition(warehouse, model, hour, tmp)
-        schema = pq.read_schema(path) if path else None
+    path = _fetch_partition(warehouse, model, hour)
+    schema = pq.read_schema(path) if path else None
     if schema is None:
         return CheckOutcome("schema_matches", hour, False, "ERROR", None, 0, "the hour has not been loaded")
     expected = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
@@ -75,9 +73,12 @@ def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
 
 
 def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -> dict[datetime, int]:
-    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
-        paths = warehouse.fetch_hours("prediction_logs", model.name, list(hours), Path(tmp))
-        return {h: pq.read_metadata(p).num_rows for h, p in paths.items()}
+    """Rows of the loaded hours among `hours`, from the hour facts ingest recorded (no object read)."""
+    facts = catalog.hour_facts
+    stmt = sa.select(facts.c.partition_hour, facts.c.rows).where(
+        facts.c.model == model.name, facts.c.partition_hour.in_(list(hours))
+    )
+    return {r["partition_hour"]: r["rows"] for r in warehouse.results.rows(stmt)}
 
 
 def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
@@ -158,7 +159,7 @@ def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Ch
     from monitoring_pipeline.quality.validate import validate
 
     previous = [hour - timedelta(hours=k) for k in range(1, RECENT_HOURS + 1)]
-    by_hour = load_profiles(warehouse, PROFILES, model.name, previous)
+    by_hour = load_profiles(warehouse, catalog.feature_profiles, model.name, previous)
     recent = {
         c.name: m
         for c in model.monitored_columns
@@ -166,13 +167,10 @@ def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Ch
     }
     specs = build_suite(model, recent)
     columns = sorted({s.column for s in specs})
-    with tempfile.TemporaryDirectory(prefix="monitoring-check-") as tmp:
-        path = _fetch_partition(warehouse, model, hour, tmp)
-        categorical = [
-            c.name for c in model.monitored_columns if c.kind == "categorical" and c.name in columns
-        ]
-        # categories read as dictionaries (pandas categoricals): cheap for GX to fingerprint and filter
-        table = pq.read_table(path, columns=columns, read_dictionary=categorical) if path else None
+    path = _fetch_partition(warehouse, model, hour)
+    categorical = [c.name for c in model.monitored_columns if c.kind == "categorical" and c.name in columns]
+    # categories read as dictionaries (pandas categoricals): cheap for GX to fingerprint and filter
+    table = pq.read_table(path, columns=columns, read_dictionary=categorical) if path else None
     ids = None
     strings = {pa.string(): pd.StringDtype("pyarrow")}.get  # ids stay Arrow strings: fast to factorize
     frame = table.to_pandas(types_mapper=strings, split_blocks=True) if table is not None else None
@@ -371,29 +369,11 @@ def performance_checks(
     return outcomes
 
 
-SCHEMA = pa.schema(
-    [
-        ("model", pa.string()),
-        ("asset", pa.string()),
-        ("check_name", pa.string()),
-        ("partition_hour", pa.timestamp("us", tz="UTC")),
-        ("passed", pa.bool_()),
-        ("status", pa.string()),
-        ("severity", pa.string()),
-        ("observed", pa.float64()),
-        ("threshold", pa.float64()),
-        ("description", pa.string()),
-        ("details", pa.string()),
-        ("run_id", pa.string()),
-        ("evaluated_at", pa.timestamp("us", tz="UTC")),
-    ]
-)
-
-
 def record(
     warehouse: Warehouse, model: str, asset: str, check: str, run_id: str, outcomes: Sequence[CheckOutcome]
-) -> str:
-    """Persist one evaluation of `check` for every hour in `outcomes` (one object per run and check)."""
+) -> int:
+    """Persist one evaluation of `check` for every hour in `outcomes`, in one transaction: a row per hour in
+    check_history, and check_results' latest row per hour replaced unless a newer evaluation is there."""
     now = datetime.now(UTC)
     rows = [
         {
@@ -413,17 +393,20 @@ def record(
         }
         for o in outcomes
     ]
-    data = pa.Table.from_pylist(rows, schema=SCHEMA)
-    return warehouse.put_table(TABLE, f"{TABLE}/{model}/{check}/{run_id}.parquet", data)
+    with warehouse.results.transaction() as conn:
+        warehouse.results.upsert(catalog.check_history, rows, conn=conn)
+        return warehouse.results.upsert(catalog.check_results, rows, conn=conn, newer="evaluated_at")
+
+
+def run_rows(warehouse: Warehouse, model: str, checks: Sequence[str], run_id: str) -> list[dict[str, Any]]:
+    """The per-hour rows the run's evaluations of `checks` recorded (by index on the run)."""
+    history = catalog.check_history
+    stmt = sa.select(history).where(
+        history.c.run_id == run_id, history.c.model == model, history.c.check_name.in_(list(checks))
+    )
+    return warehouse.results.rows(stmt.order_by(history.c.check_name, history.c.partition_hour))
 
 
 def failed_blocking_hours(warehouse: Warehouse, model: str, run_id: str) -> set[datetime]:
     """Hours of this run whose blocking checks failed: downstream assets skip exactly these."""
-    hours: set[datetime] = set()
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        for check in BLOCKING:
-            path = warehouse.fetch_object(f"{TABLE}/{model}/{check}/{run_id}.parquet", Path(tmp))
-            if path is not None:
-                table = pq.read_table(path, columns=["partition_hour", "passed"]).to_pylist()
-                hours |= {r["partition_hour"] for r in table if not r["passed"]}
-    return hours
+    return {r["partition_hour"] for r in run_rows(warehouse, model, BLOCKING, run_id) if not r["passed"]}

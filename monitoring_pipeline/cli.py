@@ -91,11 +91,20 @@ def _validate(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 
 def _sql(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    import duckdb
+
+    from monitoring_pipeline.storage.sql_session import ReadOnlyQueryError, query
     from monitoring_pipeline.storage.warehouse import Warehouse
 
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
-    with wh.connect(read_only=True) as conn:
-        print(conn.sql(args.query))
+    with Warehouse.open(config.warehouse).connect([m.name for m in config.models]) as conn:
+        try:
+            print(query(conn, args.query))
+        except ReadOnlyQueryError as exc:
+            print(f"error: refused: {exc}", file=sys.stderr)
+            return 2
+        except duckdb.Error as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -103,7 +112,7 @@ def _metrics(config: MonitorsConfig, args: argparse.Namespace) -> int:
     from monitoring_pipeline.metrics import collect, render, write_textfile
     from monitoring_pipeline.storage.warehouse import Warehouse
 
-    text = render(collect(config, Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)))
+    text = render(collect(config, Warehouse.open(config.warehouse)))
     if args.out:
         write_textfile(args.out, text)
         print(f"written to {args.out}")
@@ -116,7 +125,7 @@ def _report(config: MonitorsConfig, args: argparse.Namespace) -> int:
     from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
     from monitoring_pipeline.storage.warehouse import Warehouse
 
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     try:
         model = config.model(args.model)
     except KeyError as exc:

@@ -19,7 +19,7 @@ import yaml
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
 
 CONFIG_ENV = "MONITORING_CONFIG"
-WAREHOUSE_ENV = "MONITORING_WAREHOUSE"
+RESULTS_ENV = "MONITORING_RESULTS"
 WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,8 +150,11 @@ class AlertingConfig:
 
 @dataclass(frozen=True)
 class WarehouseConfig:
-    catalog_path: str
+    results: str  # the results store: a SQLite file path or a postgresql:// URL
     tables_root: str
+
+    def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
+        return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
 
 
 @dataclass(frozen=True)
@@ -270,12 +273,19 @@ class _Parser:
         if not isinstance(raw, dict):
             self.error("field 'warehouse'", "expected a mapping")
             raw = {}
-        self._unknown(raw, {"catalog", "data"}, "field 'warehouse'")
-        catalog = os.environ.get(WAREHOUSE_ENV) or raw.get("catalog", "data/warehouse.duckdb")
+        if "catalog" in raw:
+            self.error(
+                "field 'warehouse.catalog'",
+                "the DuckDB catalog file is gone: results live in `warehouse.results` (a SQLite file or a "
+                "postgresql:// URL) and `monitoring-pipeline sql` builds its views per session; remove "
+                "the field",
+            )
+        self._unknown(raw, {"catalog", "results", "data"}, "field 'warehouse'")
+        results = str(os.environ.get(RESULTS_ENV) or raw.get("results", "data/results.sqlite"))
+        if not results.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+            results = resolve_location(results, self.base)
         data = os.environ.get(WAREHOUSE_DATA_ENV) or raw.get("data", "data/warehouse")
-        return WarehouseConfig(
-            resolve_location(str(catalog), self.base), resolve_location(str(data), self.base)
-        )
+        return WarehouseConfig(results, resolve_location(str(data), self.base))
 
     def _model(self, raw: Any, index: int) -> ModelConfig | None:
         if not isinstance(raw, dict):

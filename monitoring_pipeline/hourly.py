@@ -5,10 +5,9 @@ and publishes one object per hour, so a re-run replaces and runs never share a l
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,16 +16,10 @@ from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
 from monitoring_pipeline.stats.drift import DriftSummary, FeatureDrift, evaluate_feature, summarize
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
-from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage import catalog, duck
+from monitoring_pipeline.storage.catalog import STATIC_HOUR, ObjectTable
 from monitoring_pipeline.storage.object_store import fetch_file
 from monitoring_pipeline.storage.warehouse import Warehouse
-
-PROFILES, REFERENCES, DRIFT, SUMMARY = (
-    "feature_profiles",
-    "reference_profiles",
-    "drift_metrics",
-    "drift_summary",
-)
 
 
 class MissingInputError(RuntimeError):
@@ -39,25 +32,27 @@ def roles(model: ModelConfig) -> dict[str, str]:
 
 def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> dict[str, Profile]:
     """Profile the hour's `prediction_logs` partition and publish it to `feature_profiles`."""
-    with tempfile.TemporaryDirectory(prefix="monitoring-profile-") as tmp, duck.connect() as conn:
-        found = warehouse.fetch_hours("prediction_logs", model.name, [hour], Path(tmp))
+    with duck.connect() as conn:
+        found = warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour])
         if hour not in found:
             raise MissingInputError(
                 f"{model.name}/prediction_logs has no partition for {hour:%Y-%m-%d-%H:00}"
             )
         profiles = profile_parquet(conn, found[hour], model.monitored_columns)
-    warehouse.put_partition(
-        PROFILES, model.name, hour, profiles_to_table(model.name, hour, profiles, roles(model))
+    warehouse.put_object(
+        catalog.feature_profiles,
+        model.name,
+        hour,
+        profiles_to_table(model.name, hour, profiles, roles(model)),
     )
     return profiles
 
 
 def load_profiles(
-    warehouse: Warehouse, table: str, model: str, hours: list[datetime]
+    warehouse: Warehouse, table: ObjectTable, model: str, hours: list[datetime]
 ) -> dict[datetime, dict[str, Profile]]:
-    with tempfile.TemporaryDirectory(prefix="monitoring-load-") as tmp:
-        paths = warehouse.fetch_hours(table, model, hours, Path(tmp))
-        return {h: profiles_from_table(pq.read_table(p)) for h, p in paths.items()}
+    paths = warehouse.fetch_hours(table, model, hours)
+    return {h: profiles_from_table(pq.read_table(p)) for h, p in paths.items()}
 
 
 @dataclass(frozen=True)
@@ -78,9 +73,6 @@ def reference_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
     return [ref.start + timedelta(hours=k) for k in range(int((ref.end - ref.start).total_seconds() // 3600))]
 
 
-STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)  # where a fixed or file reference is stored
-
-
 def is_static(model: ModelConfig) -> bool:
     """Fixed windows and files give one reference for every hour; trailing windows one per hour."""
     return model.reference.type != "trailing"
@@ -91,8 +83,8 @@ def build_static_reference(model: ModelConfig, warehouse: Warehouse) -> Referenc
         return build_reference(model, STATIC_HOUR, warehouse)
     path = model.reference.path
     assert path is not None
-    with tempfile.TemporaryDirectory(prefix="monitoring-ref-") as tmp, duck.connect() as conn:
-        local = fetch_file(path, Path(tmp))
+    with duck.connect() as conn:
+        local = fetch_file(path)
         names = set(conn.read_parquet(str(local), hive_partitioning=False).columns)
         missing = [c.name for c in model.monitored_columns if c.name not in names]
         if missing:
@@ -107,7 +99,7 @@ def build_static_reference(model: ModelConfig, warehouse: Warehouse) -> Referenc
 def build_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Reference:
     """Merge the window's hourly profiles (trailing: the N hours before `hour`; fixed: the range)."""
     hours = reference_hours(model, hour)
-    by_hour = load_profiles(warehouse, PROFILES, model.name, hours)
+    by_hour = load_profiles(warehouse, catalog.feature_profiles, model.name, hours)
     merged = {}
     for column in model.monitored_columns:
         merged_profile = merge_profiles(p[column.name] for p in by_hour.values() if column.name in p)
@@ -125,7 +117,7 @@ def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, 
     table = table.append_column(
         "reference_window", pa.array([reference.description] * len(table), pa.string())
     )
-    return warehouse.put_partition(REFERENCES, model.name, hour, table)
+    return warehouse.put_object(catalog.reference_profiles, model.name, hour, table)
 
 
 def load_reference(
@@ -133,12 +125,11 @@ def load_reference(
 ) -> tuple[str, dict[str, Profile]]:
     """The stored reference for `hour`: its own partition (trailing), or the one static reference."""
     stored = STATIC_HOUR if is_static(model) else hour
-    with tempfile.TemporaryDirectory(prefix="monitoring-ref-") as tmp:
-        paths = warehouse.fetch_hours(REFERENCES, model.name, [stored], Path(tmp))
-        if stored not in paths:
-            which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
-            raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
-        table = pq.read_table(paths[stored])
+    paths = warehouse.fetch_hours(catalog.reference_profiles, model.name, [stored])
+    if stored not in paths:
+        which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
+        raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
+    table = pq.read_table(paths[stored])
     description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
     return description, profiles_from_table(table)
 
@@ -153,7 +144,7 @@ class HourDrift:
 
 def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourDrift:
     """Compare the hour's profiles with its reference; publish `drift_metrics` and `drift_summary`."""
-    current = load_profiles(warehouse, PROFILES, model.name, [hour]).get(hour)
+    current = load_profiles(warehouse, catalog.feature_profiles, model.name, [hour]).get(hour)
     if current is None:
         raise MissingInputError(f"{model.name}/feature_profiles has no partition for {hour:%Y-%m-%d-%H:00}")
     try:
@@ -183,13 +174,14 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
     ]
     drift = HourDrift(hour, window, results, summarize(results))
     now = datetime.now(UTC)
-    warehouse.put_partition(DRIFT, model.name, hour, drift_table(model.name, drift, now))
-    warehouse.put_partition(SUMMARY, model.name, hour, summary_table(model.name, drift, now))
+    hour_key = {"model": model.name, "partition_hour": hour}
+    warehouse.results.replace(catalog.drift_metrics, hour_key, drift_rows(model.name, drift, now))
+    warehouse.results.upsert(catalog.drift_summary, [summary_row(model.name, drift, now)])
     return drift
 
 
-def drift_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Table:
-    rows = [
+def drift_rows(model: str, drift: HourDrift, computed_at: datetime) -> list[dict[str, Any]]:
+    return [
         {
             "model": model,
             "partition_hour": drift.hour,
@@ -212,12 +204,12 @@ def drift_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Table
         }
         for r in drift.results
     ]
-    return pa.Table.from_pylist(rows, schema=DRIFT_SCHEMA)
 
 
-def summary_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Table:
+def summary_row(model: str, drift: HourDrift, computed_at: datetime) -> dict[str, Any]:
     s = drift.summary
-    row = {
+    drifted = [r.feature for r in drift.results if r.role == "feature" and r.drifted]
+    return {
         "model": model,
         "partition_hour": drift.hour,
         "features": s.features,
@@ -226,53 +218,12 @@ def summary_table(model: str, drift: HourDrift, computed_at: datetime) -> pa.Tab
         "drift_share": s.drift_share,
         "prediction_drifted": s.prediction_drifted,
         "prediction_score": s.prediction_score,
-        "drifted_features": [r.feature for r in drift.results if r.role == "feature" and r.drifted],
+        "drifted_features": json.dumps(drifted),
         "reference_window": drift.reference_window,
         "computed_at": computed_at,
     }
-    return pa.Table.from_pylist([row], schema=SUMMARY_SCHEMA)
-
-
-_TS = pa.timestamp("us", tz="UTC")
-DRIFT_SCHEMA = pa.schema(
-    [
-        ("model", pa.string()),
-        ("partition_hour", _TS),
-        ("feature", pa.string()),
-        ("role", pa.string()),
-        ("kind", pa.string()),
-        ("test", pa.string()),
-        ("score_kind", pa.string()),
-        ("score", pa.float64()),
-        ("threshold", pa.float64()),
-        ("p_value", pa.float64()),
-        ("alpha", pa.float64()),
-        ("drifted", pa.bool_()),
-        ("status", pa.string()),
-        ("reference_rows", pa.int64()),
-        ("current_rows", pa.int64()),
-        ("reference_window", pa.string()),
-        ("details", pa.string()),
-        ("computed_at", _TS),
-    ]
-)
-SUMMARY_SCHEMA = pa.schema(
-    [
-        ("model", pa.string()),
-        ("partition_hour", _TS),
-        ("features", pa.int64()),
-        ("evaluated", pa.int64()),
-        ("drifted", pa.int64()),
-        ("drift_share", pa.float64()),
-        ("prediction_drifted", pa.bool_()),
-        ("prediction_score", pa.float64()),
-        ("drifted_features", pa.list_(pa.string())),
-        ("reference_window", pa.string()),
-        ("computed_at", _TS),
-    ]
-)
 
 
 def profiled_hours(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> set[datetime]:
     """The hours among `hours` that have a published profile."""
-    return warehouse.hours_present(PROFILES, model.name, hours)
+    return warehouse.hours_present(catalog.feature_profiles, model.name, hours)

@@ -11,18 +11,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.storage import duck, layout
+from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
 from monitoring_pipeline.storage.warehouse import Warehouse
-
-TABLE = "prediction_logs"
 
 INTEGER_TYPES = {
     "TINYINT",
@@ -144,15 +142,22 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
     with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.connect() as conn:
-        paths = logs.fetch(objects, Path(tmp))
+        paths = logs.fetch(objects)
         for obj, path in zip(objects, paths, strict=True):
             validate_object(conn, model, obj, path)
         staged = Path(tmp) / "partition.parquet"
         rows = write_partition(
             conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
         )
-        uri = warehouse.publish(TABLE, model.name, hour, staged)
-    warehouse.ensure_view(model.name, TABLE, warehouse.table_glob(TABLE, model.name))
+        uri = warehouse.publish(catalog.prediction_logs, model.name, hour, staged)
+    newest = max((o.modified for o in objects if o.modified is not None), default=None)
+    fact = {"model": model.name, "partition_hour": hour, "rows": rows, "objects": len(objects)}
+    fact |= {
+        "bytes": sum(o.size for o in objects),
+        "newest_object_at": newest,
+        "loaded_at": datetime.now(UTC),
+    }
+    warehouse.results.upsert(catalog.hour_facts, [fact])
     return IngestResult(
         model=model.name,
         hour=hour,

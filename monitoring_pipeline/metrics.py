@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.storage import duck, layout
+from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 PREFIX = "monitoring_pipeline_"
@@ -63,62 +64,73 @@ class Collector:
         self.samples.append(Sample(name, labels, float(value)))
 
 
-def _latest(rows: Iterable[dict], key: str = "partition_hour") -> list[dict]:
-    rows = list(rows)
-    if not rows:
-        return []
-    newest = max(r[key] for r in rows)
-    return [r for r in rows if r[key] == newest]
+def _newest(wh: Warehouse, table: sa.Table, model: str, *where: sa.ColumnElement[bool]) -> dict | None:
+    """The model's row of the newest hour (matching `where`), by index."""
+    stmt = sa.select(table).where(table.c.model == model, *where)
+    rows = wh.results.rows(stmt.order_by(table.c.partition_hour.desc()).limit(1))
+    return rows[0] if rows else None
+
+
+def latest_checks(wh: Warehouse, model: str) -> list[dict]:
+    """Each check's latest evaluation on its newest hour, by index: a loose index scan over the check
+    names (one seek per check, however long the history), then one seek per check for its newest hour."""
+    t = catalog.check_results
+    first = sa.select(sa.func.min(t.c.check_name).label("name")).where(t.c.model == model)
+    names = first.cte("check_names", recursive=True)
+    after = sa.select(sa.func.min(t.c.check_name)).where(t.c.model == model, t.c.check_name > names.c.name)
+    names = names.union_all(sa.select(after.scalar_subquery()).where(names.c.name.is_not(None)))
+    newest = (
+        sa.select(sa.func.max(t.c.partition_hour))
+        .where(t.c.model == model, t.c.check_name == names.c.name)
+        .scalar_subquery()
+    )
+    stmt = sa.select(t).join(names, sa.and_(t.c.model == model, t.c.check_name == names.c.name))
+    return wh.results.rows(stmt.where(t.c.partition_hour == newest).order_by(t.c.check_name))
 
 
 def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) -> list[Sample]:
+    """The latest figures of every model. Every read is by index (the newest row of a model), so the
+    cost is the same after a year of history as on the first day."""
     now = now or datetime.now(UTC)
     out = Collector()
     for model in config.models:
         m = model.name
-        logs = [o for o in wh.store.list(f"prediction_logs/{m}/") if o.key.endswith(".parquet")]
-        hours = {h: o for o in logs if (h := layout.hour_from_key(o.key)) is not None}
-        if hours:
-            newest = max(hours)
-            with duck.connect(s3=wh.on_s3) as conn:  # the file's footer only (a range request on S3)
-                uri = wh.store.uri(hours[newest].key)
-                [(rows,)] = conn.execute("SELECT count(*) FROM read_parquet(?)", [uri]).fetchall()
-            out.add("last_partition_timestamp_seconds", newest, model=m)
-            out.add("rows", rows, model=m)
-        summary = _latest(wh.select(f"drift_summary/{m}/*/*.parquet"))
+        facts = _newest(wh, catalog.hour_facts, m)
+        if facts:
+            out.add("last_partition_timestamp_seconds", facts["partition_hour"], model=m)
+            out.add("rows", facts["rows"], model=m)
+        summary = _newest(wh, catalog.drift_summary, m)
         if summary:
-            s = summary[0]
-            out.add("drift_partition_timestamp_seconds", s["partition_hour"], model=m)
-            out.add("drift_share_ratio", s["drift_share"], model=m)
-            out.add("drifted_features", s["drifted"], model=m)
-            for r in wh.select(f"drift_metrics/{m}/*/*.parquet", "partition_hour = ?", [s["partition_hour"]]):
+            out.add("drift_partition_timestamp_seconds", summary["partition_hour"], model=m)
+            out.add("drift_share_ratio", summary["drift_share"], model=m)
+            out.add("drifted_features", summary["drifted"], model=m)
+            d = catalog.drift_metrics
+            stmt = sa.select(d).where(d.c.model == m, d.c.partition_hour == summary["partition_hour"])
+            for r in wh.results.rows(stmt.order_by(d.c.feature)):
                 labels = {"model": m, "feature": r["feature"], "role": r["role"], "test": r["test"]}
                 out.add("feature_drift_score", r["score"], **labels)
                 out.add("feature_drift_threshold", r["threshold"], **labels)
                 out.add("feature_drifted", int(bool(r["drifted"])), model=m, feature=r["feature"])
-        checks: dict[str, dict] = {}
-        evaluations = wh.select(f"check_results/{m}/*/*.parquet")
-        for r in sorted(evaluations, key=lambda r: (r["partition_hour"], r["evaluated_at"])):
-            checks[r["check_name"]] = r  # the newest hour's latest evaluation wins
-        for name, r in sorted(checks.items()):
+        for r in latest_checks(wh, m):
+            name = r["check_name"]
             out.add("check_passed", int(bool(r["passed"])), model=m, check=name, severity=r["severity"])
             out.add("check_partition_timestamp_seconds", r["partition_hour"], model=m, check=name)
         if model.labels:
             cfg = model.labels
-            perf = wh.select(f"model_performance/{m}/*/*.parquet", "predictions > 0")
-            due = [
-                r
-                for r in perf
-                if r["partition_hour"].timestamp() + 3600 * (1 + cfg.coverage_after_hours) <= now.timestamp()
-            ]
-            for r in _latest(due):
-                out.add("label_coverage_ratio", r["label_coverage"], model=m)
-            for r in _latest([r for r in perf if r["labelled"] >= cfg.min_labelled]):
-                out.add("performance_partition_timestamp_seconds", r["partition_hour"], model=m)
+            p = catalog.model_performance
+            due_before = now - timedelta(hours=1 + cfg.coverage_after_hours)
+            due = _newest(wh, p, m, p.c.predictions > 0, p.c.partition_hour <= due_before)
+            if due:
+                out.add("label_coverage_ratio", due["label_coverage"], model=m)
+            judged = _newest(wh, p, m, p.c.predictions > 0, p.c.labelled >= cfg.min_labelled)
+            if judged:
+                out.add("performance_partition_timestamp_seconds", judged["partition_hour"], model=m)
                 for metric in ("accuracy", "roc_auc", "f1", "log_loss", "brier", "mae", "rmse", "r2"):
-                    out.add("performance", r.get(metric), model=m, metric=metric)
+                    out.add("performance", judged.get(metric), model=m, metric=metric)
                 for metric in ("accuracy", "roc_auc"):
-                    out.add("performance_estimated", r.get(f"estimated_{metric}"), model=m, metric=metric)
+                    out.add(
+                        "performance_estimated", judged.get(f"estimated_{metric}"), model=m, metric=metric
+                    )
     out.add("generated_timestamp_seconds", now)
     return out.samples
 

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
@@ -34,23 +32,9 @@ from monitoring_pipeline.stats.performance import (
     classification_metrics,
     regression_metrics,
 )
-from monitoring_pipeline.storage import duck, layout
+from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
-
-LABELS, PERFORMANCE, HISTORY = "labels", "model_performance", "model_performance_history"
-CLASSIFICATION_METRICS = (
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "positive_rate",
-    "roc_auc",
-    "log_loss",
-    "brier",
-    "calibration_error",
-)
-REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
 
 
 def labels_of(model: ModelConfig) -> LabelsConfig:
@@ -94,8 +78,8 @@ def ingest_labels(
     cfg = labels_of(model)
     objects = [o for o in store.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
     label_type = "DOUBLE" if model.task == "regression" else "VARCHAR"
-    with tempfile.TemporaryDirectory(prefix="monitoring-labels-") as tmp, duck.connect() as conn:
-        paths = store.fetch(objects, Path(tmp))
+    with duck.connect() as conn:
+        paths = store.fetch(objects)
         selects, params = [], []
         for obj, path in zip(objects, paths, strict=True):
             try:
@@ -123,7 +107,7 @@ def ingest_labels(
             )
             params += [obj.uri, str(path)]
         window = [hour - timedelta(hours=k) for k in range(labels_of(model).max_delay_hours + 1)]
-        predictions = warehouse.fetch_hours("prediction_logs", model.name, window, Path(tmp))
+        predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, window)
         empty = (
             f"SELECT NULL::VARCHAR AS prediction_id, NULL::{label_type} AS label, "
             "NULL::VARCHAR AS source_object"
@@ -149,7 +133,7 @@ def ingest_labels(
         except duckdb.Error as exc:
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
     table = table.cast(labels_schema(model))
-    warehouse.put_partition(LABELS, model.name, hour, table)
+    warehouse.put_object(catalog.labels, model.name, hour, table)
     hours = table.column("prediction_hour").to_pylist()
     return LabelsResult(
         hour=hour,
@@ -202,13 +186,13 @@ class HourPerformance:
 
 
 def _joined(
-    model: ModelConfig, hour: datetime, warehouse: Warehouse, tmp: Path
+    model: ModelConfig, hour: datetime, warehouse: Warehouse
 ) -> tuple[dict[str, np.ndarray], int, list[datetime]]:
     """(columns of the hour's predictions with their latest label or null, predictions, label hours)."""
     cfg = labels_of(model)
-    predictions = warehouse.fetch_hours("prediction_logs", model.name, [hour], tmp)
+    predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour])
     arrivals = [hour + timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
-    label_files = warehouse.fetch_hours(LABELS, model.name, arrivals, tmp)
+    label_files = warehouse.fetch_hours(catalog.labels, model.name, arrivals)
     columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
     if hour not in predictions:
         return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, sorted(label_files)
@@ -272,14 +256,10 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
     compare with the reference hours, and publish the hour (replacing) plus a history row."""
     cfg = labels_of(model)
     metric = judged_metric(model)
-    with tempfile.TemporaryDirectory(prefix="monitoring-perf-") as tmp:
-        data, n, arrivals = _joined(model, hour, warehouse, Path(tmp))
-        reference = load_performance(
-            model,
-            [hour - timedelta(hours=k) for k in range(1, cfg.reference_hours + 1)],
-            warehouse,
-            Path(tmp),
-        )
+    data, n, arrivals = _joined(model, hour, warehouse)
+    reference = load_performance(
+        model, [hour - timedelta(hours=k) for k in range(1, cfg.reference_hours + 1)], warehouse
+    )
     has_label = np.asarray(data["has_label"], dtype=bool)
     labelled = int(has_label.sum())
     estimated: dict[str, float | None] = {}
@@ -324,56 +304,23 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
         estimated=estimated,
         calibration=calibration,
     )
-    table = performance_table(model, perf)
-    warehouse.put_partition(PERFORMANCE, model.name, hour, table)
-    stamp = f"{perf.computed_at:%Y%m%dT%H%M%S%f}"
-    warehouse.put_table(
-        HISTORY, f"{HISTORY}/{model.name}/dt={hour:%Y-%m-%d}/hour={hour:%H}-at-{stamp}.parquet", table
-    )
+    row = performance_row(perf)
+    with warehouse.results.transaction() as conn:
+        warehouse.results.upsert(catalog.model_performance, [row], conn=conn)
+        warehouse.results.upsert(catalog.model_performance_history, [row], conn=conn)
     return perf
 
 
-def load_performance(
-    model: ModelConfig, hours: list[datetime], warehouse: Warehouse, tmp: Path
-) -> list[dict[str, Any]]:
-    paths = warehouse.fetch_hours(PERFORMANCE, model.name, hours, tmp)
-    return [row for p in paths.values() for row in pq.read_table(p).to_pylist()]
+def load_performance(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> list[dict[str, Any]]:
+    """The stored performance rows of `hours` (by index), calibration decoded."""
+    table = catalog.model_performance
+    stmt = sa.select(table).where(table.c.model == model.name, table.c.partition_hour.in_(hours))
+    rows = warehouse.results.rows(stmt.order_by(table.c.partition_hour))
+    return [r | {"calibration": json.loads(r["calibration"] or "[]")} for r in rows]
 
 
-_TS = pa.timestamp("us", tz="UTC")
-
-
-def performance_schema() -> pa.Schema:
-    metric_fields = [(m, pa.float64()) for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)]
-    return pa.schema(
-        [
-            ("model", pa.string()),
-            ("partition_hour", _TS),
-            ("predictions", pa.int64()),
-            ("labelled", pa.int64()),
-            ("label_coverage", pa.float64()),
-            ("label_hours", pa.int64()),
-            ("labels_loaded_through", _TS),
-            *metric_fields,
-            ("estimated_accuracy", pa.float64()),
-            ("estimated_roc_auc", pa.float64()),
-            ("metric", pa.string()),
-            ("metric_value", pa.float64()),
-            ("metric_se", pa.float64()),
-            ("baseline_value", pa.float64()),
-            ("baseline_hours", pa.int64()),
-            ("notes", pa.string()),
-            (
-                "calibration",
-                pa.list_(pa.struct([("bin", pa.int64()), ("n", pa.int64()), ("positives", pa.int64())])),
-            ),
-            ("computed_at", _TS),
-        ]
-    )
-
-
-def performance_table(model: ModelConfig, perf: HourPerformance) -> pa.Table:
-    row: dict[str, Any] = {
+def performance_row(perf: HourPerformance) -> dict[str, Any]:
+    return {
         "model": perf.model,
         "partition_hour": perf.hour,
         "predictions": perf.predictions,
@@ -390,7 +337,6 @@ def performance_table(model: ModelConfig, perf: HourPerformance) -> pa.Table:
         "baseline_value": perf.baseline,
         "baseline_hours": perf.baseline_hours,
         "notes": json.dumps(perf.notes),
-        "calibration": perf.calibration,
+        "calibration": json.dumps(perf.calibration),
         "computed_at": perf.computed_at,
     }
-    return pa.Table.from_pylist([row], schema=performance_schema())

@@ -16,18 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.hourly import (
-    DRIFT,
-    PROFILES,
-    SUMMARY,
-    MissingInputError,
-    load_profiles,
-    load_reference,
-)
+from monitoring_pipeline.hourly import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 BINS = 40
@@ -164,26 +158,18 @@ def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
 
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
-    with tempfile.TemporaryDirectory(prefix="monitoring-report-") as tmp:
-        drift_files = wh.fetch_hours(DRIFT, model.name, [hour], Path(tmp))
-        summary_files = wh.fetch_hours(SUMMARY, model.name, [hour], Path(tmp))
-        if hour not in drift_files:
-            raise ValueError(f"{model.name}: no drift results for {hour:%Y-%m-%d %H}:00 UTC")
-        drift = pq.read_table(drift_files[hour]).to_pylist()
-        summary = pq.read_table(summary_files[hour]).to_pylist()[0] if hour in summary_files else {}
-    current = load_profiles(wh, PROFILES, model.name, [hour]).get(hour, {})
+    drift = _hour_rows(wh, catalog.drift_metrics, model.name, hour)
+    if not drift:
+        raise ValueError(f"{model.name}: no drift results for {hour:%Y-%m-%d %H}:00 UTC")
+    summary = next(iter(_hour_rows(wh, catalog.drift_summary, model.name, hour)), {})
+    current = load_profiles(wh, catalog.feature_profiles, model.name, [hour]).get(hour, {})
     try:
         window, reference = load_reference(model, hour, wh)
     except MissingInputError:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
-    checks = wh.select(f"check_results/{model.name}/*/*.parquet", "partition_hour = ?", [hour])
-    latest: dict[str, dict] = {}
-    for r in sorted(checks, key=lambda r: r["evaluated_at"]):
-        latest[r["check_name"]] = r
-    alerts = wh.select(
-        f"alerts/{model.name}/*/*.parquet", "partition_hour = ? AND alert_id IS NOT NULL", [hour]
-    )
-    performance = wh.select(f"model_performance/{model.name}/*/*.parquet", "partition_hour = ?", [hour])
+    checks = _hour_rows(wh, catalog.check_results, model.name, hour)  # the latest evaluation of each
+    alerts = [a for a in _hour_rows(wh, catalog.alerts, model.name, hour) if a["created_at"] is not None]
+    performance = _hour_rows(wh, catalog.model_performance, model.name, hour)
     drifted = [r["feature"] for r in drift if r["drifted"]]
     share = summary.get("drift_share")
     cards = []
@@ -222,7 +208,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         f"<h2>Drift per column</h2><div class='cards'>{''.join(cards)}</div>"
         "<h2>Data quality and checks (latest evaluation)</h2>"
         + _table(
-            list(latest.values()),
+            checks,
             ["check_name", "passed", "severity", "observed", "threshold", "description"],
         )
         + "<h2>Model performance</h2>"
@@ -236,7 +222,10 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
 def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Warehouse) -> str:
     """Heat map of drift scores over a window: one row per column, one cell per hour, coloured by
     score / threshold (white 0, red >= 1), drifted cells marked with a dot."""
-    rows = wh.select(f"{DRIFT}/{model.name}/*/*.parquet", "partition_hour BETWEEN ? AND ?", [first, last])
+    t = catalog.drift_metrics
+    rows = wh.results.rows(
+        sa.select(t).where(t.c.model == model.name, t.c.partition_hour.between(first, last))
+    )
     hours = sorted({r["partition_hour"] for r in rows})
     features = [c.name for c in model.monitored_columns]
     cell = {(r["feature"], r["partition_hour"]): r for r in rows}
@@ -270,12 +259,25 @@ def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Wareh
     )
 
 
+def _hour_rows(wh: Warehouse, table: sa.Table, model: str, hour: datetime) -> list[dict]:
+    """A result table's rows of one model and hour, by index."""
+    stmt = sa.select(table).where(table.c.model == model, table.c.partition_hour == hour)
+    return wh.results.rows(stmt.order_by(*table.primary_key.columns))
+
+
+def drift_hours(wh: Warehouse, model: str, hours: Sequence[datetime]) -> list[datetime]:
+    """The hours among `hours` that have drift results, in order (by index)."""
+    t = catalog.drift_summary
+    stmt = sa.select(t.c.partition_hour).where(t.c.model == model, t.c.partition_hour.in_(list(hours)))
+    return [r["partition_hour"] for r in wh.results.rows(stmt.order_by(t.c.partition_hour))]
+
+
 def report_key(model: str, hour: datetime) -> str:
-    return f"reports/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}.html"
+    return catalog.reports.key(model, hour)
 
 
 def window_key(model: str, first: datetime, last: datetime) -> str:
-    return f"reports/{model}/windows/{first:%Y-%m-%dT%H}_{last:%Y-%m-%dT%H}.html"
+    return f"{catalog.reports.model_prefix(model)}windows/{first:%Y-%m-%dT%H}_{last:%Y-%m-%dT%H}.html"
 
 
 def publish(wh: Warehouse, key: str, text: str) -> str:

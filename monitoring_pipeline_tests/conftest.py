@@ -48,7 +48,7 @@ def write_config(
     `folder`; `top` overrides top-level fields, `model_overrides` fields of every model."""
     raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
     raw["warehouse"] = {
-        "catalog": str(folder / "warehouse.duckdb"),
+        "results": str(folder / "results.sqlite"),
         "data": data or str(folder / "warehouse"),
     }
     top = dict(top or {})

@@ -42,8 +42,8 @@ def materialize_logs(
 
 def warehouse_rows(config: MonitorsConfig, model: str) -> dict[datetime, int]:
     """Rows per partition hour, read through the catalog the way an analyst would (read-only)."""
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
-    with wh.connect(read_only=True) as conn:
+    wh = Warehouse.open(config.warehouse)
+    with wh.connect([m.name for m in config.models]) as conn:
         rows = conn.execute(
             f"SELECT partition_hour, count(*) FROM {duck.quote_identifier(model)}.prediction_logs GROUP BY 1"
         ).fetchall()
@@ -124,6 +124,6 @@ def run_pipeline(
 
 
 def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
-    with wh.connect(read_only=True) as conn:
+    wh = Warehouse.open(config.warehouse)
+    with wh.connect([m.name for m in config.models]) as conn:
         return conn.execute(sql, params or []).fetchall()

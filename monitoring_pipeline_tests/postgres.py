@@ -25,6 +25,11 @@ class Postgres:
     username: str
     db_name: str
 
+    def url(self, password: str = "") -> str:
+        """A postgresql:// URL (trust authentication on loopback: a password is accepted and ignored)."""
+        auth = f"{self.username}:{password}" if password else self.username
+        return f"postgresql://{auth}@{self.host}:{self.port}/{self.db_name}"
+
     def storage_config(self) -> dict:
         """The `postgres_db` block of dagster.yaml's `storage: postgres:` for this server."""
         return {

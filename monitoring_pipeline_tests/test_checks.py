@@ -35,7 +35,7 @@ def setup(tmp_path: Path, demo_logs: Path) -> tuple[MonitorsConfig, Warehouse, P
     for i in (1, 2, 3, 25):
         copy_hour(demo_logs, logs, FRAUD, HOURS[i])
     config = load_config(write_config(tmp_path, str(logs)))
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     for i in (1, 2, 3, 25):
         ingest_hour(config.model(FRAUD), HOURS[i], LocalObjectStore(logs), wh)
         profile_hour(config.model(FRAUD), HOURS[i], wh)

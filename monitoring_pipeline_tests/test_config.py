@@ -41,7 +41,7 @@ def test_shipped_config_loads_with_both_demo_models() -> None:
     assert {c.name: c.kind for c in fraud.features}["merchant_category"] == "categorical"
     assert [c.name for c in fraud.features if c.critical] == ["merchant_category"]
     assert Path(fraud.logs).is_absolute() and fraud.logs.endswith("data/object_store/predictions")
-    assert config.warehouse.catalog_path.endswith("data/warehouse.duckdb")
+    assert config.warehouse.results.endswith("data/results.sqlite")
 
 
 def test_defaults_and_relative_paths(tmp_path: Path) -> None:
@@ -62,10 +62,22 @@ def test_s3_locations_are_kept_verbatim(tmp_path: Path) -> None:
     assert config.warehouse.tables_root == "s3://bucket/warehouse"
 
 
-def test_environment_moves_the_warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MONITORING_WAREHOUSE", str(tmp_path / "elsewhere.duckdb"))
+def test_environment_moves_the_results_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONITORING_RESULTS", str(tmp_path / "elsewhere.sqlite"))
     config = load_config(write(tmp_path, BASE))
-    assert config.warehouse.catalog_path == str(tmp_path / "elsewhere.duckdb")
+    assert config.warehouse.results == str(tmp_path / "elsewhere.sqlite")
+    url = "postgresql://monitor:s3cret@db.internal:5432/monitoring"
+    monkeypatch.setenv("MONITORING_RESULTS", url)
+    config = load_config(write(tmp_path, BASE))
+    assert config.warehouse.results == url  # kept verbatim, never path-resolved
+    assert "s3cret" not in repr(config.warehouse)
+
+
+def test_the_removed_catalog_field_says_what_replaced_it(tmp_path: Path) -> None:
+    raw = copy.deepcopy(BASE)
+    raw["warehouse"] = {"catalog": "data/warehouse.duckdb"}
+    with pytest.raises(ConfigError, match=r"warehouse.catalog.*warehouse.results"):
+        load_config(write(tmp_path, raw))
 
 
 def mutate(path: str, value: Any) -> dict[str, Any]:

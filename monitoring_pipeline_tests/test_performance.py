@@ -41,7 +41,7 @@ def setup(tmp_path: Path) -> tuple[MonitorsConfig, Warehouse, pd.DataFrame, Path
     frame = fraud_hour(-1, H0, np.random.default_rng(1), base=1000)
     write_hour(LocalObjectStore(logs), FRAUD, H0, frame)
     config = load_config(write_config(tmp_path, str(logs)))
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     ingest_hour(config.model(FRAUD), H0, open_store(str(logs)), wh)
     rng = np.random.default_rng(2)
     truth = pd.DataFrame(
@@ -168,7 +168,7 @@ def demo_performance(tmp_path_factory: pytest.TempPathFactory, demo_logs: Path) 
     folder = tmp_path_factory.mktemp("demo_performance")
     config = load_config(write_config(folder, str(demo_logs)))
     model = config.model(FRAUD)
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     for hour in HOURS:
         ingest_hour(model, hour, open_store(model.logs), wh)
     for hour in HOURS:

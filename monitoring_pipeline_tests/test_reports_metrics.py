@@ -97,7 +97,7 @@ def test_window_report_marks_exactly_the_incident_hours(delivery: MonitorsConfig
 
 
 def test_prometheus_textfile_parses_and_matches_the_warehouse(delivery: MonitorsConfig) -> None:
-    wh = Warehouse(delivery.warehouse.catalog_path, delivery.warehouse.tables_root)
+    wh = Warehouse.open(delivery.warehouse)
     text = render(collect(delivery, wh))
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert set(families) <= {PREFIX + name for name in HELP}

@@ -3,46 +3,17 @@ and the `alerts` table (one row per alert, sink and delivery-state change)."""
 
 from __future__ import annotations
 
-import tempfile
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from monitoring_pipeline.alerts import engine
 from monitoring_pipeline.alerts.sinks import SinkError, append_log, deliver
+from monitoring_pipeline.checks import run_rows
 from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
-
-TABLE = "alerts"
-_TS = pa.timestamp("us", tz="UTC")
-SCHEMA = pa.schema(
-    [
-        ("alert_id", pa.string()),
-        ("kind", pa.string()),
-        ("model", pa.string()),
-        ("asset", pa.string()),
-        ("check_name", pa.string()),
-        ("partition_hour", _TS),
-        ("severity", pa.string()),
-        ("observed", pa.float64()),
-        ("threshold", pa.float64()),
-        ("description", pa.string()),
-        ("url", pa.string()),
-        ("created_at", _TS),
-        ("sink", pa.string()),
-        ("message_id", pa.string()),
-        ("delivery_state", pa.string()),
-        ("attempts", pa.int64()),
-        ("last_error", pa.string()),
-        ("updated_at", _TS),
-    ]
-)
 
 
 @dataclass(frozen=True)
@@ -92,8 +63,8 @@ def tick(
             _row(by_id.get(i), sink, msg["message_id"], status, item["attempts"], error, now, i, msg["model"])
             for i in msg["alert_ids"]
         ]
-    for model in sorted({r["model"] for r in rows}):
-        _write(warehouse, model, [r for r in rows if r["model"] == model], now)
+    # one row per (alert, sink): written in full once, then only its delivery state changes
+    warehouse.results.upsert(catalog.alerts, rows, update=catalog.ALERT_DELIVERY_COLUMNS)
     return TickReport(len(alerts), delivered, failed, len(state.pending))
 
 
@@ -108,7 +79,7 @@ def _row(
     alert_id: str | None = None,
     model: str | None = None,
 ) -> dict[str, Any]:
-    base: dict[str, Any] = {k: None for k in SCHEMA.names}
+    base: dict[str, Any] = {c.name: None for c in catalog.alerts.columns}
     if alert is not None:
         a = asdict(alert)
         base.update(
@@ -138,16 +109,8 @@ def _row(
     return base
 
 
-def _write(warehouse: Warehouse, model: str, rows: list[dict[str, Any]], now: datetime) -> None:
-    key = f"{TABLE}/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-    warehouse.put_table(TABLE, key, pa.Table.from_pylist(rows, schema=SCHEMA))
-
-
 def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -> list[engine.Outcome]:
-    """The per-hour rows a check evaluation wrote to check_results (see monitoring_pipeline.checks)."""
-    with tempfile.TemporaryDirectory(prefix="monitoring-") as tmp:
-        path = warehouse.fetch_object(f"check_results/{model}/{check}/{run_id}.parquet", Path(tmp))
-        rows = pq.read_table(path).to_pylist() if path is not None else []
+    """The per-hour rows a check evaluation wrote to check_history (see monitoring_pipeline.checks)."""
     return [
         engine.Outcome(
             r["model"],
@@ -160,5 +123,5 @@ def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -
             r["threshold"],
             r["description"],
         )
-        for r in rows
+        for r in run_rows(warehouse, model, [check], run_id)
     ]

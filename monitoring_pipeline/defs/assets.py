@@ -6,14 +6,15 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
-from monitoring_pipeline.ingest import TABLE, IngestResult, ingest_hour
+from monitoring_pipeline.ingest import IngestResult, ingest_hour
 from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.storage.catalog import prediction_logs
 from monitoring_pipeline.storage.object_store import open_store
 
 
 def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
     @dg.asset(
-        key=[model.name, TABLE],
+        key=[model.name, prediction_logs.name],
         group_name=model.name,
         owners=list(model.owners),
         partitions_def=hourly_partitions(model),
@@ -21,9 +22,10 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
         kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet", "great_expectations"},
         description=(
             f"Prediction logs of model `{model.name}` for one UTC hour, copied from `{model.logs}` into the "
-            f"warehouse (view `{model.name}.{TABLE}`). Re-materializing an hour replaces it. An hour with no "
-            "objects materializes as an empty partition; an unreadable object or a column of the wrong "
-            "type fails the run naming the object and column, and leaves the previous data in place."
+            f"warehouse (view `{model.name}.{prediction_logs.name}`). Re-materializing an hour replaces it. "
+            "An hour with no objects materializes as an empty partition; an unreadable object or a column "
+            "of the wrong type fails the run naming the object and column, and leaves the previous data "
+            "in place."
         ),
     )
     def _prediction_logs(

@@ -7,8 +7,14 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
-from monitoring_pipeline.hourly import DRIFT
-from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
+from monitoring_pipeline.reports import (
+    drift_hours,
+    hour_report,
+    publish,
+    report_key,
+    window_key,
+    window_report,
+)
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
@@ -43,7 +49,7 @@ def drift_report_asset(model: ModelConfig) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
         hours = partition_hours(context)
-        done = sorted(wh.hours_present(DRIFT, model.name, hours))  # blocked or empty hours have no drift
+        done = drift_hours(wh, model.name, hours)  # blocked or empty hours have no drift
         uris = {
             hour: publish(wh, report_key(model.name, hour), hour_report(model, hour, wh)) for hour in done
         }

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 
-from monitoring_pipeline.config import WarehouseConfig
+from monitoring_pipeline.config import RESULTS_ENV, WarehouseConfig
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Partition files under `tables_root` (a folder or s3://bucket/prefix) and the DuckDB catalog of
-    views over them at `catalog_path`."""
+    """Per-hour objects under `tables_root` (a folder or s3://bucket/prefix) and row-level results in the
+    results store `results` (a SQLite file, or a PostgreSQL URL taken from the environment)."""
 
-    catalog_path: str
+    results: str
     tables_root: str
 
     @classmethod
     def from_config(cls, config: WarehouseConfig) -> WarehouseResource:
-        return cls(catalog_path=config.catalog_path, tables_root=config.tables_root)
+        # a URL with a password must not land in Dagster's run config: it is read from the env instead
+        results = dg.EnvVar(RESULTS_ENV) if os.environ.get(RESULTS_ENV) else config.results
+        return cls(results=results, tables_root=config.tables_root)
 
     def get(self) -> Warehouse:
-        return Warehouse(self.catalog_path, self.tables_root)
+        return Warehouse(self.results, self.tables_root)

@@ -3,6 +3,7 @@ from AWS's standard credential chain (never written to logs or to the database f
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ def string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def httpfs_extension_path() -> Path:
-    """The httpfs build shipped inside the `duckdb-extension-httpfs` wheel (no download needed)."""
-    import duckdb_extension_httpfs
+def extension_path(name: str) -> Path:
+    """An extension's build shipped inside its `duckdb-extension-<name>` wheel (no download needed):
+    httpfs, sqlite_scanner, postgres_scanner."""
+    module = importlib.import_module(f"duckdb_extension_{name}")
+    return Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
 
-    base = Path(duckdb_extension_httpfs.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    return base / "httpfs.duckdb_extension"
+
+def load_extension(conn: Any, name: str) -> None:
+    conn.execute(f"LOAD {string_literal(str(extension_path(name)))}")
 
 
 def connect(database: str = ":memory:", read_only: bool = False, s3: bool = False) -> Any:
@@ -46,7 +50,7 @@ def enable_s3(conn: Any) -> None:
     """Load httpfs and create a temporary S3 secret from boto3's resolved credentials and endpoint."""
     from monitoring_pipeline.storage.object_store import make_s3_client
 
-    conn.execute(f"LOAD {string_literal(str(httpfs_extension_path()))}")
+    load_extension(conn, "httpfs")
     client = make_s3_client()
     creds = client._request_signer._credentials  # resolved by boto3's standard chain
     endpoint = urlparse(client.meta.endpoint_url)

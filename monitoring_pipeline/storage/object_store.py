@@ -7,9 +7,13 @@ sees the old object or the new one, never half of one.
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ class StoredObject:
     size: int
     uri: str
     modified: datetime | None = None  # when the object landed (mtime / S3 LastModified), UTC
+    etag: str | None = None  # S3's entity tag: a new version of the object has a new one
 
 
 class ObjectStore(Protocol):
@@ -36,7 +41,7 @@ class ObjectStore(Protocol):
 
     def head(self, key: str) -> StoredObject | None: ...
 
-    def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]: ...
+    def fetch(self, objects: Sequence[StoredObject]) -> list[Path]: ...
 
     def put_file(self, local: Path, key: str) -> str: ...
 
@@ -75,7 +80,7 @@ class LocalObjectStore:
         st = path.stat()
         return StoredObject(key, st.st_size, str(path), datetime.fromtimestamp(st.st_mtime, UTC))
 
-    def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]:
+    def fetch(self, objects: Sequence[StoredObject]) -> list[Path]:
         return [self.root / o.key for o in objects]
 
     def put_file(self, local: Path, key: str) -> str:
@@ -119,7 +124,9 @@ class S3ObjectStore:
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.prefix) + 1 :] if self.prefix else item["Key"]
                     uri = f"s3://{self.bucket}/{item['Key']}"
-                    found.append(StoredObject(key, int(item["Size"]), uri, item.get("LastModified")))
+                    found.append(
+                        StoredObject(key, int(item["Size"]), uri, item.get("LastModified"), item.get("ETag"))
+                    )
         except Exception as exc:  # botocore raises many unrelated types; all mean "cannot list"
             raise ObjectStoreError(f"cannot list s3://{self.bucket}/{full_prefix}: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
@@ -131,17 +138,26 @@ class S3ObjectStore:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise ObjectStoreError(f"cannot read {self.uri(key)}: {exc}") from exc
-        return StoredObject(key, int(meta["ContentLength"]), self.uri(key), meta.get("LastModified"))
+        return StoredObject(
+            key, int(meta["ContentLength"]), self.uri(key), meta.get("LastModified"), meta.get("ETag")
+        )
 
-    def fetch(self, objects: Sequence[StoredObject], workdir: Path) -> list[Path]:
+    def fetch(self, objects: Sequence[StoredObject]) -> list[Path]:
+        """Local copies, each object downloaded at most once per process while it is unchanged (the
+        cache is keyed by URI and entity tag, so no copy can stand for another object or version)."""
         paths = []
-        for index, obj in enumerate(objects):
-            local = workdir / f"{index:05d}-{obj.key.rsplit('/', 1)[-1]}"
-            try:
-                self.client.download_file(self.bucket, self._full(obj.key), str(local))
-            except Exception as exc:
-                raise ObjectStoreError(f"cannot download {obj.uri}: {exc}") from exc
-            paths.append(local)
+        for obj in objects:
+            path = CACHE.get(obj)
+            if path is None:
+                staging = CACHE.staging()
+                try:
+                    self.client.download_file(self.bucket, self._full(obj.key), str(staging))
+                except Exception as exc:
+                    staging.unlink(missing_ok=True)
+                    raise ObjectStoreError(f"cannot download {obj.uri}: {exc}") from exc
+                path = CACHE.add(obj, staging)
+            paths.append(path)
+        CACHE.trim(keep=paths)
         return paths
 
     def put_file(self, local: Path, key: str) -> str:
@@ -149,6 +165,11 @@ class S3ObjectStore:
             self.client.upload_file(str(local), self.bucket, self._full(key))
         except Exception as exc:
             raise ObjectStoreError(f"cannot upload to {self.uri(key)}: {exc}") from exc
+        stored = self.head(key)
+        if stored is not None:  # the steps after this one in the same process read it from here
+            staging = CACHE.staging()
+            shutil.copyfile(local, staging)
+            CACHE.add(stored, staging)
         return self.uri(key)
 
     def delete(self, key: str) -> None:
@@ -156,6 +177,62 @@ class S3ObjectStore:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         except Exception as exc:
             raise ObjectStoreError(f"cannot delete {self.uri(key)}: {exc}") from exc
+
+
+class DownloadCache:
+    """Local copies of S3 objects for this process, by (URI, entity tag), least recently used dropped
+    past `MONITORING_S3_CACHE_BYTES` (default 8 GiB). A run's steps share it, so each object of the
+    hour is read from S3 once however many steps read it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._root: Path | None = None
+        self._entries: OrderedDict[tuple[str, str], tuple[Path, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _dir(self) -> Path:
+        if self._root is None:
+            self._root = Path(tempfile.mkdtemp(prefix="monitoring-s3-cache-"))
+            atexit.register(shutil.rmtree, self._root, True)
+        return self._root
+
+    def staging(self) -> Path:
+        return self._dir() / f".{uuid.uuid4().hex}.part"
+
+    def get(self, obj: StoredObject) -> Path | None:
+        if obj.etag is None:
+            return None
+        with self._lock:
+            entry = self._entries.get((obj.uri, obj.etag))
+            if entry is None or not entry[0].exists():
+                return None
+            self._entries.move_to_end((obj.uri, obj.etag))
+            return entry[0]
+
+    def add(self, obj: StoredObject, staging: Path) -> Path:
+        if obj.etag is None:
+            return staging  # not cacheable: a private copy the caller owns
+        target = self._dir() / uuid.uuid4().hex
+        os.replace(staging, target)
+        with self._lock:
+            self._entries[(obj.uri, obj.etag)] = (target, target.stat().st_size)
+        return target
+
+    def trim(self, keep: Sequence[Path] = ()) -> None:
+        with self._lock:
+            total = sum(size for _, size in self._entries.values())
+            for entry_key in list(self._entries):
+                if total <= self.limit:
+                    break
+                path, size = self._entries[entry_key]
+                if path in keep:
+                    continue
+                del self._entries[entry_key]
+                path.unlink(missing_ok=True)
+                total -= size
+
+
+CACHE = DownloadCache(int(os.environ.get("MONITORING_S3_CACHE_BYTES", 8 * 2**30)))
 
 
 def make_s3_client() -> Any:
@@ -178,7 +255,7 @@ def open_store(location: str) -> ObjectStore:
     return LocalObjectStore(location)
 
 
-def fetch_file(location: str, workdir: Path) -> Path:
+def fetch_file(location: str) -> Path:
     """A local path for a single file given as a local path or an s3:// URI (downloaded)."""
     if not location.startswith("s3://"):
         if not Path(location).is_file():
@@ -189,4 +266,4 @@ def fetch_file(location: str, workdir: Path) -> Path:
     found = store.head(name)
     if found is None:
         raise ObjectStoreError(f"{location}: no such object")
-    return store.fetch([found], workdir)[0]
+    return store.fetch([found])[0]

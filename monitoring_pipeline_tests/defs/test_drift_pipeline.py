@@ -10,10 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
-from monitoring_pipeline.hourly import PROFILES, load_profiles
+from monitoring_pipeline.hourly import load_profiles
 from monitoring_pipeline.profiling import profile_relation
 from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import duck
+from monitoring_pipeline.storage.catalog import feature_profiles
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import query, run_pipeline
@@ -99,10 +100,10 @@ def test_reference_window_is_recorded(demo_run: MonitorsConfig) -> None:
 def test_merged_hours_equal_the_day_profiled_at_once(demo_run: MonitorsConfig) -> None:
     """Exact for counts, nulls, min, max, histograms and categories; mean/std to 1e-9; quantiles are
     equal too, since both come from the same (identical) histogram."""
-    wh = Warehouse(demo_run.warehouse.catalog_path, demo_run.warehouse.tables_root)
+    wh = Warehouse.open(demo_run.warehouse)
     model = demo_run.model(FRAUD)
     day = HOURS[24:48]
-    hourly = load_profiles(wh, PROFILES, FRAUD, day)
+    hourly = load_profiles(wh, feature_profiles, FRAUD, day)
     files = sorted(Path(demo_run.warehouse.tables_root, "prediction_logs", FRAUD).rglob("*.parquet"))
     files = [
         f

@@ -107,7 +107,7 @@ def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
         f"warehouse/prediction_logs/fraud_classifier/dt={h:%Y-%m-%d}/hour={h:%H}.parquet" for h in hours
     ]
     # the Prometheus figures read the newest hour's row count from its footer on S3
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     samples = {(s.name, s.labels.get("model")): s.value for s in collect(config, wh)}
     assert samples[("rows", "fraud_classifier")] == expected[hours[-1]]
     assert samples[("last_partition_timestamp_seconds", "fraud_classifier")] == hours[-1].timestamp()
@@ -116,7 +116,7 @@ def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
 
 def test_missing_and_empty_hours_on_s3(tmp_path: Path, s3_env: str, seeded_bucket: str) -> None:
     config = load_config(write_config(tmp_path, seeded_bucket))
-    wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+    wh = Warehouse.open(config.warehouse)
     model = config.model("fraud_classifier")
     empty = ingest_hour(model, HOURS[30], S3ObjectStore(seeded_bucket), wh)
     missing = ingest_hour(model, HOURS[31], S3ObjectStore(seeded_bucket), wh)
@@ -129,7 +129,7 @@ def test_unreadable_s3_object_is_named_by_its_uri(tmp_path: Path, s3_env: str, s
     key = f"predictions/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/replica-9.parquet"
     boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"garbage bytes")
     try:
-        wh = Warehouse(config.warehouse.catalog_path, config.warehouse.tables_root)
+        wh = Warehouse.open(config.warehouse)
         with pytest.raises(IngestError, match=f"object s3://{BUCKET}/{key}: not a readable Parquet"):
             ingest_hour(config.model("fraud_classifier"), hour, S3ObjectStore(seeded_bucket), wh)
     finally:

@@ -1,0 +1,240 @@
+"""Every warehouse table, declared once: its name, schema, key and where it lives.
+
+Two kinds of table:
+- **Result tables** are row-level results (checks, alerts, drift, performance, per-hour facts). They live in
+  the results store (SQLite by default, PostgreSQL for a multi-machine deployment): upserts by key in one
+  transaction, reads by index. Their schema is the SQLAlchemy `Table` below; alembic migrations in
+  `storage/migrations/` create them, and a test checks the migrated schema equals this one.
+- **Object tables** are per-hour data: one object per (table, model, hour), found by its exact key. No
+  reader ever globs one (the analyst's views are the only exception: a person's query, not a hot path).
+
+No other module spells a table name, a key or a glob: they take them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes in and out. SQLite keeps them as naive UTC text; PostgreSQL as timestamptz."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the warehouse keeps UTC instants only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+TS = UTCDateTime()
+
+
+def _col(name: str, kind: Any, key: bool = False) -> sa.Column:
+    return sa.Column(name, kind, primary_key=key, nullable=not key)
+
+
+def _check_columns() -> list[sa.Column]:
+    return [
+        _col("model", sa.String, key=True),
+        _col("check_name", sa.String, key=True),
+        _col("partition_hour", TS, key=True),
+        _col("asset", sa.String),
+        _col("passed", sa.Boolean),
+        _col("status", sa.String),
+        _col("severity", sa.String),
+        _col("observed", sa.Double),
+        _col("threshold", sa.Double),
+        _col("description", sa.Text),
+        _col("details", sa.Text),  # JSON
+        _col("run_id", sa.String),
+        _col("evaluated_at", TS),
+    ]
+
+
+# The latest evaluation of each check on each hour (what reports, metrics and analysts read).
+check_results = sa.Table(
+    "check_results", metadata, *_check_columns(), sa.Index("ix_check_results_hour", "model", "partition_hour")
+)
+# Every evaluation, one row per check, hour and run (what the alert sensor reads, by run).
+check_history = sa.Table(
+    "check_history",
+    metadata,
+    *[c if c.name != "run_id" else _col("run_id", sa.String, key=True) for c in _check_columns()],
+    sa.Index("ix_check_history_run", "run_id", "model", "check_name"),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    _col("alert_id", sa.String, key=True),
+    _col("sink", sa.String, key=True),
+    _col("kind", sa.String),
+    _col("model", sa.String),
+    _col("asset", sa.String),
+    _col("check_name", sa.String),
+    _col("partition_hour", TS),
+    _col("severity", sa.String),
+    _col("observed", sa.Double),
+    _col("threshold", sa.Double),
+    _col("description", sa.Text),
+    _col("url", sa.Text),
+    _col("created_at", TS),
+    _col("message_id", sa.String),
+    _col("delivery_state", sa.String),
+    _col("attempts", sa.BigInteger),
+    _col("last_error", sa.Text),
+    _col("updated_at", TS),
+    sa.Index("ix_alerts_model_hour", "model", "partition_hour"),
+)
+# What a later state change of a delivery updates; the alert's own fields are written once.
+ALERT_DELIVERY_COLUMNS = ("message_id", "delivery_state", "attempts", "last_error", "updated_at")
+
+drift_metrics = sa.Table(
+    "drift_metrics",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("feature", sa.String, key=True),
+    _col("role", sa.String),
+    _col("kind", sa.String),
+    _col("test", sa.String),
+    _col("score_kind", sa.String),
+    _col("score", sa.Double),
+    _col("threshold", sa.Double),
+    _col("p_value", sa.Double),
+    _col("alpha", sa.Double),
+    _col("drifted", sa.Boolean),
+    _col("status", sa.String),
+    _col("reference_rows", sa.BigInteger),
+    _col("current_rows", sa.BigInteger),
+    _col("reference_window", sa.Text),
+    _col("details", sa.Text),  # JSON
+    _col("computed_at", TS),
+)
+
+drift_summary = sa.Table(
+    "drift_summary",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("features", sa.BigInteger),
+    _col("evaluated", sa.BigInteger),
+    _col("drifted", sa.BigInteger),
+    _col("drift_share", sa.Double),
+    _col("prediction_drifted", sa.Boolean),
+    _col("prediction_score", sa.Double),
+    _col("drifted_features", sa.Text),  # JSON list
+    _col("reference_window", sa.Text),
+    _col("computed_at", TS),
+    sa.Index("ix_drift_summary_hour", "partition_hour"),
+)
+
+CLASSIFICATION_METRICS = (
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "positive_rate",
+    "roc_auc",
+    "log_loss",
+    "brier",
+    "calibration_error",
+)
+REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
+
+
+def _performance_columns(*extra_key: str) -> list[sa.Column]:
+    return [
+        _col("model", sa.String, key=True),
+        _col("partition_hour", TS, key=True),
+        _col("predictions", sa.BigInteger),
+        _col("labelled", sa.BigInteger),
+        _col("label_coverage", sa.Double),
+        _col("label_hours", sa.BigInteger),
+        _col("labels_loaded_through", TS),
+        *[_col(m, sa.Double) for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)],
+        _col("estimated_accuracy", sa.Double),
+        _col("estimated_roc_auc", sa.Double),
+        _col("metric", sa.String),
+        _col("metric_value", sa.Double),
+        _col("metric_se", sa.Double),
+        _col("baseline_value", sa.Double),
+        _col("baseline_hours", sa.BigInteger),
+        _col("notes", sa.Text),  # JSON
+        _col("calibration", sa.Text),  # JSON: [{bin, n, positives}]
+        _col("computed_at", TS, key="computed_at" in extra_key),
+    ]
+
+
+model_performance = sa.Table("model_performance", metadata, *_performance_columns())
+model_performance_history = sa.Table(
+    "model_performance_history", metadata, *_performance_columns("computed_at")
+)
+
+# What checks need about each loaded hour, without opening its objects.
+hour_facts = sa.Table(
+    "hour_facts",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("rows", sa.BigInteger),
+    _col("objects", sa.BigInteger),
+    _col("bytes", sa.BigInteger),
+    _col("newest_object_at", TS),
+    _col("loaded_at", TS),
+)
+
+RESULT_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
+
+
+def key_columns(table: sa.Table) -> list[str]:
+    return [c.name for c in table.primary_key.columns]
+
+
+@dataclass(frozen=True)
+class ObjectTable:
+    """Per-hour data: one object per (model, hour) at `<name>/<model>/dt=YYYY-MM-DD/hour=HH<suffix>`."""
+
+    name: str
+    suffix: str = ".parquet"
+
+    def key(self, model: str, hour: datetime) -> str:
+        hour = hour.astimezone(UTC)
+        return f"{self.name}/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}{self.suffix}"
+
+    def day_prefix(self, model: str, day: datetime) -> str:
+        return f"{self.name}/{model}/dt={day:%Y-%m-%d}/"
+
+    def model_prefix(self, model: str) -> str:
+        return f"{self.name}/{model}/"
+
+    def analyst_glob(self, model: str) -> str:
+        """Every object of the model: for a person's query (a view), never for the pipeline's reads."""
+        return f"{self.name}/{model}/*/*{self.suffix}"
+
+
+prediction_logs = ObjectTable("prediction_logs")
+feature_profiles = ObjectTable("feature_profiles")
+reference_profiles = ObjectTable("reference_profiles")
+labels = ObjectTable("labels")
+reports = ObjectTable("reports", ".html")
+
+OBJECT_TABLES: tuple[ObjectTable, ...] = (prediction_logs, feature_profiles, reference_profiles, labels)
+# Fixed and file references are stored once, under this hour.
+STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)

@@ -1,0 +1,124 @@
+"""The SQL interface: an in-memory DuckDB session per analyst, read-only for real.
+
+It attaches the results store read-only (DuckDB's sqlite or postgres scanner, shipped as PyPI packages like
+httpfs) and defines the views analysts, Grafana and our tests use: `main.<result table>` for every result
+table and `<model>.<object table>` over each model's per-hour objects. Nothing is written anywhere, so a
+session held open for hours never slows a run.
+
+Then it is locked: file access only under the warehouse's own root (no `read_csv('/etc/passwd')`), no
+extension installs or loads, and the configuration itself locked. `query` takes exactly one SELECT (or
+WITH ... SELECT) statement and refuses everything else (COPY, EXPORT, ATTACH, INSTALL, LOAD, PRAGMA, SET,
+several statements) with a clear error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import sqlalchemy as sa
+
+from monitoring_pipeline.storage import catalog, duck
+
+if TYPE_CHECKING:
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+RESULTS = "results"  # the attached results store's name inside a session
+
+
+class ReadOnlyQueryError(ValueError):
+    """The statement is not one read-only query."""
+
+
+def attach_results(conn: Any, url: str) -> None:
+    """Attach the results store as `results`, read-only; a PostgreSQL password goes through a secret."""
+    if url.startswith("sqlite"):
+        path = sa.engine.make_url(url).database
+        duck.load_extension(conn, "sqlite_scanner")
+        conn.execute(f"ATTACH {duck.string_literal(str(path))} AS {RESULTS} (TYPE sqlite, READ_ONLY)")
+        return
+    parsed = sa.engine.make_url(url)
+    duck.load_extension(conn, "postgres_scanner")
+    conn.execute(
+        "CREATE OR REPLACE TEMPORARY SECRET monitoring_results (TYPE postgres, HOST ?, PORT ?, DATABASE ?, "
+        "USER ?, PASSWORD ?)",
+        [parsed.host or "localhost", str(parsed.port or 5432), parsed.database or "", parsed.username or "",
+         parsed.password or ""],
+    )  # fmt: skip
+    conn.execute(f"ATTACH '' AS {RESULTS} (TYPE postgres, SECRET monitoring_results, READ_ONLY)")
+
+
+def _column_sql(column: sa.Column, sqlite: bool) -> str:
+    name = duck.quote_identifier(column.name)
+    if not sqlite:
+        return name
+    if isinstance(column.type, catalog.UTCDateTime):
+        return f"CAST({name} AS TIMESTAMPTZ) AS {name}"  # SQLite keeps naive UTC; the session is UTC
+    if isinstance(column.type, sa.Boolean):
+        return f"CAST({name} AS BOOLEAN) AS {name}"
+    return name
+
+
+def result_views_sql(sqlite: bool) -> list[str]:
+    """`main.<table>` over the attached results store, with SQLite's types restored."""
+    return [
+        f"CREATE OR REPLACE VIEW main.{duck.quote_identifier(t.name)} AS SELECT "  # noqa: S608 (quoted identifiers from the catalog)
+        + ", ".join(_column_sql(c, sqlite) for c in t.columns)
+        + f" FROM {RESULTS}.{duck.quote_identifier(t.name)}"
+        for t in catalog.RESULT_TABLES
+    ]
+
+
+def open_session(wh: Warehouse, models: Sequence[str] = ()) -> Any:
+    """A locked, read-only session over the warehouse (see the module's docstring)."""
+    wh.results.ensure_schema()
+    conn = duck.connect(s3=wh.on_s3)
+    attach_results(conn, wh.results.url)
+    for sql in result_views_sql(wh.results.is_sqlite):
+        conn.execute(sql)
+    for model in models:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {duck.quote_identifier(model)}")
+        for table in catalog.OBJECT_TABLES:
+            glob = duck.string_literal(f"{wh.tables_root}/{table.analyst_glob(model)}")
+            try:
+                conn.execute(
+                    f"CREATE VIEW {duck.quote_identifier(model)}.{duck.quote_identifier(table.name)} AS "  # noqa: S608 (quoted identifiers, escaped literal)
+                    f"SELECT * FROM read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
+                )
+            except duckdb.IOException as exc:
+                if "No files found" not in str(exc):
+                    raise  # an unreachable or forbidden store is an error, not an empty table
+    root = wh.tables_root if wh.tables_root.startswith("s3://") else str(Path(wh.tables_root).resolve())
+    conn.execute("SET allowed_directories = ?", [[root.rstrip("/") + "/"]])
+    for setting in (
+        "enable_external_access = false",
+        "autoinstall_known_extensions = false",
+        "autoload_known_extensions = false",
+        "allow_community_extensions = false",
+        "lock_configuration = true",
+    ):
+        conn.execute(f"SET {setting}")
+    return conn
+
+
+def check_read_only(conn: Any, sql: str) -> str:
+    """The one SELECT statement in `sql`, or ReadOnlyQueryError saying why not."""
+    try:
+        statements = conn.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyQueryError(f"cannot parse the query: {exc}") from exc
+    if len(statements) != 1:
+        raise ReadOnlyQueryError(f"one statement per call, got {len(statements)}")
+    [statement] = statements
+    kind = str(statement.type).rsplit(".", 1)[-1]
+    if kind != "SELECT" or statement.query.lstrip().lower().startswith("pragma"):
+        what = "PRAGMA" if kind == "SELECT" else kind
+        raise ReadOnlyQueryError(f"only SELECT (or WITH ... SELECT) queries are allowed, not {what}")
+    return statement.query
+
+
+def query(conn: Any, sql: str) -> Any:
+    """Run one read-only query in a locked session; return DuckDB's relation."""
+    return conn.sql(check_read_only(conn, sql))
