@@ -75,13 +75,19 @@ def latest_checks(wh: Warehouse, model: str) -> list[dict]:
     """Each check's latest evaluation on its newest hour, by index: a loose index scan over the check
     names (one seek per check, however long the history), then one seek per check for its newest hour."""
     t = catalog.check_results
+    inner = t.alias("inner")
     first = sa.select(sa.func.min(t.c.check_name).label("name")).where(t.c.model == model)
     names = first.cte("check_names", recursive=True)
-    after = sa.select(sa.func.min(t.c.check_name)).where(t.c.model == model, t.c.check_name > names.c.name)
+    after = (
+        sa.select(sa.func.min(inner.c.check_name))
+        .where(inner.c.model == model, inner.c.check_name > names.c.name)
+        .correlate(names)
+    )
     names = names.union_all(sa.select(after.scalar_subquery()).where(names.c.name.is_not(None)))
     newest = (
-        sa.select(sa.func.max(t.c.partition_hour))
-        .where(t.c.model == model, t.c.check_name == names.c.name)
+        sa.select(sa.func.max(inner.c.partition_hour))
+        .where(inner.c.model == model, inner.c.check_name == names.c.name)
+        .correlate(names)
         .scalar_subquery()
     )
     stmt = sa.select(t).join(names, sa.and_(t.c.model == model, t.c.check_name == names.c.name))

@@ -213,6 +213,7 @@ class ObjectTable:
 
     name: str
     suffix: str = ".parquet"
+    per_model_view: bool = False  # analysts read `<model>.<name>`; otherwise `main.<name>` over every model
 
     def key(self, model: str, hour: datetime) -> str:
         hour = hour.astimezone(UTC)
@@ -224,12 +225,12 @@ class ObjectTable:
     def model_prefix(self, model: str) -> str:
         return f"{self.name}/{model}/"
 
-    def analyst_glob(self, model: str) -> str:
-        """Every object of the model: for a person's query (a view), never for the pipeline's reads."""
+    def analyst_glob(self, model: str = "*") -> str:
+        """Every object of the model (or all): for a person's query (a view), never the pipeline's reads."""
         return f"{self.name}/{model}/*/*{self.suffix}"
 
 
-prediction_logs = ObjectTable("prediction_logs")
+prediction_logs = ObjectTable("prediction_logs", per_model_view=True)
 feature_profiles = ObjectTable("feature_profiles")
 reference_profiles = ObjectTable("reference_profiles")
 labels = ObjectTable("labels")

@@ -78,18 +78,11 @@ def open_session(wh: Warehouse, models: Sequence[str] = ()) -> Any:
     attach_results(conn, wh.results.url)
     for sql in result_views_sql(wh.results.is_sqlite):
         conn.execute(sql)
-    for model in models:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {duck.quote_identifier(model)}")
-        for table in catalog.OBJECT_TABLES:
-            glob = duck.string_literal(f"{wh.tables_root}/{table.analyst_glob(model)}")
-            try:
-                conn.execute(
-                    f"CREATE VIEW {duck.quote_identifier(model)}.{duck.quote_identifier(table.name)} AS "  # noqa: S608 (quoted identifiers, escaped literal)
-                    f"SELECT * FROM read_parquet({glob}, union_by_name = true, hive_partitioning = false)"
-                )
-            except duckdb.IOException as exc:
-                if "No files found" not in str(exc):
-                    raise  # an unreachable or forbidden store is an error, not an empty table
+    for table in catalog.OBJECT_TABLES:
+        for model in models if table.per_model_view else ["*"]:
+            schema = model if table.per_model_view else "main"
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {duck.quote_identifier(schema)}")
+            _object_view(conn, schema, table.name, f"{wh.tables_root}/{table.analyst_glob(model)}")
     root = wh.tables_root if wh.tables_root.startswith("s3://") else str(Path(wh.tables_root).resolve())
     conn.execute("SET allowed_directories = ?", [[root.rstrip("/") + "/"]])
     for setting in (
@@ -103,6 +96,27 @@ def open_session(wh: Warehouse, models: Sequence[str] = ()) -> Any:
     return conn
 
 
+def _first_word(sql: str) -> str:
+    """The statement's first word, comments skipped (DuckDB rewrites `PRAGMA x` as a SELECT)."""
+    starts = [pos for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+    if not starts:
+        return ""
+    end = starts[1] if len(starts) > 1 else len(sql)
+    return sql[starts[0] : end].strip().upper()
+
+
+def _object_view(conn: Any, schema: str, name: str, glob: str) -> None:
+    try:
+        conn.execute(
+            f"CREATE VIEW {duck.quote_identifier(schema)}.{duck.quote_identifier(name)} AS "  # noqa: S608 (quoted identifiers, escaped literal)
+            f"SELECT * FROM read_parquet({duck.string_literal(glob)}, union_by_name = true, "
+            "hive_partitioning = false)"
+        )
+    except duckdb.IOException as exc:
+        if "No files found" not in str(exc):
+            raise  # an unreachable or forbidden store is an error, not an empty table
+
+
 def check_read_only(conn: Any, sql: str) -> str:
     """The one SELECT statement in `sql`, or ReadOnlyQueryError saying why not."""
     try:
@@ -112,10 +126,9 @@ def check_read_only(conn: Any, sql: str) -> str:
     if len(statements) != 1:
         raise ReadOnlyQueryError(f"one statement per call, got {len(statements)}")
     [statement] = statements
-    kind = str(statement.type).rsplit(".", 1)[-1]
-    if kind != "SELECT" or statement.query.lstrip().lower().startswith("pragma"):
-        what = "PRAGMA" if kind == "SELECT" else kind
-        raise ReadOnlyQueryError(f"only SELECT (or WITH ... SELECT) queries are allowed, not {what}")
+    word = _first_word(sql)
+    if str(statement.type) != "StatementType.SELECT" or word not in ("SELECT", "WITH", "FROM", "("):
+        raise ReadOnlyQueryError(f"only SELECT (or WITH ... SELECT) queries are allowed, not {word}")
     return statement.query
 
 

@@ -78,13 +78,17 @@ def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> Non
     )
     assert set(by_check) == expected
     assert all(v == (6, 6) for v in by_check.values()), by_check
-    run_pipeline(config, FRAUD, HOURS[2], HOURS[7])  # a second evaluation adds rows, one per check and hour
-    [(evaluations_per_hour,)] = query(
+    run_pipeline(config, FRAUD, HOURS[2], HOURS[7])  # a second evaluation: history grows, latest replaced
+    per_hour = "SELECT min(n), max(n) FROM (SELECT count(*) AS n FROM main.{} GROUP BY model, check_name, partition_hour)"
+    assert query(config, per_hour.format("check_history")) == [(2, 2)]
+    assert query(config, per_hour.format("check_results")) == [(1, 1)]
+    [(stale,)] = query(  # the latest row is the second run's evaluation
         config,
-        "SELECT max(n) FROM (SELECT count(*) AS n FROM main.check_results "
-        "GROUP BY model, check_name, partition_hour)",
+        "SELECT count(*) FROM main.check_results r WHERE evaluated_at < (SELECT max(evaluated_at) "
+        "FROM main.check_history h WHERE h.model = r.model AND h.check_name = r.check_name "
+        "AND h.partition_hour = r.partition_hour)",
     )
-    assert evaluations_per_hour == 2
+    assert stale == 0
 
 
 def test_definitions_load_without_importing_great_expectations(tmp_path: Path) -> None:

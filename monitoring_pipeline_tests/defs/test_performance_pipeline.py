@@ -94,7 +94,7 @@ def test_label_updates_recompute_the_hours_they_belong_to(tmp_path: Path, demo_l
         assert abs(got[hour] - independent[hour]) < 1e-12, hour
     counts = query(
         config,
-        "SELECT check_name, partition_hour, count(*) FROM main.check_results "
+        "SELECT check_name, partition_hour, count(*) FROM main.check_history "
         "WHERE asset = 'model_performance' GROUP BY 1, 2",
     )
     evaluated = {(c, h): n for c, h, n in counts}
