@@ -42,10 +42,16 @@ def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def write_config(
-    folder: Path, logs: str, data: str | None = None, top: dict | None = None, **model_overrides: object
+    folder: Path,
+    logs: str,
+    data: str | None = None,
+    top: dict | None = None,
+    labels: str | None = None,
+    **model_overrides: object,
 ) -> Path:
     """A copy of the repository's monitors.yaml pointing at `logs`, with its warehouse and alert log in
-    `folder`; `top` overrides top-level fields, `model_overrides` fields of every model."""
+    `folder`; `top` overrides top-level fields, `model_overrides` fields of every model. `labels`: where
+    the labels are (default: beside local logs); "" drops them."""
     raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
     raw["warehouse"] = {
         "results": str(folder / "results.sqlite"),
@@ -56,8 +62,10 @@ def write_config(
     raw.update(top)
     for model in raw["models"]:
         model["logs"] = logs
-        if "labels" in model and not logs.startswith("s3://"):
-            model["labels"] = {**model["labels"], "location": str(Path(logs).parent / "labels")}
+        if labels == "":
+            model.pop("labels", None)
+        elif "labels" in model and (labels or not logs.startswith("s3://")):
+            model["labels"] = {**model["labels"], "location": labels or str(Path(logs).parent / "labels")}
         if model.get("reference", {}).get("type") == "file" and not logs.startswith("s3://"):
             name = Path(model["reference"]["path"]).name
             model["reference"] = {"type": "file", "path": str(Path(logs).parent / "reference" / name)}

@@ -218,6 +218,13 @@ class DownloadCache:
             self._entries[(obj.uri, obj.etag)] = (target, target.stat().st_size)
         return target
 
+    def clear(self) -> None:
+        """Forget every copy (what a new process starts with)."""
+        with self._lock:
+            for path, _ in self._entries.values():
+                path.unlink(missing_ok=True)
+            self._entries.clear()
+
     def trim(self, keep: Sequence[Path] = ()) -> None:
         with self._lock:
             total = sum(size for _, size in self._entries.values())

@@ -79,7 +79,10 @@ def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> Non
     assert set(by_check) == expected
     assert all(v == (6, 6) for v in by_check.values()), by_check
     run_pipeline(config, FRAUD, HOURS[2], HOURS[7])  # a second evaluation: history grows, latest replaced
-    per_hour = "SELECT min(n), max(n) FROM (SELECT count(*) AS n FROM main.{} GROUP BY model, check_name, partition_hour)"
+    per_hour = (
+        "SELECT min(n), max(n) FROM (SELECT count(*) AS n FROM main.{} "
+        "GROUP BY model, check_name, partition_hour)"
+    )
     assert query(config, per_hour.format("check_history")) == [(2, 2)]
     assert query(config, per_hour.format("check_results")) == [(1, 1)]
     [(stale,)] = query(  # the latest row is the second run's evaluation

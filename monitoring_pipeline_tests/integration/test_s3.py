@@ -3,60 +3,62 @@ boto3 and DuckDB's httpfs exactly as against AWS: endpoint and credentials from 
 
 from __future__ import annotations
 
+import io
+import re
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import boto3
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.demo import seed_demo
 from monitoring_pipeline.ingest import IngestError, ingest_hour
 from monitoring_pipeline.metrics import collect
-from monitoring_pipeline.storage.object_store import ObjectStoreError, S3ObjectStore
+from monitoring_pipeline.reports import hour_report
+from monitoring_pipeline.storage.object_store import CACHE, ObjectStoreError, S3ObjectStore
+from monitoring_pipeline.storage.sql_session import query as sql_query
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
-from monitoring_pipeline_tests.helpers import free_port, materialize_logs, warehouse_rows
+from monitoring_pipeline_tests.helpers import materialize_logs, query, run_pipeline, warehouse_rows
+from monitoring_pipeline_tests.s3 import BUCKET, S3Server, running_s3
 
 pytestmark = pytest.mark.integration
-BUCKET = "serving-logs"
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+def s3_server() -> Iterator[S3Server]:
+    with running_s3() as server:
+        yield server
 
 
 @pytest.fixture
-def s3_env(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     """AWS's standard environment variables, as a user pointing at MinIO or R2 would set them."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-do-not-log")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return s3_endpoint
+    for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    return s3_server.endpoint
 
 
 @pytest.fixture(scope="module")
-def seeded_bucket(s3_endpoint: str) -> str:
-    """The demo's first 8 hours of both models, written through the S3 store (boto3)."""
+def seeded_bucket(s3_server: S3Server) -> str:
+    """The demo's 96 hours of fraud_classifier (logs and labels), written through the S3 store (boto3)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_ENDPOINT_URL", s3_endpoint)
-        mp.setenv("AWS_ACCESS_KEY_ID", "test-key")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-do-not-log")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
+            mp.setenv(name, value)
         store = S3ObjectStore(f"s3://{BUCKET}/predictions")
-        seed_demo({"fraud_classifier": store}, end=DEMO_END, hours=96)
+        labels = S3ObjectStore(f"s3://{BUCKET}/labels")
+        seed_demo({"fraud_classifier": store}, end=DEMO_END, hours=96, labels={"fraud_classifier": labels})
     return f"s3://{BUCKET}/predictions"
+
+
+def client() -> Any:
+    return boto3.session.Session().client("s3")
 
 
 def s3_source_rows(model: str, hour) -> int:
@@ -64,11 +66,11 @@ def s3_source_rows(model: str, hour) -> int:
 
     import pyarrow.parquet as pq
 
-    client = boto3.client("s3")
+    s3 = client()
     prefix = f"predictions/{model}/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
     total = 0
-    for item in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []):
-        body = client.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", []):
+        body = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read()
         total += pq.ParquetFile(io.BytesIO(body)).metadata.num_rows
     return total
 
@@ -89,7 +91,7 @@ def test_s3_logs_into_local_warehouse(tmp_path: Path, s3_env: str, seeded_bucket
 
 
 def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
-    tmp_path: Path, s3_env: str, seeded_bucket: str, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, s3_env: str, s3_server: S3Server, seeded_bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Partition files on S3 and the catalog's views read them through httpfs."""
     config: MonitorsConfig = load_config(
@@ -100,9 +102,7 @@ def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
     materialize_logs(config, "fraud_classifier", hours[1])  # a re-run replaces the object
     expected = {h: s3_source_rows("fraud_classifier", h) for h in hours}
     assert warehouse_rows(config, "fraud_classifier") == expected
-    keys = [
-        o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="warehouse/")["Contents"]
-    ]
+    keys = [o["Key"] for o in client().list_objects_v2(Bucket=BUCKET, Prefix="warehouse/")["Contents"]]
     assert sorted(keys) == [
         f"warehouse/prediction_logs/fraud_classifier/dt={h:%Y-%m-%d}/hour={h:%H}.parquet" for h in hours
     ]
@@ -111,7 +111,7 @@ def test_s3_logs_and_s3_warehouse_for_runs_on_many_machines(
     samples = {(s.name, s.labels.get("model")): s.value for s in collect(config, wh)}
     assert samples[("rows", "fraud_classifier")] == expected[hours[-1]]
     assert samples[("last_partition_timestamp_seconds", "fraud_classifier")] == hours[-1].timestamp()
-    assert "test-secret-do-not-log" not in caplog.text
+    assert s3_server.pipeline.secret not in caplog.text
 
 
 def test_missing_and_empty_hours_on_s3(tmp_path: Path, s3_env: str, seeded_bucket: str) -> None:
@@ -127,13 +127,13 @@ def test_unreadable_s3_object_is_named_by_its_uri(tmp_path: Path, s3_env: str, s
     config = load_config(write_config(tmp_path, seeded_bucket))
     hour = HOURS[6]
     key = f"predictions/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/replica-9.parquet"
-    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"garbage bytes")
+    client().put_object(Bucket=BUCKET, Key=key, Body=b"garbage bytes")
     try:
         wh = Warehouse.open(config.warehouse)
         with pytest.raises(IngestError, match=f"object s3://{BUCKET}/{key}: not a readable Parquet"):
             ingest_hour(config.model("fraud_classifier"), hour, S3ObjectStore(seeded_bucket), wh)
     finally:
-        boto3.client("s3").delete_object(Bucket=BUCKET, Key=key)
+        client().delete_object(Bucket=BUCKET, Key=key)
 
 
 def test_missing_bucket_is_a_clear_error(s3_env: str) -> None:
@@ -150,7 +150,129 @@ def test_head_and_fetch_file_on_s3(tmp_path: Path, s3_env: str, seeded_bucket: s
     found = store.head(key)
     assert found is not None and found.size > 1000 and found.modified is not None
     assert store.head("fraud_classifier/nope.parquet") is None
-    local = fetch_file(f"{seeded_bucket}/{key}", tmp_path)
+    local = fetch_file(f"{seeded_bucket}/{key}")
     assert local.stat().st_size == found.size
     with pytest.raises(ObjectStoreError, match="no such object"):
-        fetch_file(f"{seeded_bucket}/missing.parquet", tmp_path)
+        fetch_file(f"{seeded_bucket}/missing.parquet")
+
+
+def _own_hour_labels(hour: datetime, n: int = 300) -> int:
+    """Labels that land in the predictions' own hour (a fast label producer): n ids of the hour's logs."""
+    s3 = client()
+    prefix = f"predictions/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+    key = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"][0]["Key"]
+    ids = pq.read_table(
+        io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()), columns=["prediction_id"]
+    )
+    labels = pa.table(
+        {"prediction_id": ids.column(0).slice(0, n), "is_fraud": pa.array(["fraud", "legit"] * (n // 2))}
+    )
+    sink = io.BytesIO()
+    pq.write_table(labels, sink)
+    target = f"labels/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/own-hour.parquet"
+    s3.put_object(Bucket=BUCKET, Key=target, Body=sink.getvalue())
+    return n
+
+
+def _s3_config(tmp_path: Path, seeded_bucket: str, data: str, **kwargs: object) -> MonitorsConfig:
+    return load_config(write_config(tmp_path, seeded_bucket, data=f"s3://{BUCKET}/{data}", **kwargs))
+
+
+def test_the_whole_hourly_job_on_s3(
+    tmp_path: Path, s3_env: str, s3_server: S3Server, seeded_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logs, warehouse and labels on S3 with credentials enforced; every asset of the hourly job including
+    the drift report and performance, with labels landing in the predictions' own hour (both failed on
+    main: a downloaded copy shadowed another)."""
+    config = _s3_config(tmp_path, seeded_bucket, "wh-full", labels=f"s3://{BUCKET}/labels")
+    first, last = HOURS[0], HOURS[25]
+    own = _own_hour_labels(last)
+    result = run_pipeline(config, "fraud_classifier", first, last)
+    assert result.success
+    wh = Warehouse.open(config.warehouse)
+    html = hour_report(config.model("fraud_classifier"), last, wh)
+    assert "fraud_classifier - drift report" in html and "merchant_category" in html
+    reports = client().list_objects_v2(Bucket=BUCKET, Prefix="wh-full/reports/fraud_classifier/")["Contents"]
+    assert len(reports) >= 24  # every hour with drift results has its report on S3
+    perf = {
+        r[0]: r[1:]
+        for r in query(config, "SELECT partition_hour, labelled, predictions FROM main.model_performance")
+    }
+    assert set(perf) == set(HOURS[0:26])
+    assert perf[last][0] >= own and perf[last][1] == s3_source_rows("fraud_classifier", last)
+    drift = query(
+        config, "SELECT count(DISTINCT feature) FROM main.drift_metrics WHERE partition_hour = ?", [last]
+    )
+    assert drift == [(len(config.model("fraud_classifier").monitored_columns),)]
+    assert s3_server.pipeline.secret not in caplog.text
+
+
+def test_one_hourly_run_reads_each_object_once(
+    tmp_path: Path, s3_env: str, s3_server: S3Server, seeded_bucket: str
+) -> None:
+    """The server's request log: one hourly run (from ingest to report) reads at most 1.5x the hour's
+    source objects plus its reference window's profile objects. (Without labels: the labels join still
+    reads its `max_delay_hours` window of predictions; see the README.)"""
+    config = _s3_config(tmp_path, seeded_bucket, "wh-bytes", labels="")
+    hour = HOURS[30 + 10]
+    run_pipeline(config, "fraud_classifier", HOURS[16], hour - timedelta(hours=1))
+    CACHE.clear()  # a new process: nothing read before
+    mark = s3_server.log.mark()
+    assert run_pipeline(config, "fraud_classifier", hour, hour).success
+    s3 = client()
+    source = sum(
+        o["Size"]
+        for o in s3.list_objects_v2(
+            Bucket=BUCKET, Prefix=f"predictions/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+        )["Contents"]
+    )
+    table = "wh-bytes/feature_profiles/fraud_classifier"
+    window = {
+        f"{table}/dt={h:%Y-%m-%d}/hour={h:%H}.parquet"
+        for h in (hour - timedelta(hours=k) for k in range(1, 25))
+    }
+    listed = [
+        o
+        for day in {key.rsplit("/", 1)[0] for key in window}
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=day + "/").get("Contents", [])
+    ]
+    profiles = sum(o["Size"] for o in listed if o["Key"] in window)
+    read = s3_server.log.bytes_read(mark, f"/{BUCKET}/")
+    assert 0 < read <= 1.5 * (source + profiles), (read, source, profiles)
+
+
+def test_denied_reads_are_errors_naming_the_uri(
+    tmp_path: Path, s3_env: str, s3_server: S3Server, seeded_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 403 is never "no data": a report, a run and an analyst's session fail, naming the object."""
+    config = _s3_config(tmp_path, seeded_bucket, "wh-denied", labels="")
+    hour = HOURS[3]
+    assert run_pipeline(config, "fraud_classifier", HOURS[1], hour).success
+    CACHE.clear()
+    for name, value in s3_server.no_get.env(s3_server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    wh = Warehouse.open(config.warehouse)
+    profile = (
+        f"s3://{BUCKET}/wh-denied/feature_profiles/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}.parquet"
+    )
+    with pytest.raises(ObjectStoreError, match=re.escape(f"cannot download {profile}")):
+        hour_report(config.model("fraud_classifier"), hour, wh)
+    failed = run_pipeline(config, "fraud_classifier", hour, hour)
+    assert not failed.success
+    errors = " ".join(str(e.event_specific_data.error) for e in failed.all_events if e.is_step_failure)
+    assert f"s3://{BUCKET}/" in errors and "403" in errors
+    with pytest.raises(duckdb.Error, match="403"):
+        wh.connect(["fraud_classifier"])
+
+
+def test_the_sql_session_reads_s3_and_nothing_else(tmp_path: Path, s3_env: str, seeded_bucket: str) -> None:
+    config = _s3_config(tmp_path, seeded_bucket, "wh-sql", labels="")
+    materialize_logs(config, "fraud_classifier", HOURS[5])
+    rows = query(config, "SELECT count(*) FROM fraud_classifier.prediction_logs")
+    assert rows == [(s3_source_rows("fraud_classifier", HOURS[5]),)]
+    outside = f"SELECT count(*) FROM read_parquet('s3://{BUCKET}/predictions/*/*/*/*.parquet')"
+    with (
+        Warehouse.open(config.warehouse).connect(["fraud_classifier"]) as conn,
+        pytest.raises(duckdb.PermissionException),
+    ):
+        sql_query(conn, outside)

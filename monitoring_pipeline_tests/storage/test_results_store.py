@@ -17,7 +17,6 @@ from alembic.migration import MigrationContext
 
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.results import VERSION_TABLE, ResultsStore, engine_for
-from monitoring_pipeline.storage.warehouse import Warehouse
 
 HOUR = datetime(2026, 11, 20, 5, tzinfo=UTC)
 
@@ -83,7 +82,8 @@ for k in range(first, first + count):
     hour = base + timedelta(hours=k)
     key = {"model": "m", "partition_hour": hour}
     start = time.perf_counter()
-    store.replace(catalog.drift_metrics, key, [key | {"feature": f"f{i}", "score": worker} for i in range(20)])
+    rows = [key | {"feature": f"f{i}", "score": worker} for i in range(20)]
+    store.replace(catalog.drift_metrics, key, rows)
     with store.transaction() as conn:
         row = key | {"check_name": "c", "passed": True, "run_id": f"w{worker}-{k}",
                      "evaluated_at": datetime.now(UTC)}
