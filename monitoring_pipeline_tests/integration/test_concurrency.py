@@ -1,13 +1,15 @@
-"""Four processes materialize eight hours at once, with and without an analyst holding a read-only
-session on the warehouse catalog. DuckDB allows one writer per database file; our runs never
-write to a shared DuckDB file, so none of them may fail on a lock."""
+"""Eight processes replace overlapping hours of one model at once, on a results store in SQLite and in a
+real PostgreSQL, while an analyst holds a read-only SQL session opened before the model's first load and
+the Prometheus collection ticks. Every run must succeed, rows per hour be exact, one latest result be kept
+per (check, hour), and no step be slowed more than 2x by the reader."""
 
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -15,39 +17,53 @@ import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline_tests.conftest import HOURS, source_rows, write_config
-from monitoring_pipeline_tests.helpers import key, materialize_logs, warehouse_rows
+from monitoring_pipeline_tests.helpers import key, query, warehouse_rows
+from monitoring_pipeline_tests.postgres import Postgres, running_postgres
 
 pytestmark = pytest.mark.integration
 MODEL = "fraud_classifier"
 
 READER = """
-import os, sys, time, duckdb
-conn = duckdb.connect(sys.argv[1], read_only=True)
-query = "SELECT count(*) FROM fraud_classifier.prediction_logs"
+import sys
+from monitoring_pipeline.config import load_config
+from monitoring_pipeline.metrics import collect
+from monitoring_pipeline.storage.warehouse import Warehouse
+config = load_config(sys.argv[1])
+wh = Warehouse.open(config.warehouse)
+conn = wh.connect([m.name for m in config.models])  # opened before the model's first row exists
 print("ready", flush=True)
 queries = 0
-while not os.path.exists(sys.argv[2]):  # keep the session open and busy until told to stop
-    conn.execute(query).fetchone()
+while sys.stdin.readline().strip() != "stop":  # the session stays open; each line asks for one more round
+    conn.execute("SELECT count(*) FROM main.check_results").fetchone()
+    collect(config, wh)  # what the prometheus_textfile sensor does every minute
     queries += 1
-    time.sleep(0.05)
-print(queries, conn.execute(query).fetchone()[0], flush=True)
+    print(queries, flush=True)
+print(conn.execute("SELECT sum(rows) FROM main.hour_facts").fetchone()[0], flush=True)
 """
-
 
 WORKER = """
-import sys
+import sys, time
 import dagster as dg
-from monitoring_pipeline.definitions import defs
-asset = defs.resolve_assets_def(dg.AssetKey(["fraud_classifier", "prediction_logs"]))
+from monitoring_pipeline.config import load_config
+from monitoring_pipeline.defs.assets import prediction_logs_asset
+from monitoring_pipeline.defs.checks import prediction_logs_checks
+from monitoring_pipeline.resources.warehouse import WarehouseResource
+model = load_config().model("fraud_classifier")
+fast = {"schema_matches", "hour_is_not_empty", "volume_within_band"}  # the checks that read results rows
+checks = [c for c in prediction_logs_checks(model) if {k.name for k in c.check_keys} <= fast]
+resources = {"warehouse": WarehouseResource.from_config(load_config().warehouse)}
 with dg.DagsterInstance.get() as instance:
     for partition in sys.argv[1:]:
-        assert dg.materialize([asset], partition_key=partition, instance=instance).success
+        start = time.perf_counter()
+        assets = [prediction_logs_asset(model), *checks]
+        run = dg.materialize(assets, partition_key=partition, instance=instance, resources=resources)
+        assert run.success
+        print("took", time.perf_counter() - start, flush=True)
 """
 
 
-def run_workers(config_path: Path, dagster_home: Path, hours: list) -> list[subprocess.CompletedProcess]:
-    """Four processes, each materializing two hours on the shared Dagster instance, all at once."""
-    env = {**os.environ, "MONITORING_CONFIG": str(config_path), "DAGSTER_HOME": str(dagster_home)}
+def run_workers(env: dict, hours: list) -> list[subprocess.CompletedProcess]:
+    """Eight processes, worker i materializing hours i and i+1: every hour is replaced by two of them."""
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, key(hours[i]), key(hours[i + 1])],
@@ -56,62 +72,85 @@ def run_workers(config_path: Path, dagster_home: Path, hours: list) -> list[subp
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for i in range(0, 8, 2)
+        for i in range(8)
     ]
-    return [subprocess.CompletedProcess(p.args, p.wait(timeout=300), p.stdout.read()) for p in procs]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=600), p.stdout.read()) for p in procs]
 
 
-@pytest.fixture
-def setup(tmp_path: Path, demo_logs: Path) -> tuple[Path, Path, MonitorsConfig]:
-    config_path = write_config(tmp_path, str(demo_logs))
-    dagster_home = tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    # Storage is created once, as `dagster dev` or the daemon does before any run: four CLI processes
-    # creating a fresh SQLite instance at the same moment race in Dagster's own schema migration.
-    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
-    return config_path, dagster_home, load_config(config_path)
-
-
-def assert_all_loaded(
-    results: list[subprocess.CompletedProcess], config: MonitorsConfig, demo_logs: Path, hours: list
-) -> None:
+def step_times(results: list[subprocess.CompletedProcess]) -> list[float]:
     for result in results:
         assert result.returncode == 0, result.stdout[-3000:]
         assert "lock" not in result.stdout.lower(), result.stdout[-3000:]
-    expected = {h: source_rows(demo_logs, MODEL, h) for h in hours}
-    loaded = warehouse_rows(config, MODEL)
-    assert {h: loaded.get(h, 0) for h in hours} == expected
+    return [
+        float(line.split()[1]) for r in results for line in r.stdout.splitlines() if line.startswith("took")
+    ]
 
 
-def test_four_processes_eight_hours(setup: tuple, demo_logs: Path) -> None:
-    config_path, dagster_home, config = setup
-    hours = HOURS[8:16]
-    assert not Path(config.warehouse.catalog_path).exists()  # they also race to create the catalog
-    assert_all_loaded(run_workers(config_path, dagster_home, hours), config, demo_logs, hours)
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    with running_postgres("results") as server:
+        yield server
 
 
-def test_four_processes_while_an_analyst_holds_the_catalog(setup: tuple, demo_logs: Path) -> None:
-    config_path, dagster_home, config = setup
-    materialize_logs(config, MODEL, HOURS[0])  # the catalog exists before the analyst opens it
-    stop = config.path.parent / "stop-reader"
+@pytest.fixture(params=["sqlite", "postgres"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path, demo_logs: Path) -> tuple[dict, MonitorsConfig]:
+    config_path = write_config(tmp_path, str(demo_logs), labels="")
+    dagster_home = tmp_path / "dagster_home"
+    dagster_home.mkdir()
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # Dagster's own SQLite storage is created once, as `dagster dev` or the daemon does before any run:
+    # brand-new processes creating it at the same moment race in Dagster's own schema migration.
+    dg.DagsterInstance.from_config(str(dagster_home)).dispose()
+    env = {**os.environ, "MONITORING_CONFIG": str(config_path), "DAGSTER_HOME": str(dagster_home)}
+    if request.param == "postgres":
+        server = request.getfixturevalue("postgres")
+        env["MONITORING_RESULTS"] = server.url(password="never-logged")
+        os.environ["MONITORING_RESULTS"] = env["MONITORING_RESULTS"]
+        request.addfinalizer(lambda: os.environ.pop("MONITORING_RESULTS", None))
+    return env, load_config(config_path)
+
+
+def test_eight_processes_replace_overlapping_hours_while_an_analyst_reads(
+    setup: tuple[dict, MonitorsConfig], demo_logs: Path
+) -> None:
+    env, config = setup
+    alone = step_times(run_workers(env, HOURS[0:9]))  # the same work with nobody reading
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, config.warehouse.catalog_path, str(stop)],
+        [sys.executable, "-c", READER, str(config.path)],
+        env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert reader.stdout.readline().strip() == "ready"
-        hours = HOURS[16:24]
-        started = time.monotonic()
-        results = run_workers(config_path, dagster_home, hours)
-        assert time.monotonic() - started < 240
-        assert reader.poll() is None, "the analyst's session must stay open for the whole time"
-        stop.touch()
-        out, _ = reader.communicate(timeout=30)
+        reader.stdin.write("go\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == "1"
+        hours = HOURS[10:19]
+        results = run_workers(env, hours)
+        reader.stdin.write("go\nstop\n")
+        reader.stdin.flush()
+        out, _ = reader.communicate(timeout=120)
     finally:
         reader.kill()
-    assert_all_loaded(results, config, demo_logs, hours)
-    queries, seen_rows = map(int, out.split())
-    assert queries > 10  # the analyst kept querying while the runs wrote
-    assert seen_rows == sum(source_rows(demo_logs, MODEL, h) for h in [HOURS[0], *hours])
+    with_reader = step_times(results)
+    assert reader.returncode == 0
+    queries, seen = out.split()
+    assert queries == "2"  # the session opened before the first load still reads after it
+    everything = [*HOURS[0:9], *hours]
+    expected = {h: source_rows(demo_logs, MODEL, h) for h in everything}
+    assert int(seen) == sum(expected.values())
+    loaded = warehouse_rows(config, MODEL)
+    assert {h: loaded.get(h, 0) for h in everything} == expected  # rows per hour exact, none duplicated
+    latest = query(
+        config,
+        "SELECT check_name, partition_hour, count(*) FROM main.check_results "
+        "GROUP BY 1, 2 HAVING count(*) > 1",
+    )
+    assert latest == []  # one latest result per (check, hour)
+    history = query(
+        config, "SELECT count(DISTINCT run_id) FROM main.check_history WHERE partition_hour = ?", [hours[4]]
+    )
+    assert history == [(2,)]  # both runs that replaced the hour kept their evaluation
+    assert statistics.median(with_reader) <= 2 * statistics.median(alone), (alone, with_reader)
