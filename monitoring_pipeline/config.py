@@ -152,6 +152,7 @@ class AlertingConfig:
 class WarehouseConfig:
     results: str  # the results store: a SQLite file path or a postgresql:// URL
     tables_root: str
+    retention_days: int = 400  # per-hour objects and result rows older than this are deleted daily
 
     def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
         return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
@@ -280,12 +281,16 @@ class _Parser:
                 "postgresql:// URL) and `monitoring-pipeline sql` builds its views per session; remove "
                 "the field",
             )
-        self._unknown(raw, {"catalog", "results", "data"}, "field 'warehouse'")
+        self._unknown(raw, {"catalog", "results", "data", "retention_days"}, "field 'warehouse'")
+        retention = raw.get("retention_days", WarehouseConfig.retention_days)
+        if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
+            self.error("field 'warehouse.retention_days'", f"expected a whole number >= 1; got {retention!r}")
+            retention = WarehouseConfig.retention_days
         results = str(os.environ.get(RESULTS_ENV) or raw.get("results", "data/results.sqlite"))
         if not results.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
             results = resolve_location(results, self.base)
         data = os.environ.get(WAREHOUSE_DATA_ENV) or raw.get("data", "data/warehouse")
-        return WarehouseConfig(results, resolve_location(str(data), self.base))
+        return WarehouseConfig(results, resolve_location(str(data), self.base), retention)
 
     def _model(self, raw: Any, index: int) -> ModelConfig | None:
         if not isinstance(raw, dict):

@@ -107,7 +107,8 @@ def ingest_labels(
             )
             params += [obj.uri, str(path)]
         window = [hour - timedelta(hours=k) for k in range(labels_of(model).max_delay_hours + 1)]
-        predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, window)
+        # no labels arrived: nothing to look up (the lookup reads the window's predictions)
+        predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, window) if objects else {}
         empty = (
             f"SELECT NULL::VARCHAR AS prediction_id, NULL::{label_type} AS label, "
             "NULL::VARCHAR AS source_object"

@@ -14,6 +14,7 @@ import yaml
 from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
 from monitoring_pipeline.demo import demo_hours, seed_demo, training_frame, write_training_file
 from monitoring_pipeline.storage.object_store import LocalObjectStore
+from monitoring_pipeline_tests.s3 import BUCKET, S3Server, running_s3
 
 DEMO_END = datetime(2026, 11, 24, 0, tzinfo=UTC)
 HOURS = demo_hours(DEMO_END)
@@ -73,6 +74,24 @@ def write_config(
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A real S3-protocol server on loopback with credentials enforced (see monitoring_pipeline_tests.s3)."""
+    with running_s3() as server:
+        yield server
+
+
+@pytest.fixture(params=["local", "s3"])
+def warehouse_root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Where per-hour objects go, for the tests that run on the local store AND on S3."""
+    if request.param == "local":
+        return str(tmp_path / "warehouse")
+    server: S3Server = request.getfixturevalue("s3_server")
+    for name, value in server.pipeline.env(server.endpoint).items():
+        monkeypatch.setenv(name, value)
+    return f"s3://{BUCKET}/{tmp_path.name}"
 
 
 @pytest.fixture

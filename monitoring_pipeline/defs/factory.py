@@ -21,6 +21,7 @@ from monitoring_pipeline.defs.performance_assets import (
     performance_job,
 )
 from monitoring_pipeline.defs.report_assets import drift_report_asset
+from monitoring_pipeline.defs.retention import retention_job, retention_schedule
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor, prometheus_sensor
 from monitoring_pipeline.resources.warehouse import WarehouseResource
@@ -56,6 +57,9 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
             sensors.append(label_updates_sensor(model, perf_job))
             sensors.append(late_files_sensor(model, late_labels_job, "labels", model.labels.location))
             check_keys += list(performance.check_keys)
+    retention = retention_job(config)
+    jobs.append(retention)
+    schedules.append(retention_schedule(retention))
     check_keys += [key for c in asset_checks for key in c.check_keys]
     check_keys += [spec.key for model in config.models for spec in drift_check_specs(model)]
     return dg.Definitions(

@@ -77,6 +77,7 @@ check_history = sa.Table(
     metadata,
     *[c if c.name != "run_id" else _col("run_id", sa.String, key=True) for c in _check_columns()],
     sa.Index("ix_check_history_run", "run_id", "model", "check_name"),
+    sa.Index("ix_check_history_hour", "model", "partition_hour"),
 )
 
 alerts = sa.Table(
@@ -237,5 +238,6 @@ labels = ObjectTable("labels")
 reports = ObjectTable("reports", ".html")
 
 OBJECT_TABLES: tuple[ObjectTable, ...] = (prediction_logs, feature_profiles, reference_profiles, labels)
+HOURLY_OBJECT_TABLES: tuple[ObjectTable, ...] = (*OBJECT_TABLES, reports)
 # Fixed and file references are stored once, under this hour.
 STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)

@@ -106,11 +106,12 @@ def _first_word(sql: str) -> str:
 
 
 def _object_view(conn: Any, schema: str, name: str, glob: str) -> None:
+    """A view over every object of a table. Bound from the first object's schema only (`union_by_name`
+    would open every footer of the history each time a session starts)."""
     try:
         conn.execute(
             f"CREATE VIEW {duck.quote_identifier(schema)}.{duck.quote_identifier(name)} AS "  # noqa: S608 (quoted identifiers, escaped literal)
-            f"SELECT * FROM read_parquet({duck.string_literal(glob)}, union_by_name = true, "
-            "hive_partitioning = false)"
+            f"SELECT * FROM read_parquet({duck.string_literal(glob)}, hive_partitioning = false)"
         )
     except duckdb.IOException as exc:
         if "No files found" not in str(exc):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,15 +25,9 @@ from monitoring_pipeline.storage.sql_session import query as sql_query
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
 from monitoring_pipeline_tests.helpers import materialize_logs, query, run_pipeline, warehouse_rows
-from monitoring_pipeline_tests.s3 import BUCKET, S3Server, running_s3
+from monitoring_pipeline_tests.s3 import BUCKET, S3Server
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def s3_server() -> Iterator[S3Server]:
-    with running_s3() as server:
-        yield server
 
 
 @pytest.fixture

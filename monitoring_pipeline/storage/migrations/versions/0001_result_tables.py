@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model", "check_name", "partition_hour", "run_id"),
     )
     op.create_index("ix_check_history_run", "check_history", ["run_id", "model", "check_name"], unique=False)
+    op.create_index("ix_check_history_hour", "check_history", ["model", "partition_hour"], unique=False)
     op.create_table(
         "check_results",
         sa.Column("model", sa.String(), nullable=False),
