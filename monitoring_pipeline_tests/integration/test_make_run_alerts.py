@@ -28,7 +28,7 @@ def test_make_run_backfill_and_daemon_produce_the_demo_alerts(
 ) -> None:
     receiver = Receiver()
     raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
-    raw["warehouse"] = {"catalog": str(tmp_path / "warehouse.duckdb"), "data": str(tmp_path / "warehouse")}
+    raw["warehouse"] = {"results": str(tmp_path / "results.sqlite"), "data": str(tmp_path / "warehouse")}
     raw["alerting"] = {
         "log_path": str(tmp_path / "alerts.jsonl"),
         "interval_seconds": 5,

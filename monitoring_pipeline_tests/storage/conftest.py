@@ -22,9 +22,15 @@ def results_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty results store of each kind (PostgreSQL: a new database on the shared server)."""
     if request.param == "sqlite":
         return str(tmp_path / "results.sqlite")
+    return request.getfixturevalue("postgres_results_url")
+
+
+@pytest.fixture
+def postgres_results_url(postgres_server: Postgres) -> str:
+    """A new, empty database on the shared PostgreSQL server, as a results store URL."""
     import sqlalchemy as sa
 
-    server: Postgres = request.getfixturevalue("postgres_server")
+    server = postgres_server
     name = f"r_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server.url().replace("postgresql://", "postgresql+psycopg2://"))
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
