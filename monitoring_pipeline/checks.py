@@ -404,7 +404,7 @@ def run_rows(warehouse: Warehouse, model: str, checks: Sequence[str], run_id: st
     stmt = sa.select(history).where(
         history.c.run_id == run_id, history.c.model == model, history.c.check_name.in_(list(checks))
     )
-    return warehouse.results.rows(stmt.order_by(history.c.check_name, history.c.partition_hour))
+    return warehouse.results.rows(stmt, sort=["check_name", "partition_hour"])
 
 
 def failed_blocking_hours(warehouse: Warehouse, model: str, run_id: str) -> set[datetime]:

@@ -26,6 +26,9 @@ from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 PREFIX = "monitoring_pipeline_"
+PERFORMANCE_LOOKBACK = timedelta(
+    days=7
+)  # performance figures older than this (plus the label delay) are stale
 HELP: dict[str, str] = {
     "last_partition_timestamp_seconds": "Start of the newest hour of prediction logs (Unix time).",
     "rows": "Rows in the newest hour of prediction logs.",
@@ -91,7 +94,7 @@ def latest_checks(wh: Warehouse, model: str) -> list[dict]:
         .scalar_subquery()
     )
     stmt = sa.select(t).join(names, sa.and_(t.c.model == model, t.c.check_name == names.c.name))
-    return wh.results.rows(stmt.where(t.c.partition_hour == newest).order_by(t.c.check_name))
+    return wh.results.rows(stmt.where(t.c.partition_hour == newest), sort=["check_name"])
 
 
 def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) -> list[Sample]:
@@ -112,7 +115,7 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             out.add("drifted_features", summary["drifted"], model=m)
             d = catalog.drift_metrics
             stmt = sa.select(d).where(d.c.model == m, d.c.partition_hour == summary["partition_hour"])
-            for r in wh.results.rows(stmt.order_by(d.c.feature)):
+            for r in wh.results.rows(stmt, sort=["feature"]):
                 labels = {"model": m, "feature": r["feature"], "role": r["role"], "test": r["test"]}
                 out.add("feature_drift_score", r["score"], **labels)
                 out.add("feature_drift_threshold", r["threshold"], **labels)
@@ -125,10 +128,12 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             cfg = model.labels
             p = catalog.model_performance
             due_before = now - timedelta(hours=1 + cfg.coverage_after_hours)
-            due = _newest(wh, p, m, p.c.predictions > 0, p.c.partition_hour <= due_before)
+            # both look back a bounded window: a model whose labels stopped must not scan its whole history
+            recent = p.c.partition_hour >= now - PERFORMANCE_LOOKBACK - timedelta(hours=cfg.max_delay_hours)
+            due = _newest(wh, p, m, recent, p.c.predictions > 0, p.c.partition_hour <= due_before)
             if due:
                 out.add("label_coverage_ratio", due["label_coverage"], model=m)
-            judged = _newest(wh, p, m, p.c.predictions > 0, p.c.labelled >= cfg.min_labelled)
+            judged = _newest(wh, p, m, recent, p.c.predictions > 0, p.c.labelled >= cfg.min_labelled)
             if judged:
                 out.add("performance_partition_timestamp_seconds", judged["partition_hour"], model=m)
                 for metric in ("accuracy", "roc_auc", "f1", "log_loss", "brier", "mae", "rmse", "r2"):

@@ -316,7 +316,7 @@ def load_performance(model: ModelConfig, hours: list[datetime], warehouse: Wareh
     """The stored performance rows of `hours` (by index), calibration decoded."""
     table = catalog.model_performance
     stmt = sa.select(table).where(table.c.model == model.name, table.c.partition_hour.in_(hours))
-    rows = warehouse.results.rows(stmt.order_by(table.c.partition_hour))
+    rows = warehouse.results.rows(stmt, sort=["partition_hour"])
     return [r | {"calibration": json.loads(r["calibration"] or "[]")} for r in rows]
 
 

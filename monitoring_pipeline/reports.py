@@ -262,14 +262,14 @@ def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Wareh
 def _hour_rows(wh: Warehouse, table: sa.Table, model: str, hour: datetime) -> list[dict]:
     """A result table's rows of one model and hour, by index."""
     stmt = sa.select(table).where(table.c.model == model, table.c.partition_hour == hour)
-    return wh.results.rows(stmt.order_by(*table.primary_key.columns))
+    return wh.results.rows(stmt, sort=catalog.key_columns(table))
 
 
 def drift_hours(wh: Warehouse, model: str, hours: Sequence[datetime]) -> list[datetime]:
     """The hours among `hours` that have drift results, in order (by index)."""
     t = catalog.drift_summary
     stmt = sa.select(t.c.partition_hour).where(t.c.model == model, t.c.partition_hour.in_(list(hours)))
-    return [r["partition_hour"] for r in wh.results.rows(stmt.order_by(t.c.partition_hour))]
+    return [r["partition_hour"] for r in wh.results.rows(stmt, sort=["partition_hour"])]
 
 
 def report_key(model: str, hour: datetime) -> str:

@@ -182,13 +182,17 @@ class ResultsStore:
 
     # --------------------------------------------------------------------------------------- reads
 
-    def rows(self, stmt: sa.Executable) -> list[dict[str, Any]]:
+    def rows(self, stmt: sa.Executable, sort: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """The statement's rows as dicts, sorted here by `sort`: an ORDER BY in SQL can make SQLite's
+        planner (which keeps no statistics) walk the key's index over the whole history instead of
+        seeking the filter's index."""
         self.ensure_schema()
         try:
             with engine_for(self.url, write=False).connect() as conn:
-                return [dict(r._mapping) for r in conn.execute(stmt)]
+                found = [dict(r._mapping) for r in conn.execute(stmt)]
         except sa.exc.OperationalError as exc:
             raise ResultsStoreError(f"results store {safe_url(self.url)}: {exc.orig}") from exc
+        return sorted(found, key=lambda r: tuple(r[k] for k in sort)) if sort else found
 
 
 def _upgrade(conn: Connection) -> None:
