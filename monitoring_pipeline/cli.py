@@ -148,6 +148,18 @@ def _report(config: MonitorsConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.migrate import migrate
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    wh = Warehouse.open(config.warehouse)
+    counts = migrate(config, wh)
+    for table, rows in counts.items():
+        print(f"{table}: {rows} row(s) upserted")
+    print(f"results store: {wh.results!r}; legacy Parquet results under {wh.tables_root} are no longer read")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__)
     parser.add_argument("--config", help="monitors file (default: $MONITORING_CONFIG or ./monitors.yaml)")
@@ -181,7 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--from", dest="start", required=True, help="the hour, or the window's first hour")
     report.add_argument("--to", dest="end", help="the window's last hour (inclusive): a heat map")
     report.set_defaults(func=_report)
-    sql = sub.add_parser("sql", help="run a read-only query against the warehouse catalog")
+    sub.add_parser(
+        "migrate",
+        help="move the results of a warehouse written by the previous release into the results store",
+    ).set_defaults(func=_migrate)
+    sql = sub.add_parser("sql", help="run one read-only SELECT over the warehouse")
     sql.add_argument("query")
     sql.set_defaults(func=_sql)
     return parser

@@ -1,0 +1,114 @@
+"""`monitoring-pipeline migrate`: convert a warehouse written by the previous release (no Dagster here).
+
+The previous release kept row-level results as Parquet objects too: `check_results/<model>/<check>/<run>`
+(every evaluation), `alerts/<model>/dt=.../<time>-<id>` (one row per delivery-state change),
+`drift_metrics`, `drift_summary`, `model_performance` and `model_performance_history` per hour. This reads
+each of them once, per model, and upserts the rows into the results store by key, so running it twice
+changes nothing. Per-hour objects (logs, profiles, references, labels, reports) keep their layout and are
+read as they are; `hour_facts` is rebuilt from the loaded hours' logs. The legacy objects are left in place
+(nothing reads them any more): delete them once satisfied.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+import sqlalchemy as sa
+
+from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.storage import catalog, duck
+from monitoring_pipeline.storage.warehouse import Warehouse
+
+Row = dict[str, Any]
+
+
+def _json_list(value: Any) -> str | None:
+    return None if value is None else json.dumps(list(value), default=str)
+
+
+def _legacy(wh: Warehouse, pattern: str) -> list[Row]:
+    """Every row of the legacy objects matching `pattern` (under the warehouse root); none when there are
+    no such objects. Any other failure (a denied read, an unreadable object) is an error."""
+    with duck.connect(s3=wh.on_s3) as conn:
+        try:
+            rel = conn.execute(
+                "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
+                [f"{wh.tables_root}/{pattern}"],
+            )
+        except duckdb.IOException as exc:
+            if "No files found" in str(exc):
+                return []
+            raise
+        names = [d[0] for d in rel.description]
+        return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+
+def _latest_per_key(table: sa.Table, rows: list[Row], newest: str) -> list[Row]:
+    keys = catalog.key_columns(table)
+    latest: dict[tuple, Row] = {}
+    for row in sorted(rows, key=lambda r: r[newest]):
+        latest[tuple(row[k] for k in keys)] = row
+    return list(latest.values())
+
+
+def _alerts(rows: list[Row]) -> list[Row]:
+    """One row per (alert, sink): its details from the row that had them, its state from the latest."""
+    merged: dict[tuple, Row] = {}
+    for row in sorted(rows, key=lambda r: r["updated_at"]):
+        key = (row["alert_id"], row["sink"])
+        base = merged.get(key, {})
+        details = {k: v for k, v in row.items() if v is not None or k in catalog.ALERT_DELIVERY_COLUMNS}
+        merged[key] = base | details
+    return list(merged.values())
+
+
+def _hour_facts(wh: Warehouse, model: str) -> list[Row]:
+    pattern = catalog.prediction_logs.analyst_glob(model)
+    with duck.connect(s3=wh.on_s3) as conn:
+        try:
+            found = conn.execute(
+                "SELECT partition_hour, count(*) AS rows, count(DISTINCT source_object) AS objects "
+                "FROM read_parquet(?, hive_partitioning = false) GROUP BY 1",
+                [f"{wh.tables_root}/{pattern}"],
+            ).fetchall()
+        except duckdb.IOException as exc:
+            if "No files found" in str(exc):
+                return []
+            raise
+    return [{"model": model, "partition_hour": h, "rows": n, "objects": o} for h, n, o in found]
+
+
+# legacy table -> (the result tables it feeds, a conversion of its rows)
+CONVERSIONS: dict[str, Callable[[list[Row]], dict[sa.Table, list[Row]]]] = {
+    "check_results": lambda rows: {
+        catalog.check_history: rows,
+        catalog.check_results: _latest_per_key(catalog.check_results, rows, "evaluated_at"),
+    },
+    "alerts": lambda rows: {catalog.alerts: _alerts(rows)},
+    "drift_metrics": lambda rows: {catalog.drift_metrics: rows},
+    "drift_summary": lambda rows: {
+        catalog.drift_summary: [r | {"drifted_features": _json_list(r["drifted_features"])} for r in rows]
+    },
+    "model_performance": lambda rows: {
+        catalog.model_performance: [r | {"calibration": _json_list(r["calibration"])} for r in rows]
+    },
+    "model_performance_history": lambda rows: {
+        catalog.model_performance_history: [r | {"calibration": _json_list(r["calibration"])} for r in rows]
+    },
+}
+
+
+def migrate(config: MonitorsConfig, wh: Warehouse) -> dict[str, int]:
+    """Rows upserted per result table, over every model of the config."""
+    counts: dict[str, int] = {t.name: 0 for t in catalog.RESULT_TABLES}
+    for model in config.models:
+        for legacy, convert in CONVERSIONS.items():
+            rows = _legacy(wh, f"{legacy}/{model.name}/*/*.parquet")
+            for table, converted in convert(rows).items():
+                newer = "evaluated_at" if table is catalog.check_results else None  # keep later evaluations
+                counts[table.name] += wh.results.upsert(table, converted, newer=newer)
+        counts[catalog.hour_facts.name] += wh.results.upsert(catalog.hour_facts, _hour_facts(wh, model.name))
+    return counts
