@@ -175,8 +175,9 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
     drift = HourDrift(hour, window, results, summarize(results))
     now = datetime.now(UTC)
     hour_key = {"model": model.name, "partition_hour": hour}
-    warehouse.results.replace(catalog.drift_metrics, hour_key, drift_rows(model.name, drift, now))
-    warehouse.results.upsert(catalog.drift_summary, [summary_row(model.name, drift, now)])
+    with warehouse.results.transaction() as conn:  # the hour's metrics and summary appear together
+        warehouse.results.replace(catalog.drift_metrics, hour_key, drift_rows(model.name, drift, now), conn)
+        warehouse.results.upsert(catalog.drift_summary, [summary_row(model.name, drift, now)], conn=conn)
     return drift
 
 

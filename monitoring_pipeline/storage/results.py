@@ -163,18 +163,23 @@ class ResultsStore:
         conn.execute(stmt, full)
         return len(full)
 
-    def replace(self, table: sa.Table, match: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> int:
+    def replace(
+        self,
+        table: sa.Table,
+        match: Mapping[str, Any],
+        rows: Sequence[Mapping[str, Any]],
+        conn: Connection | None = None,
+    ) -> int:
         """Make the rows matching `match` (e.g. one model and hour) exactly `rows`, in one transaction."""
-        with self.transaction() as conn:
-            where = sa.and_(*[table.c[k] == v for k, v in match.items()])
-            keys = catalog.key_columns(table)
-            stale = conn.execute(sa.select(*[table.c[k] for k in keys]).where(where)).all()
-            new = {tuple(r.get(k) for k in keys) for r in rows}
-            for key in {tuple(s) for s in stale} - new:
-                conn.execute(
-                    sa.delete(table).where(*[table.c[k] == v for k, v in zip(keys, key, strict=True)])
-                )
-            return self.upsert(table, rows, conn=conn)
+        if conn is None:
+            with self.transaction() as own:
+                return self.replace(table, match, rows, own)
+        where = sa.and_(*[table.c[k] == v for k, v in match.items()])
+        keys = catalog.key_columns(table)
+        stale = {tuple(s) for s in conn.execute(sa.select(*[table.c[k] for k in keys]).where(where))}
+        for key in stale - {tuple(r.get(k) for k in keys) for r in rows}:
+            conn.execute(sa.delete(table).where(*[table.c[k] == v for k, v in zip(keys, key, strict=True)]))
+        return self.upsert(table, rows, conn=conn)
 
     def delete(self, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
         with self.transaction() as conn:
