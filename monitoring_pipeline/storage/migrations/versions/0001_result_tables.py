@@ -123,8 +123,14 @@ def upgrade() -> None:
         sa.Column("loaded_at", TS, nullable=True),
         sa.PrimaryKeyConstraint("model", "partition_hour"),
     )
+    _performance_table("model_performance")
+    _performance_table("model_performance_history", "computed_at")
+
+
+def _performance_table(name: str, *extra_key: str) -> None:
+    """model_performance (latest per hour) and model_performance_history (one row per computation)."""
     op.create_table(
-        "model_performance",
+        name,
         sa.Column("model", sa.String(), nullable=False),
         sa.Column("partition_hour", TS, nullable=False),
         sa.Column("predictions", sa.BigInteger(), nullable=True),
@@ -154,42 +160,8 @@ def upgrade() -> None:
         sa.Column("baseline_hours", sa.BigInteger(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("calibration", sa.Text(), nullable=True),
-        sa.Column("computed_at", TS, nullable=True),
-        sa.PrimaryKeyConstraint("model", "partition_hour"),
-    )
-    op.create_table(
-        "model_performance_history",
-        sa.Column("model", sa.String(), nullable=False),
-        sa.Column("partition_hour", TS, nullable=False),
-        sa.Column("predictions", sa.BigInteger(), nullable=True),
-        sa.Column("labelled", sa.BigInteger(), nullable=True),
-        sa.Column("label_coverage", sa.Double(), nullable=True),
-        sa.Column("label_hours", sa.BigInteger(), nullable=True),
-        sa.Column("labels_loaded_through", TS, nullable=True),
-        sa.Column("accuracy", sa.Double(), nullable=True),
-        sa.Column("precision", sa.Double(), nullable=True),
-        sa.Column("recall", sa.Double(), nullable=True),
-        sa.Column("f1", sa.Double(), nullable=True),
-        sa.Column("positive_rate", sa.Double(), nullable=True),
-        sa.Column("roc_auc", sa.Double(), nullable=True),
-        sa.Column("log_loss", sa.Double(), nullable=True),
-        sa.Column("brier", sa.Double(), nullable=True),
-        sa.Column("calibration_error", sa.Double(), nullable=True),
-        sa.Column("mae", sa.Double(), nullable=True),
-        sa.Column("rmse", sa.Double(), nullable=True),
-        sa.Column("mape", sa.Double(), nullable=True),
-        sa.Column("r2", sa.Double(), nullable=True),
-        sa.Column("estimated_accuracy", sa.Double(), nullable=True),
-        sa.Column("estimated_roc_auc", sa.Double(), nullable=True),
-        sa.Column("metric", sa.String(), nullable=True),
-        sa.Column("metric_value", sa.Double(), nullable=True),
-        sa.Column("metric_se", sa.Double(), nullable=True),
-        sa.Column("baseline_value", sa.Double(), nullable=True),
-        sa.Column("baseline_hours", sa.BigInteger(), nullable=True),
-        sa.Column("notes", sa.Text(), nullable=True),
-        sa.Column("calibration", sa.Text(), nullable=True),
-        sa.Column("computed_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("model", "partition_hour", "computed_at"),
+        sa.Column("computed_at", TS, nullable=not extra_key),
+        sa.PrimaryKeyConstraint("model", "partition_hour", *extra_key),
     )
 
 
