@@ -206,8 +206,12 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
         dispatch.tick(engine.State(), outcomes, config, wh, NOW)
 
     def analyst_query() -> int:
-        with wh.connect([m.name for m in config.models]) as conn:
-            week = f"SELECT model, avg(drift_share) FROM main.drift_summary WHERE partition_hour >= TIMESTAMPTZ '{NOW - timedelta(days=7):%Y-%m-%d %H:%M:%S+00}' GROUP BY model"  # noqa: E501
+        since = f"{NOW - timedelta(days=7):%Y-%m-%d %H:%M:%S}+00"
+        week = (
+            "SELECT model, avg(drift_share) FROM main.drift_summary "
+            f"WHERE partition_hour >= TIMESTAMPTZ '{since}' GROUP BY model"
+        )
+        with wh.connect([m.name for m in config.models], week) as conn:  # what `monitoring-pipeline sql` does
             return len(query(conn, week).fetchall())
 
     return {

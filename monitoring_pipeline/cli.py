@@ -96,7 +96,7 @@ def _sql(config: MonitorsConfig, args: argparse.Namespace) -> int:
     from monitoring_pipeline.storage.sql_session import ReadOnlyQueryError, query
     from monitoring_pipeline.storage.warehouse import Warehouse
 
-    with Warehouse.open(config.warehouse).connect([m.name for m in config.models]) as conn:
+    with Warehouse.open(config.warehouse).connect([m.name for m in config.models], args.query) as conn:
         try:
             print(query(conn, args.query))
         except ReadOnlyQueryError as exc:

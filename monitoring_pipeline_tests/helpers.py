@@ -125,5 +125,5 @@ def run_pipeline(
 
 def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:
     wh = Warehouse.open(config.warehouse)
-    with wh.connect([m.name for m in config.models]) as conn:
+    with wh.connect([m.name for m in config.models], sql) as conn:
         return conn.execute(sql, params or []).fetchall()

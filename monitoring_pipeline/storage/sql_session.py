@@ -13,6 +13,7 @@ several statements) with a clear error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,14 +72,19 @@ def result_views_sql(sqlite: bool) -> list[str]:
     ]
 
 
-def open_session(wh: Warehouse, models: Sequence[str] = ()) -> Any:
-    """A locked, read-only session over the warehouse (see the module's docstring)."""
+def open_session(wh: Warehouse, models: Sequence[str] = (), for_query: str | None = None) -> Any:
+    """A locked, read-only session over the warehouse (see the module's docstring). With `for_query`, only
+    the object views that query names are defined: a view over an object table lists the table's whole
+    history, which a query over the results store (drift_summary for a week) must not pay for."""
     wh.results.ensure_schema()
     conn = duck.connect(s3=wh.on_s3)
     attach_results(conn, wh.results.url)
     for sql in result_views_sql(wh.results.is_sqlite):
         conn.execute(sql)
+    named = {t.lower() for t in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", for_query)} if for_query else None
     for table in catalog.OBJECT_TABLES:
+        if named is not None and table.name not in named:
+            continue
         for model in models if table.per_model_view else ["*"]:
             schema = model if table.per_model_view else "main"
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {duck.quote_identifier(schema)}")

@@ -76,9 +76,9 @@ class Warehouse:
         """Replace the (table, model, hour) object with local_file, atomically; return its URI."""
         return self.store.put_file(local_file, table.key(model, hour))
 
-    def connect(self, models: Sequence[str] = ()) -> Any:
+    def connect(self, models: Sequence[str] = (), for_query: str | None = None) -> Any:
         """An analyst's read-only session over every table, with `<model>.<object table>` views for
-        `models` (see storage.sql_session)."""
+        `models` (only those `for_query` names, when given; see storage.sql_session)."""
         from monitoring_pipeline.storage.sql_session import open_session
 
-        return open_session(self, models)
+        return open_session(self, models, for_query)

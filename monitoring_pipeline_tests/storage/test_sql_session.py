@@ -68,3 +68,16 @@ def test_files_outside_the_warehouse_cannot_be_read(session) -> None:
         query(session, "SELECT * FROM read_csv('/etc/passwd')")
     with pytest.raises(duckdb.Error):  # the lock holds against a SELECT that tries to change it too
         session.execute("SET enable_external_access = true")
+
+
+def test_a_session_defines_only_the_object_views_its_query_names(results_url: str, tmp_path: Path) -> None:
+    """A week of drift_summary must not pay for listing a year of profile objects."""
+    import pyarrow as pa
+
+    wh = Warehouse(results_url, str(tmp_path / "warehouse"))
+    wh.put_object(catalog.feature_profiles, "m", HOUR, pa.table({"feature": ["a"], "rows": [3]}))
+    views = "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
+    with wh.connect(["m"], "SELECT * FROM main.drift_summary") as conn:
+        assert "main.feature_profiles" not in {v for (v,) in query(conn, views).fetchall()}
+    with wh.connect(["m"], "SELECT rows FROM main.feature_profiles") as conn:
+        assert query(conn, "SELECT rows FROM main.feature_profiles").fetchall() == [(3,)]
