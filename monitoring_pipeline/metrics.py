@@ -26,9 +26,8 @@ from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 PREFIX = "monitoring_pipeline_"
-PERFORMANCE_LOOKBACK = timedelta(
-    days=7
-)  # performance figures older than this (plus the label delay) are stale
+# how far before a model's newest hour its performance figures are looked for
+PERFORMANCE_LOOKBACK = timedelta(days=7)
 HELP: dict[str, str] = {
     "last_partition_timestamp_seconds": "Start of the newest hour of prediction logs (Unix time).",
     "rows": "Rows in the newest hour of prediction logs.",
@@ -128,8 +127,13 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             cfg = model.labels
             p = catalog.model_performance
             due_before = now - timedelta(hours=1 + cfg.coverage_after_hours)
-            # both look back a bounded window: a model whose labels stopped must not scan its whole history
-            recent = p.c.partition_hour >= now - PERFORMANCE_LOOKBACK - timedelta(hours=cfg.max_delay_hours)
+            # both look back a bounded window from the newest hour: a model whose labels stopped coming must
+            # not scan its whole history every minute
+            newest = _newest(wh, p, m)
+            anchor = newest["partition_hour"] if newest else now
+            recent = p.c.partition_hour >= anchor - PERFORMANCE_LOOKBACK - timedelta(
+                hours=cfg.max_delay_hours
+            )
             due = _newest(wh, p, m, recent, p.c.predictions > 0, p.c.partition_hour <= due_before)
             if due:
                 out.add("label_coverage_ratio", due["label_coverage"], model=m)
