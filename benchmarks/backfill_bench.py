@@ -60,7 +60,7 @@ def seed(logs: Path, hours: list[datetime], rows: int) -> int:
 
 def write_config(folder: Path, logs: Path, first: datetime, hours_per_run: int) -> Path:
     raw = yaml.safe_load((REPO / "monitors.yaml").read_text())
-    raw["warehouse"] = {"catalog": str(folder / "warehouse.duckdb"), "data": str(folder / "warehouse")}
+    raw["warehouse"] = {"results": str(folder / "results.sqlite"), "data": str(folder / "warehouse")}
     raw["alerting"] = {"log_path": str(folder / "alerts.jsonl")}
     raw["models"] = [m for m in raw["models"] if m["name"] == MODEL]
     raw["models"][0].update(logs=str(logs), partitions_start=f"{first:%Y-%m-%d-%H:%M}")
