@@ -69,7 +69,7 @@ def wait_for_ui(port: int, proc: subprocess.Popen, seconds: float = 120) -> None
 def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
     # Labels are left out: this is about Dagster's backfill mechanics, and the label sensors would add
     # performance runs of their own (tested in defs/test_performance_pipeline.py).
-    config_path = write_config(tmp_path, str(demo_logs), labels=None)
+    config_path = write_config(tmp_path, str(demo_logs), labels="")
     config = load_config(config_path)
     home = tmp_path / "home"
     home.mkdir()
