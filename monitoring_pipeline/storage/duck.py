@@ -39,7 +39,8 @@ def load_extension(conn: Any, name: str) -> None:
 
 def connect(database: str = ":memory:", read_only: bool = False, s3: bool = False) -> Any:
     """A DuckDB connection in UTC; with s3=True, able to read and write s3:// paths."""
-    conn = duckdb.connect(database, read_only=read_only)
+    # only the secrets we create count: a persistent one in ~/.duckdb could outrank ours for an S3 scope
+    conn = duckdb.connect(database, read_only=read_only, config={"allow_persistent_secrets": False})
     conn.execute("SET TimeZone = 'UTC'")
     if s3:
         enable_s3(conn)

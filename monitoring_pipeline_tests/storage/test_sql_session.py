@@ -81,3 +81,13 @@ def test_a_session_defines_only_the_object_views_its_query_names(results_url: st
         assert "main.feature_profiles" not in {v for (v,) in query(conn, views).fetchall()}
     with wh.connect(["m"], "SELECT rows FROM main.feature_profiles") as conn:
         assert query(conn, "SELECT rows FROM main.feature_profiles").fetchall() == [(3,)]
+
+
+def test_secrets_stay_redacted(session, results_url: str) -> None:
+    """The results store's password (PostgreSQL) and S3 keys live in DuckDB secrets: never shown."""
+    shown = str(query(session, "SELECT * FROM duckdb_secrets()").fetchall())
+    assert "not-a-real-secret" not in shown
+    with pytest.raises(duckdb.Error, match="unredacted secrets is disabled"):
+        query(session, "SELECT * FROM duckdb_secrets(redact = false)").fetchall()
+    if results_url.startswith("postgresql"):
+        assert "monitoring_results" in shown  # the secret exists, its value is not shown
