@@ -1,5 +1,5 @@
 """One sensor tick's work, without Dagster: per-hour outcomes -> alerts -> messages -> deliveries,
-and the `alerts` table (one row per alert, sink and delivery-state change)."""
+and the `alerts` table (one row per alert and sink, with its delivery state)."""
 
 from __future__ import annotations
 

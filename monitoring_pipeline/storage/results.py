@@ -158,7 +158,10 @@ class ResultsStore:
                 return self.upsert(table, rows, update, own, newer)
         keys = catalog.key_columns(table)
         names = [c.name for c in table.columns]
-        full = [{n: r.get(n) for n in names} for r in rows]
+        # one row per key, the last one winning, whatever the backend (PostgreSQL refuses a statement
+        # that would update the same row twice)
+        by_key = {tuple(r.get(k) for k in keys): {n: r.get(n) for n in names} for r in rows}
+        full = list(by_key.values())
         dialect = sqlite if self.is_sqlite else postgresql
         stmt = dialect.insert(table)
         changed = [n for n in (update or names) if n not in keys]

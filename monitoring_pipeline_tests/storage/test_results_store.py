@@ -42,6 +42,13 @@ def test_upsert_replaces_by_key_and_keeps_utc_instants(results_url: str) -> None
     assert row["partition_hour"] == HOUR and row["partition_hour"].utcoffset() == timedelta(0)
 
 
+def test_the_same_key_twice_in_one_write_keeps_the_last(results_url: str) -> None:
+    store = ResultsStore(results_url)
+    row = {"model": "m", "partition_hour": HOUR}
+    assert store.upsert(catalog.hour_facts, [row | {"rows": 1}, row | {"rows": 2}]) == 1
+    assert [r["rows"] for r in store.rows(sa.select(catalog.hour_facts))] == [2]
+
+
 def test_replace_makes_the_hour_exactly_the_new_rows(results_url: str) -> None:
     store = ResultsStore(results_url)
     key = {"model": "m", "partition_hour": HOUR}
