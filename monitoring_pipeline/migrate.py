@@ -29,21 +29,24 @@ def _json_list(value: Any) -> str | None:
     return None if value is None else json.dumps(list(value), default=str)
 
 
-def _legacy(wh: Warehouse, pattern: str) -> list[Row]:
-    """Every row of the legacy objects matching `pattern` (under the warehouse root); none when there are
-    no such objects. Any other failure (a denied read, an unreadable object) is an error."""
+def _rows_or_none(wh: Warehouse, sql: str, pattern: str) -> list[Row]:
+    """`sql` over the objects matching `pattern` (under the warehouse root, bound as the only parameter);
+    none when there are no such objects. Any other failure (a denied read, a torn object) is an error."""
     with duck.connect(s3=wh.on_s3) as conn:
         try:
-            rel = conn.execute(
-                "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)",
-                [f"{wh.tables_root}/{pattern}"],
-            )
+            rel = conn.execute(sql, [f"{wh.tables_root}/{pattern}"])
         except duckdb.IOException as exc:
             if "No files found" in str(exc):
                 return []
             raise
         names = [d[0] for d in rel.description]
         return [dict(zip(names, row, strict=True)) for row in rel.fetchall()]
+
+
+def _legacy(wh: Warehouse, pattern: str) -> list[Row]:
+    """Every row of the legacy objects matching `pattern`."""
+    sql = "SELECT * FROM read_parquet(?, union_by_name = true, hive_partitioning = false)"
+    return _rows_or_none(wh, sql, pattern)
 
 
 def _latest_per_key(table: sa.Table, rows: list[Row], newest: str) -> list[Row]:
@@ -66,19 +69,12 @@ def _alerts(rows: list[Row]) -> list[Row]:
 
 
 def _hour_facts(wh: Warehouse, model: str) -> list[Row]:
-    pattern = catalog.prediction_logs.analyst_glob(model)
-    with duck.connect(s3=wh.on_s3) as conn:
-        try:
-            found = conn.execute(
-                "SELECT partition_hour, count(*) AS rows, count(DISTINCT source_object) AS objects "
-                "FROM read_parquet(?, hive_partitioning = false) GROUP BY 1",
-                [f"{wh.tables_root}/{pattern}"],
-            ).fetchall()
-        except duckdb.IOException as exc:
-            if "No files found" in str(exc):
-                return []
-            raise
-    return [{"model": model, "partition_hour": h, "rows": n, "objects": o} for h, n, o in found]
+    sql = (
+        "SELECT partition_hour, count(*) AS rows, count(DISTINCT source_object) AS objects "
+        "FROM read_parquet(?, hive_partitioning = false) GROUP BY 1"
+    )
+    found = _rows_or_none(wh, sql, catalog.prediction_logs.analyst_glob(model))
+    return [{"model": model} | r for r in found]
 
 
 # legacy table -> (the result tables it feeds, a conversion of its rows)
