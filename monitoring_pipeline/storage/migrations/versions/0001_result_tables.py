@@ -37,42 +37,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("alert_id", "sink"),
     )
     op.create_index("ix_alerts_model_hour", "alerts", ["model", "partition_hour"], unique=False)
-    op.create_table(
-        "check_history",
-        sa.Column("model", sa.String(), nullable=False),
-        sa.Column("check_name", sa.String(), nullable=False),
-        sa.Column("partition_hour", TS, nullable=False),
-        sa.Column("asset", sa.String(), nullable=True),
-        sa.Column("passed", sa.Boolean(), nullable=True),
-        sa.Column("status", sa.String(), nullable=True),
-        sa.Column("severity", sa.String(), nullable=True),
-        sa.Column("observed", sa.Double(), nullable=True),
-        sa.Column("threshold", sa.Double(), nullable=True),
-        sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("details", sa.Text(), nullable=True),
-        sa.Column("run_id", sa.String(), nullable=False),
-        sa.Column("evaluated_at", TS, nullable=True),
-        sa.PrimaryKeyConstraint("model", "check_name", "partition_hour", "run_id"),
-    )
+    _check_table("check_history", "run_id")
     op.create_index("ix_check_history_run", "check_history", ["run_id", "model", "check_name"], unique=False)
     op.create_index("ix_check_history_hour", "check_history", ["model", "partition_hour"], unique=False)
-    op.create_table(
-        "check_results",
-        sa.Column("model", sa.String(), nullable=False),
-        sa.Column("check_name", sa.String(), nullable=False),
-        sa.Column("partition_hour", TS, nullable=False),
-        sa.Column("asset", sa.String(), nullable=True),
-        sa.Column("passed", sa.Boolean(), nullable=True),
-        sa.Column("status", sa.String(), nullable=True),
-        sa.Column("severity", sa.String(), nullable=True),
-        sa.Column("observed", sa.Double(), nullable=True),
-        sa.Column("threshold", sa.Double(), nullable=True),
-        sa.Column("description", sa.Text(), nullable=True),
-        sa.Column("details", sa.Text(), nullable=True),
-        sa.Column("run_id", sa.String(), nullable=True),
-        sa.Column("evaluated_at", TS, nullable=True),
-        sa.PrimaryKeyConstraint("model", "check_name", "partition_hour"),
-    )
+    _check_table("check_results")
     op.create_index("ix_check_results_hour", "check_results", ["model", "partition_hour"], unique=False)
     op.create_table(
         "drift_metrics",
@@ -125,6 +93,27 @@ def upgrade() -> None:
     )
     _performance_table("model_performance")
     _performance_table("model_performance_history", "computed_at")
+
+
+def _check_table(name: str, *extra_key: str) -> None:
+    """check_results (the latest evaluation per check and hour) and check_history (one row per run)."""
+    op.create_table(
+        name,
+        sa.Column("model", sa.String(), nullable=False),
+        sa.Column("check_name", sa.String(), nullable=False),
+        sa.Column("partition_hour", TS, nullable=False),
+        sa.Column("asset", sa.String(), nullable=True),
+        sa.Column("passed", sa.Boolean(), nullable=True),
+        sa.Column("status", sa.String(), nullable=True),
+        sa.Column("severity", sa.String(), nullable=True),
+        sa.Column("observed", sa.Double(), nullable=True),
+        sa.Column("threshold", sa.Double(), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("details", sa.Text(), nullable=True),
+        sa.Column("run_id", sa.String(), nullable=not extra_key),
+        sa.Column("evaluated_at", TS, nullable=True),
+        sa.PrimaryKeyConstraint("model", "check_name", "partition_hour", *extra_key),
+    )
 
 
 def _performance_table(name: str, *extra_key: str) -> None:
