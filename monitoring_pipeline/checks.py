@@ -74,11 +74,8 @@ def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
 
 def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -> dict[datetime, int]:
     """Rows of the loaded hours among `hours`, from the hour facts ingest recorded (no object read)."""
-    facts = catalog.hour_facts
-    stmt = sa.select(facts.c.partition_hour, facts.c.rows).where(
-        facts.c.model == model.name, facts.c.partition_hour.in_(list(hours))
-    )
-    return {r["partition_hour"]: r["rows"] for r in warehouse.results.rows(stmt)}
+    found = warehouse.results.hour_rows(catalog.hour_facts, model.name, hours, "partition_hour", "rows")
+    return {r["partition_hour"]: r["rows"] for r in found}
 
 
 def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:

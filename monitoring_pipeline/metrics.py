@@ -112,9 +112,7 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             out.add("drift_partition_timestamp_seconds", summary["partition_hour"], model=m)
             out.add("drift_share_ratio", summary["drift_share"], model=m)
             out.add("drifted_features", summary["drifted"], model=m)
-            d = catalog.drift_metrics
-            stmt = sa.select(d).where(d.c.model == m, d.c.partition_hour == summary["partition_hour"])
-            for r in wh.results.rows(stmt, sort=["feature"]):
+            for r in wh.results.hour_rows(catalog.drift_metrics, m, [summary["partition_hour"]]):
                 labels = {"model": m, "feature": r["feature"], "role": r["role"], "test": r["test"]}
                 out.add("feature_drift_score", r["score"], **labels)
                 out.add("feature_drift_threshold", r["threshold"], **labels)

@@ -21,7 +21,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import sqlalchemy as sa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
@@ -314,9 +313,7 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
 
 def load_performance(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> list[dict[str, Any]]:
     """The stored performance rows of `hours` (by index), calibration decoded."""
-    table = catalog.model_performance
-    stmt = sa.select(table).where(table.c.model == model.name, table.c.partition_hour.in_(hours))
-    rows = warehouse.results.rows(stmt, sort=["partition_hour"])
+    rows = warehouse.results.hour_rows(catalog.model_performance, model.name, hours)
     return [r | {"calibration": json.loads(r["calibration"] or "[]")} for r in rows]
 
 

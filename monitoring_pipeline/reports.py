@@ -158,18 +158,20 @@ def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
 
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
-    drift = _hour_rows(wh, catalog.drift_metrics, model.name, hour)
+    drift = wh.results.hour_rows(catalog.drift_metrics, model.name, [hour])
     if not drift:
         raise ValueError(f"{model.name}: no drift results for {hour:%Y-%m-%d %H}:00 UTC")
-    summary = next(iter(_hour_rows(wh, catalog.drift_summary, model.name, hour)), {})
+    summary = next(iter(wh.results.hour_rows(catalog.drift_summary, model.name, [hour])), {})
     current = load_profiles(wh, catalog.feature_profiles, model.name, [hour]).get(hour, {})
     try:
         window, reference = load_reference(model, hour, wh)
     except MissingInputError:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
-    checks = _hour_rows(wh, catalog.check_results, model.name, hour)  # the latest evaluation of each
-    alerts = [a for a in _hour_rows(wh, catalog.alerts, model.name, hour) if a["created_at"] is not None]
-    performance = _hour_rows(wh, catalog.model_performance, model.name, hour)
+    checks = wh.results.hour_rows(catalog.check_results, model.name, [hour])  # the latest evaluation of each
+    alerts = [
+        a for a in wh.results.hour_rows(catalog.alerts, model.name, [hour]) if a["created_at"] is not None
+    ]
+    performance = wh.results.hour_rows(catalog.model_performance, model.name, [hour])
     drifted = [r["feature"] for r in drift if r["drifted"]]
     share = summary.get("drift_share")
     cards = []
@@ -259,17 +261,10 @@ def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Wareh
     )
 
 
-def _hour_rows(wh: Warehouse, table: sa.Table, model: str, hour: datetime) -> list[dict]:
-    """A result table's rows of one model and hour, by index."""
-    stmt = sa.select(table).where(table.c.model == model, table.c.partition_hour == hour)
-    return wh.results.rows(stmt, sort=catalog.key_columns(table))
-
-
 def drift_hours(wh: Warehouse, model: str, hours: Sequence[datetime]) -> list[datetime]:
     """The hours among `hours` that have drift results, in order (by index)."""
-    t = catalog.drift_summary
-    stmt = sa.select(t.c.partition_hour).where(t.c.model == model, t.c.partition_hour.in_(list(hours)))
-    return [r["partition_hour"] for r in wh.results.rows(stmt, sort=["partition_hour"])]
+    found = wh.results.hour_rows(catalog.drift_summary, model, hours, "partition_hour")
+    return [r["partition_hour"] for r in found]
 
 
 def report_key(model: str, hour: datetime) -> str:

@@ -13,6 +13,7 @@ import fcntl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,14 @@ class ResultsStore:
             return conn.execute(sa.delete(table).where(where)).rowcount
 
     # --------------------------------------------------------------------------------------- reads
+
+    def hour_rows(
+        self, table: sa.Table, model: str, hours: Sequence[datetime], *columns: str
+    ) -> list[dict[str, Any]]:
+        """A result table's rows (or just `columns`) of one model and some hours, by index, in key order."""
+        picked = [table.c[c] for c in columns] if columns else [table]
+        stmt = sa.select(*picked).where(table.c.model == model, table.c.partition_hour.in_(list(hours)))
+        return self.rows(stmt, sort=[k for k in catalog.key_columns(table) if not columns or k in columns])
 
     def rows(self, stmt: sa.Executable, sort: Sequence[str] = ()) -> list[dict[str, Any]]:
         """The statement's rows as dicts, sorted here by `sort`: an ORDER BY in SQL can make SQLite's
