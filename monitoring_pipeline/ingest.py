@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.storage import catalog, duck, layout
+from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -138,6 +138,11 @@ def write_partition(
     return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
 
 
+def id_row(model: str, hour: datetime, ids: Any) -> dict[str, Any]:
+    """The `prediction_ids` row of an hour, from its sorted distinct fingerprints."""
+    return {"model": model, "partition_hour": hour, "ids": len(ids), "fingerprints": fingerprints.pack(ids)}
+
+
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
@@ -149,6 +154,7 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         rows = write_partition(
             conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
         )
+        ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
         uri = warehouse.publish(catalog.prediction_logs, model.name, hour, staged)
     newest = max((o.modified for o in objects if o.modified is not None), default=None)
     fact = {"model": model.name, "partition_hour": hour, "rows": rows, "objects": len(objects)}
@@ -157,7 +163,10 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         "newest_object_at": newest,
         "loaded_at": datetime.now(UTC),
     }
-    warehouse.results.upsert(catalog.hour_facts, [fact])
+    with warehouse.results.transaction() as txn:
+        warehouse.results.upsert(catalog.hour_facts, [fact], conn=txn)
+        if ids is not None:  # for the labels' id -> prediction-hour lookup
+            warehouse.results.upsert(catalog.prediction_ids, [id_row(model.name, hour, ids)], conn=txn)
     return IngestResult(
         model=model.name,
         hour=hour,

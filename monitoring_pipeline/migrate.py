@@ -5,7 +5,9 @@ The previous release kept row-level results as Parquet objects too: `check_resul
 `drift_metrics`, `drift_summary`, `model_performance` and `model_performance_history` per hour. This reads
 each of them once, per model, and upserts the rows into the results store by key, so running it twice
 changes nothing. Per-hour objects (logs, profiles, references, labels, reports) keep their layout and are
-read as they are; `hour_facts` is rebuilt from the loaded hours' logs. The legacy objects are left in place
+read as they are; `hour_facts` is rebuilt from the loaded hours' logs, and the labels' lookups
+(`label_facts`, `label_links`) from the labels objects (the prediction id fingerprints are rebuilt by the
+first labels run that needs them). The legacy objects are left in place
 (nothing reads them any more): delete them once satisfied.
 """
 
@@ -19,7 +21,7 @@ import duckdb
 import sqlalchemy as sa
 
 from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.storage import catalog, duck
+from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 Row = dict[str, Any]
@@ -77,6 +79,35 @@ def _hour_facts(wh: Warehouse, model: str) -> list[Row]:
     return [{"model": model} | r for r in found]
 
 
+def _label_lookups(wh: Warehouse, model: str) -> dict[sa.Table, list[Row]]:
+    """`label_facts` (one row per loaded arrival hour, empty ones too) and `label_links`, from the labels
+    objects, which this release reads as they are."""
+    loaded = {
+        hour: o.size
+        for o in wh.store.list(catalog.labels.model_prefix(model))
+        if (hour := layout.hour_from_key(o.key)) is not None
+    }
+    sql = (
+        "SELECT arrival_hour, prediction_hour, count(*) AS labels, count(DISTINCT source_object) AS objects "
+        "FROM read_parquet(?, hive_partitioning = false) GROUP BY ALL"
+    )
+    counts = _rows_or_none(wh, sql, catalog.labels.analyst_glob(model)) if loaded else []
+    facts = {h: {"model": model, "partition_hour": h, "rows": 0, "matched": 0, "unknown_ids": 0,
+                 "objects": 0, "bytes": None, "loaded_at": None} for h in loaded}  # fmt: skip
+    links = []
+    for c in counts:
+        fact = facts[c["arrival_hour"]]
+        fact["rows"] += c["labels"]
+        fact["objects"] = max(fact["objects"], c["objects"])
+        if c["prediction_hour"] is None:
+            fact["unknown_ids"] += c["labels"]
+            continue
+        fact["matched"] += c["labels"]
+        link = {"partition_hour": c["prediction_hour"], "arrival_hour": c["arrival_hour"]}
+        links.append({"model": model, **link, "labels": c["labels"]})
+    return {catalog.label_facts: list(facts.values()), catalog.label_links: links}
+
+
 # legacy table -> (the result tables it feeds, a conversion of its rows)
 CONVERSIONS: dict[str, Callable[[list[Row]], dict[sa.Table, list[Row]]]] = {
     "check_results": lambda rows: {
@@ -107,4 +138,6 @@ def migrate(config: MonitorsConfig, wh: Warehouse) -> dict[str, int]:
                 newer = "evaluated_at" if table is catalog.check_results else None  # keep later evaluations
                 counts[table.name] += wh.results.upsert(table, converted, newer=newer)
         counts[catalog.hour_facts.name] += wh.results.upsert(catalog.hour_facts, _hour_facts(wh, model.name))
+        for table, rows in _label_lookups(wh, model.name).items():
+            counts[table.name] += wh.results.upsert(table, rows)
     return counts

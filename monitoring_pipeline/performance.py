@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
-from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError, id_row
 from monitoring_pipeline.stats.performance import (
     calibration_counts,
     calibrator_from_counts,
@@ -31,9 +31,11 @@ from monitoring_pipeline.stats.performance import (
     classification_metrics,
     regression_metrics,
 )
-from monitoring_pipeline.storage import catalog, duck, layout
+from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def labels_of(model: ModelConfig) -> LabelsConfig:
@@ -105,44 +107,82 @@ def ingest_labels(
                 "CAST(? AS VARCHAR) AS source_object FROM read_parquet(?, hive_partitioning = false)"
             )
             params += [obj.uri, str(path)]
-        window = [hour - timedelta(hours=k) for k in range(labels_of(model).max_delay_hours + 1)]
-        # no labels arrived: nothing to look up (the lookup reads the window's predictions)
-        predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, window) if objects else {}
         empty = (
             f"SELECT NULL::VARCHAR AS prediction_id, NULL::{label_type} AS label, "
             "NULL::VARCHAR AS source_object"
         )
         source = " UNION ALL ".join(selects) if selects else empty + " WHERE false"
-        ids = duck.quote_identifier(model.id_column)
-        if predictions:
-            lookup = (
-                f"SELECT CAST({ids} AS VARCHAR) AS id, max(partition_hour) AS prediction_hour "
-                "FROM read_parquet(?, hive_partitioning = false, union_by_name = true) GROUP BY 1"
-            )
-            params.append([str(p) for p in predictions.values()])
-        else:
-            lookup = "SELECT NULL::VARCHAR AS id, NULL::TIMESTAMPTZ AS prediction_hour WHERE false"
         sql = (
-            f"WITH l AS ({source}), p AS ({lookup}) "
-            "SELECT l.prediction_id, l.label, CAST(? AS TIMESTAMPTZ) AS arrival_hour, p.prediction_hour, "
-            "l.source_object FROM l LEFT JOIN p ON l.prediction_id = p.id"
+            f"SELECT prediction_id, label, CAST(? AS TIMESTAMPTZ) AS arrival_hour, "
+            f"{fingerprints.sql('prediction_id')} AS fingerprint, source_object FROM ({source}) l"
         )
-        params.append(hour)
         try:
-            table = conn.execute(sql, params).to_arrow_table()
+            read = conn.execute(sql, [hour, *params]).to_arrow_table()
         except duckdb.Error as exc:
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
-    table = table.cast(labels_schema(model))
+    probe = np.asarray(read.column("fingerprint").fill_null(0).to_numpy(), dtype=fingerprints.DTYPE)
+    known = read.column("prediction_id").is_valid().to_numpy(zero_copy_only=False)
+    window = [hour - timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
+    index = prediction_index(model, window, warehouse) if len(read) else {}
+    # each label's prediction hour: the latest hour holding its id (as a re-logged id belongs to its last)
+    latest = np.full(len(read), -1, dtype=np.int64)  # microseconds since the epoch; -1: no prediction
+    links: list[dict[str, Any]] = []
+    for at, stored in sorted(index.items()):
+        found = fingerprints.contains(stored, probe) & known
+        if found.any():
+            links.append({"model": model.name, "partition_hour": at, "arrival_hour": hour,
+                          "labels": int(found.sum())})  # fmt: skip
+            latest[found] = (at - EPOCH) // timedelta(microseconds=1)
+    hours_of = pa.array(latest, pa.int64(), mask=latest < 0).cast(pa.timestamp("us", tz="UTC"))
+    table = pa.table(
+        {
+            "prediction_id": read.column("prediction_id"),
+            "label": read.column("label"),
+            "arrival_hour": read.column("arrival_hour"),
+            "prediction_hour": hours_of,
+            "source_object": read.column("source_object"),
+        }
+    ).cast(labels_schema(model))
+    matched = int((latest >= 0).sum())
     warehouse.put_object(catalog.labels, model.name, hour, table)
-    hours = table.column("prediction_hour").to_pylist()
+    facts = {"model": model.name, "partition_hour": hour, "rows": len(table), "matched": matched}
+    facts |= {"unknown_ids": len(table) - matched, "objects": len(objects)}
+    facts |= {"bytes": sum(o.size for o in objects), "loaded_at": datetime.now(UTC)}
+    with warehouse.results.transaction() as txn:  # an arrival hour is loaded with its links, or not at all
+        warehouse.results.replace(
+            catalog.label_links, {"model": model.name, "arrival_hour": hour}, links, txn
+        )
+        warehouse.results.upsert(catalog.label_facts, [facts], conn=txn)
     return LabelsResult(
         hour=hour,
         rows=len(table),
-        matched=sum(h is not None for h in hours),
-        unknown_ids=sum(h is None for h in hours),
-        prediction_hours=tuple(sorted({h for h in hours if h is not None})),
+        matched=matched,
+        unknown_ids=len(table) - matched,
+        prediction_hours=tuple(link["partition_hour"] for link in links),
         files=tuple(o.uri for o in objects),
     )
+
+
+def prediction_index(
+    model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse
+) -> dict[datetime, np.ndarray]:
+    """The id fingerprints of the loaded hours among `hours`, by index from the results store. A loaded hour
+    without them (older than their retention, or loaded before they existed) has them rebuilt from its logs
+    and stored, so only a backfill of old labels ever reads logs here."""
+    stored = {
+        r["partition_hour"]: fingerprints.unpack(r["fingerprints"])
+        for r in warehouse.results.hour_rows(catalog.prediction_ids, model.name, hours)
+    }
+    facts = warehouse.results.hour_rows(catalog.hour_facts, model.name, hours, "partition_hour", "rows")
+    missing = [f["partition_hour"] for f in facts if f["rows"] and f["partition_hour"] not in stored]
+    if missing:
+        rebuilt = []
+        with duck.connect() as conn:
+            for at, path in warehouse.fetch_hours(catalog.prediction_logs, model.name, missing).items():
+                stored[at] = fingerprints.of_file(conn, path, model.id_column)
+                rebuilt.append(id_row(model.name, at, stored[at]))
+        warehouse.results.upsert(catalog.prediction_ids, rebuilt)
+    return stored
 
 
 def labels_schema(model: ModelConfig) -> pa.Schema:
@@ -191,11 +231,16 @@ def _joined(
     """(columns of the hour's predictions with their latest label or null, predictions, label hours)."""
     cfg = labels_of(model)
     predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour])
-    arrivals = [hour + timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
-    label_files = warehouse.fetch_hours(catalog.labels, model.name, arrivals)
+    window = [hour + timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
+    loaded = [r["partition_hour"] for r in warehouse.results.hour_rows(
+        catalog.label_facts, model.name, window, "partition_hour")]  # fmt: skip
+    links = warehouse.results.hour_rows(catalog.label_links, model.name, [hour], "arrival_hour")
+    # only the arrival hours that hold labels for this hour are read
+    linked = sorted({r["arrival_hour"] for r in links} & set(loaded))
+    label_files = warehouse.fetch_hours(catalog.labels, model.name, linked)
     columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
     if hour not in predictions:
-        return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, sorted(label_files)
+        return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, loaded
     picked = ", ".join(
         f"CAST(p.{duck.quote_identifier(c)} AS {'VARCHAR' if c == cfg.class_column else 'DOUBLE'}) "
         f"AS {duck.quote_identifier(c)}"
@@ -218,7 +263,7 @@ def _joined(
         table = conn.execute(sql, [*params, str(predictions[hour])]).to_arrow_table()
     data = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     data["has_label"] = table.column("label").is_valid().to_numpy(zero_copy_only=False)
-    return data, len(table), sorted(label_files)
+    return data, len(table), loaded
 
 
 def loaded_through(hour: datetime, arrivals: Sequence[datetime]) -> datetime | None:

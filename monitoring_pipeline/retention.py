@@ -17,6 +17,7 @@ from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 CATCH_UP_DAYS = 7
+ID_MARGIN_HOURS = 24  # prediction id fingerprints are kept this long past their labels' window
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,12 @@ def apply_retention(
         for model in config.models:
             old = sa.and_(table.c.model == model.name, table.c.partition_hour < cutoff)
             rows[table.name] = rows.get(table.name, 0) + wh.results.delete(table, old)
+    for model in config.models:  # the labels' id lookup only looks `max_delay_hours` back (older: rebuilt)
+        if model.labels is not None:
+            ids = catalog.prediction_ids
+            kept = now.astimezone(UTC) - timedelta(hours=model.labels.max_delay_hours + ID_MARGIN_HOURS)
+            old = sa.and_(ids.c.model == model.name, ids.c.partition_hour < max(kept, cutoff))
+            rows[ids.name] = rows.get(ids.name, 0) + wh.results.delete(ids, old)
     objects = freed = 0
     days = [cutoff - timedelta(days=k) for k in range(1, catch_up_days + 1)]
     for model in config.models:

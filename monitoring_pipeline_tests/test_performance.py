@@ -4,6 +4,7 @@ crash, bad label objects are refused by name, and CBPE is judged on the demo."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import MonitorsConfig, load_config
@@ -19,7 +21,7 @@ from monitoring_pipeline.demo import INCIDENTS, fraud_hour, write_hour
 from monitoring_pipeline.ingest import IngestError, ingest_hour
 from monitoring_pipeline.performance import ingest_labels, performance_hour
 from monitoring_pipeline.stats.performance import classification_metrics
-from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
@@ -203,3 +205,64 @@ def test_demo_cbpe_tracks_realized_accuracy_and_concept_drift_alarms(demo_perfor
     )  # ...and little else
     for i in inside:
         assert results[i].metrics["roc_auc"] < 0.5 < results[i].estimated["estimated_roc_auc"]
+
+
+def test_the_id_lookup_reads_fingerprints_not_the_window_of_logs(setup: tuple) -> None:
+    """The labels of an hour find their prediction hours from `prediction_ids` in the results store: with
+    the hour's logs object gone they still match, and a missing fingerprint row is rebuilt from the logs."""
+    config, wh, truth, labels = setup
+    model = config.model(FRAUD)
+    [stored] = wh.results.hour_rows(catalog.prediction_ids, FRAUD, [H0])
+    assert stored["ids"] == truth["prediction_id"].nunique() == len(truth)
+    logs = Path(config.warehouse.tables_root) / catalog.prediction_logs.key(FRAUD, H0)
+    kept = logs.read_bytes()
+    logs.unlink()
+    put_labels(labels, H0 + timedelta(hours=3), truth.iloc[:50][["prediction_id", "is_fraud"]])
+    got = ingest_labels(model, H0 + timedelta(hours=3), open_store(str(labels)), wh)
+    assert (got.matched, got.prediction_hours) == (50, (H0,))  # no logs were read to find them
+    logs.write_bytes(kept)
+    wh.results.delete(catalog.prediction_ids, catalog.prediction_ids.c.model == FRAUD)
+    got = ingest_labels(model, H0 + timedelta(hours=3), open_store(str(labels)), wh)
+    assert (got.matched, got.unknown_ids) == (50, 0)
+    [rebuilt] = wh.results.hour_rows(catalog.prediction_ids, FRAUD, [H0])
+    assert rebuilt["fingerprints"] == stored["fingerprints"]
+    links = wh.results.hour_rows(catalog.label_links, FRAUD, [H0])
+    assert [(r["arrival_hour"], r["labels"]) for r in links] == [(H0 + timedelta(hours=3), 50)]
+
+
+def test_an_id_logged_in_two_hours_labels_both(setup: tuple, tmp_path: Path) -> None:
+    """A re-logged id (a retried request) belongs to its latest hour in `main.labels`, and both hours'
+    performance joins its label: each reads only the arrival hours linked to it."""
+    config, wh, truth, labels = setup
+    model = config.model(FRAUD)
+    later = H0 + timedelta(hours=2)
+    again = fraud_hour(-1, later, np.random.default_rng(3), base=5000)
+    again.loc[:9, "prediction_id"] = truth["prediction_id"].iloc[:10].to_numpy()
+    write_hour(LocalObjectStore(Path(model.logs)), FRAUD, later, again)
+    ingest_hour(model, later, open_store(model.logs), wh)
+    put_labels(labels, later + timedelta(hours=1), truth.iloc[:20][["prediction_id", "is_fraud"]])
+    got = ingest_labels(model, later + timedelta(hours=1), open_store(str(labels)), wh)
+    assert (got.matched, got.prediction_hours) == (20, (H0, later))
+    hours = dict(query(config, "SELECT prediction_id, prediction_hour FROM main.labels"))
+    shared = set(truth["prediction_id"].iloc[:10])
+    assert {i for i, h in hours.items() if h == later} == shared and len(hours) == 20
+    assert performance_hour(model, H0, wh).labelled == 20
+    assert performance_hour(model, later, wh).labelled == 10
+    links = {(r["partition_hour"], r["labels"]) for r in wh.results.rows(sa.select(catalog.label_links))}
+    assert links == {(H0, 20), (later, 10)}
+
+
+def test_fingerprint_membership_matches_a_set() -> None:
+    """`fingerprints.contains` against Python's set on random 64-bit values, the extremes included."""
+    rng = np.random.default_rng(7)
+    stored = rng.integers(0, 2**64 - 1, size=5000, dtype=np.uint64, endpoint=True)
+    stored[:2] = [0, 2**64 - 1]
+    packed = fingerprints.unpack(fingerprints.pack(np.concatenate([stored, stored[:100]])))
+    assert len(packed) == len(set(stored.tolist())) and np.all(np.diff(packed.astype(object)) > 0)
+    probe = np.concatenate([stored[::7], rng.integers(0, 2**64 - 1, size=3000, dtype=np.uint64)])
+    want = np.array([p in set(stored.tolist()) for p in probe.tolist()])
+    assert np.array_equal(fingerprints.contains(packed, probe), want) and want.sum() == len(stored[::7])
+    assert not fingerprints.contains(fingerprints.unpack(b""), probe).any()
+    with duck.connect() as conn:  # the SQL fingerprint is MD5's low 64 bits (stable across versions)
+        [(value,)] = conn.execute(f"SELECT {fingerprints.sql('?')}", ["p-1"]).fetchall()
+    assert value == int.from_bytes(hashlib.md5(b"p-1").digest()[8:], "little")

@@ -59,3 +59,20 @@ def test_the_daily_job_deletes_only_what_is_older(
     again = job.execute_in_process()
     [output] = [e for e in again.all_events if e.event_type_value == "STEP_OUTPUT"]
     assert (output.event_specific_data.metadata["rows_deleted"].value, _stored_hours(wh, kept)) == (0, kept)
+
+
+def test_prediction_id_fingerprints_are_kept_only_for_the_labels_window(
+    tmp_path: Path, demo_logs: Path
+) -> None:
+    """They serve the labels' id lookup over `max_delay_hours` only (an older hour is rebuilt from its logs
+    when a backfill needs it), so the daily job keeps them a day past that window, not `retention_days`."""
+    config = load_config(write_config(tmp_path, str(demo_logs)))
+    wh = Warehouse.open(config.warehouse)
+    window = config.model(MODEL).labels.max_delay_hours + 24
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hours = [now - timedelta(hours=k) for k in (0, window - 1, window + 1, window + 200)]
+    rows = [{"model": MODEL, "partition_hour": h, "ids": 0, "fingerprints": b""} for h in hours]
+    wh.results.upsert(catalog.prediction_ids, rows)
+    build_definitions(config).get_job_def("retention").execute_in_process()
+    kept = wh.results.hour_rows(catalog.prediction_ids, MODEL, hours, "partition_hour")
+    assert [r["partition_hour"] for r in kept] == sorted(hours[:2])

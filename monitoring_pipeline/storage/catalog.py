@@ -201,6 +201,42 @@ hour_facts = sa.Table(
     _col("loaded_at", TS),
 )
 
+# The hour's prediction ids as a sorted array of 64-bit fingerprints (`md5_number_lower` of the id as text,
+# little-endian uint64), so the labels' id -> prediction-hour lookup reads a few KB per hour from here, not
+# the hours' logs. Kept `max_delay_hours` + 1 day (retention); an older hour is rebuilt from its logs.
+prediction_ids = sa.Table(
+    "prediction_ids",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("ids", sa.BigInteger),  # distinct non-null ids
+    _col("fingerprints", sa.LargeBinary),
+)
+
+# What was loaded of each *arrival* hour of labels (the labels' hour_facts).
+label_facts = sa.Table(
+    "label_facts",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),  # the arrival hour
+    _col("rows", sa.BigInteger),
+    _col("matched", sa.BigInteger),
+    _col("unknown_ids", sa.BigInteger),
+    _col("objects", sa.BigInteger),
+    _col("bytes", sa.BigInteger),
+    _col("loaded_at", TS),
+)
+# Which arrival hours hold labels for a prediction hour, and how many: performance reads only those.
+label_links = sa.Table(
+    "label_links",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),  # the prediction hour
+    _col("arrival_hour", TS, key=True),
+    _col("labels", sa.BigInteger),
+    sa.Index("ix_label_links_arrival", "model", "arrival_hour"),
+)
+
 RESULT_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
 
 

@@ -206,10 +206,11 @@ def test_the_whole_hourly_job_on_s3(
 def test_one_hourly_run_reads_each_object_once(
     tmp_path: Path, s3_env: str, s3_server: S3Server, seeded_bucket: str
 ) -> None:
-    """The server's request log: one hourly run (from ingest to report) reads at most 1.5x the hour's
-    source objects plus its reference window's profile objects. (Without labels: the labels join still
-    reads its `max_delay_hours` window of predictions; see the README.)"""
-    config = _s3_config(tmp_path, seeded_bucket, "wh-bytes", labels="")
+    """The server's request log: one hourly run (from ingest to report, labels and performance included)
+    reads at most 1.5x the hour's source objects (logs and labels) plus its reference window's profile
+    objects. The labels' id -> prediction-hour lookup reads the results store, not the window's logs (it
+    read `max_delay_hours` of them on main)."""
+    config = _s3_config(tmp_path, seeded_bucket, "wh-bytes", labels=f"s3://{BUCKET}/labels")
     hour = HOURS[30 + 10]
     model, wh = config.model("fraud_classifier"), Warehouse.open(config.warehouse)
     for earlier in HOURS[16:40]:  # the reference window, loaded and profiled (the work functions: fast)
@@ -219,12 +220,12 @@ def test_one_hourly_run_reads_each_object_once(
     mark = s3_server.log.mark()
     assert run_pipeline(config, "fraud_classifier", hour, hour).success
     s3 = client()
-    source = sum(
-        o["Size"]
-        for o in s3.list_objects_v2(
-            Bucket=BUCKET, Prefix=f"predictions/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
-        )["Contents"]
-    )
+
+    def hour_objects(prefix: str) -> int:
+        folder = f"{prefix}/fraud_classifier/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+        return sum(o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder).get("Contents", []))
+
+    source, labels = hour_objects("predictions"), hour_objects("labels")
     table = "wh-bytes/feature_profiles/fraud_classifier"
     window = {
         f"{table}/dt={h:%Y-%m-%d}/hour={h:%H}.parquet"
@@ -237,8 +238,16 @@ def test_one_hourly_run_reads_each_object_once(
     ]
     profiles = sum(o["Size"] for o in listed if o["Key"] in window)
     read = s3_server.log.bytes_read(mark, f"/{BUCKET}/")
-    print(f"bytes read {read}, source objects {source}, reference profiles {profiles}")  # shown with -s
-    assert 0 < read <= 1.5 * (source + profiles), (read, source, profiles)
+    print(f"bytes read {read}, logs {source}, labels {labels}, reference profiles {profiles}")  # with -s
+    assert labels > 0 and 0 < read <= 1.5 * (source + labels + profiles), (read, source, labels, profiles)
+    # and the lookup did its work: the hour's labels were matched to the earlier hours they belong to
+    [(matched, earlier)] = query(
+        config,
+        "SELECT count(prediction_hour), count(DISTINCT prediction_hour) FILTER (prediction_hour < ?) "
+        "FROM main.labels WHERE arrival_hour = ?",
+        [hour, hour],
+    )
+    assert matched > 0 and earlier > 1
 
 
 def test_denied_reads_are_errors_naming_the_uri(
