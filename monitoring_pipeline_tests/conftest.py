@@ -15,6 +15,7 @@ from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
 from monitoring_pipeline.demo import demo_hours, seed_demo, training_frame, write_training_file
 from monitoring_pipeline.storage.object_store import LocalObjectStore
 from monitoring_pipeline_tests.s3 import BUCKET, S3Server, running_s3
+from monitoring_pipeline_tests.stores import DEMO_FOLDERS, Stores, upload_tree
 
 DEMO_END = datetime(2026, 11, 24, 0, tzinfo=UTC)
 HOURS = demo_hours(DEMO_END)
@@ -63,13 +64,14 @@ def write_config(
     raw.update(top)
     for model in raw["models"]:
         model["logs"] = logs
+        beside = logs.rstrip("/").rsplit("/", 1)[0]  # the labels and reference files sit beside the logs
         if labels == "":
             model.pop("labels", None)
-        elif "labels" in model and (labels or not logs.startswith("s3://")):
-            model["labels"] = {**model["labels"], "location": labels or str(Path(logs).parent / "labels")}
-        if model.get("reference", {}).get("type") == "file" and not logs.startswith("s3://"):
+        elif "labels" in model:
+            model["labels"] = {**model["labels"], "location": labels or f"{beside}/labels"}
+        if model.get("reference", {}).get("type") == "file":
             name = Path(model["reference"]["path"]).name
-            model["reference"] = {"type": "file", "path": str(Path(logs).parent / "reference" / name)}
+            model["reference"] = {"type": "file", "path": f"{beside}/reference/{name}"}
         model.update(model_overrides)
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -81,6 +83,34 @@ def s3_server() -> Iterator[S3Server]:
     """A real S3-protocol server on loopback with credentials enforced (see monitoring_pipeline_tests.s3)."""
     with running_s3() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_s3(s3_server: S3Server, demo_logs: Path) -> str:
+    """The demo (logs, labels, reference files) uploaded once to S3; its logs' location. Read-only."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
+            mp.setenv(name, value)
+        for folder in DEMO_FOLDERS:
+            upload_tree(demo_logs.parent / folder, f"s3://{BUCKET}/demo/{folder}")
+    return f"s3://{BUCKET}/demo/predictions"
+
+
+def open_stores(kind: str, request: pytest.FixtureRequest, folder: Path, env: pytest.MonkeyPatch) -> Stores:
+    """Logs (the demo), labels and a warehouse of the test's own, on the local store or on S3 (then with
+    the S3 server's credentials set in `env`)."""
+    if kind == "local":
+        return Stores("local", str(folder), str(request.getfixturevalue("demo_logs")), folder)
+    server: S3Server = request.getfixturevalue("s3_server")
+    for name, value in server.pipeline.env(server.endpoint).items():
+        env.setenv(name, value)
+    return Stores("s3", f"s3://{BUCKET}/{folder.name}", request.getfixturevalue("demo_s3"), folder)
+
+
+@pytest.fixture(params=["local", "s3"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Stores:
+    """For a test that runs on the local store AND on S3."""
+    return open_stores(request.param, request, tmp_path, monkeypatch)
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -50,10 +50,6 @@ def warehouse_rows(config: MonitorsConfig, model: str) -> dict[datetime, int]:
     return {hour: count for hour, count in rows}
 
 
-def partition_files(config: MonitorsConfig, model: str) -> list[Path]:
-    return sorted(Path(config.warehouse.tables_root, "prediction_logs", model).rglob("*.parquet"))
-
-
 def copy_hour(src_root: Path, dst_root: Path, model: str, hour: datetime) -> Path:
     """Copy one hour's objects into another local store; return the hour's folder there."""
     rel = Path(model, f"dt={hour:%Y-%m-%d}", f"hour={hour:%H}")

@@ -1,5 +1,5 @@
-"""Checks inside real runs: a blocking failure stops downstream for its hour, a multi-hour run keeps
-the other hours, and check_results holds one row per check and hour."""
+"""Checks inside real runs, on the local store and on S3: a blocking failure stops downstream for its
+hour, a multi-hour run keeps the other hours, and check_results holds one row per check and hour."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline_tests.conftest import HOURS
 from monitoring_pipeline_tests.helpers import key, query, run_pipeline
+from monitoring_pipeline_tests.stores import Stores
 
 FRAUD = "fraud_classifier"
 PREDICTION_LOG_CHECKS = {
@@ -21,6 +23,11 @@ PREDICTION_LOG_CHECKS = {
     "logs_arrived_on_time",
     "data_quality_expectations_pass",
 }
+
+
+@pytest.fixture
+def config(stores: Stores) -> MonitorsConfig:
+    return stores.config()
 
 
 def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:

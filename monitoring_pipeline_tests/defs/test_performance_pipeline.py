@@ -1,20 +1,19 @@
 """Labels and performance through Dagster: the hourly assets load the labels that arrived and compute
 performance; the label-updates sensor, ticked against a real instance, requests exactly the prediction
 hours those labels belong to (plus the hour reaching its coverage deadline), once; running what it asks
-updates those hours, with one check result per check and hour."""
+updates those hours, with one check result per check and hour. On the local store and on S3."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 
-from monitoring_pipeline.config import load_config
 from monitoring_pipeline.defs.factory import build_definitions
 from monitoring_pipeline.defs.performance_assets import hour_ranges
-from monitoring_pipeline_tests.conftest import HOURS, write_config
+from monitoring_pipeline_tests.conftest import HOURS
 from monitoring_pipeline_tests.helpers import key, query, run_pipeline
+from monitoring_pipeline_tests.stores import Stores
 
 FRAUD = "fraud_classifier"
 
@@ -24,8 +23,8 @@ def test_hour_ranges() -> None:
     assert hour_ranges(h) == [(HOURS[3], HOURS[5]), (HOURS[9], HOURS[10]), (HOURS[20], HOURS[20])]
 
 
-def test_label_updates_recompute_the_hours_they_belong_to(tmp_path: Path, demo_logs: Path) -> None:
-    config = load_config(write_config(tmp_path, str(demo_logs)))
+def test_label_updates_recompute_the_hours_they_belong_to(stores: Stores) -> None:
+    config = stores.config()
     instance = dg.DagsterInstance.ephemeral()
     defs = build_definitions(config)
     sensor = defs.resolve_sensor_def(f"{FRAUD}_label_updates")

@@ -1,7 +1,8 @@
-"""A 72-hour backfill launched the way the UI launches it (GraphQL `launchPartitionBackfill`) and run by
+"""A 48-hour backfill launched the way the UI launches it (GraphQL `launchPartitionBackfill`) and run by
 the real daemon, while scheduled-style one-hour runs execute on the same instance and warehouse: every
-run succeeds, no lock errors, exact row counts, one check result per check per hour. Once on the
-default SQLite instance and once on PostgreSQL (a real server on loopback, see postgres.py)."""
+run succeeds, no lock errors, exact row counts, one check result per check per hour. Pairwise over the
+two axes: the default SQLite instance with logs and warehouse on the local store, and a PostgreSQL
+instance (a real server on loopback, see postgres.py) with logs and warehouse on S3 (moto's server)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import yaml
 from monitoring_pipeline.config import REPO_ROOT, load_config
 from monitoring_pipeline.defs.factory import build_definitions
 from monitoring_pipeline.defs.schedules import hourly_asset_names
-from monitoring_pipeline_tests.conftest import HOURS, source_rows, write_config
+from monitoring_pipeline_tests.conftest import HOURS, open_stores, source_rows, write_config
 from monitoring_pipeline_tests.helpers import free_port, key, query, stop_process_group, warehouse_rows
 from monitoring_pipeline_tests.postgres import running_postgres
+from monitoring_pipeline_tests.stores import Stores
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -66,10 +68,10 @@ def wait_for_ui(port: int, proc: subprocess.Popen, seconds: float = 120) -> None
     raise AssertionError("the UI did not start")
 
 
-def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
+def run_backfill(tmp_path: Path, demo_logs: Path, stores: Stores, storage: dict | None) -> None:
     # Labels are left out: this is about Dagster's backfill mechanics, and the label sensors would add
     # performance runs of their own (tested in defs/test_performance_pipeline.py).
-    config_path = write_config(tmp_path, str(demo_logs), labels="")
+    config_path = write_config(tmp_path, stores.demo, data=stores.data, labels="")
     config = load_config(config_path)
     home = tmp_path / "home"
     home.mkdir()
@@ -87,7 +89,7 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    hours = HOURS[0:72]
+    hours = HOURS[0:48]
     try:
         wait_for_ui(port, ui)
         params = {
@@ -118,8 +120,8 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
                 for e in instance.all_logs(r.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
             ]
             assert status in ("COMPLETED", "COMPLETED_SUCCESS"), (status, failures)
-            # ceil(72 / 24) runs of 24 hours, each with every asset (not 72 runs, nor waves of them)
-            assert len(runs) == math.ceil(72 / 24), sorted(
+            # ceil(48 / 24) runs of 24 hours, each with every asset (not 48 runs, nor waves of them)
+            assert len(runs) == math.ceil(len(hours) / 24), sorted(
                 (r.tags.get("dagster/asset_partition_range_start"), r.asset_selection) for r in runs
             )
             assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
@@ -132,12 +134,12 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
         config,
         "SELECT check_name, count(*), count(DISTINCT partition_hour) FROM main.check_results "
         "WHERE partition_hour < ? GROUP BY 1",
-        [HOURS[72]],
+        [HOURS[48]],
     )
     for check, n, distinct in counts:
         assert n == distinct, check  # one result per check per hour
     evaluated = dict((c, d) for c, _, d in counts)
-    assert evaluated["hour_is_not_empty"] == 72 and evaluated["schema_matches"] == 72
+    assert evaluated["hour_is_not_empty"] == 48 and evaluated["schema_matches"] == 48
     # the runs executed in partition order: every trailing reference merged its whole window (each hour
     # before it that has a profile), as an hour-by-hour run would
     profiled = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.feature_profiles")}
@@ -149,18 +151,23 @@ def run_backfill(tmp_path: Path, demo_logs: Path, storage: dict | None) -> None:
         assert windows[hour].endswith(f"{expected}/24 hours profiled"), (hour, windows[hour])
 
 
-def test_backfill_on_sqlite(tmp_path: Path, demo_logs: Path) -> None:
-    run_backfill(tmp_path, demo_logs, storage=None)
+def test_backfill_on_sqlite_and_the_local_store(tmp_path: Path, demo_logs: Path) -> None:
+    run_backfill(tmp_path, demo_logs, Stores("local", str(tmp_path), str(demo_logs), tmp_path), storage=None)
 
 
-def test_backfill_on_postgres(tmp_path: Path, demo_logs: Path) -> None:
+def test_backfill_on_postgres_and_s3(
+    tmp_path: Path, demo_logs: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stores = open_stores("s3", request, tmp_path, monkeypatch)  # the daemon's runs inherit the S3 settings
     with running_postgres() as pg:
-        run_backfill(tmp_path, demo_logs, storage=pg.storage_config())
+        run_backfill(tmp_path, demo_logs, stores, storage=pg.storage_config())
         # the runs really were recorded in PostgreSQL
         conn = psycopg2.connect(host=pg.host, port=pg.port, user=pg.username, dbname=pg.db_name)
         try:
             with conn.cursor() as cursor:
                 cursor.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
-                assert cursor.fetchone()[0] >= 3 + 2
+                assert cursor.fetchone()[0] >= 2 + 2
         finally:
             conn.close()
+    published = stores.partitions(load_config(tmp_path / "monitors.yaml"), FRAUD)
+    assert len(published) == 48 + 2 and all(o.uri.startswith(stores.data + "/") for o in published)

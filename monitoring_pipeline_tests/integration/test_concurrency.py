@@ -1,6 +1,7 @@
-"""Eight processes replace overlapping hours of one model at once, on a results store in SQLite and in a
-real PostgreSQL, while an analyst holds a read-only SQL session opened before the model's first load and
-the Prometheus collection ticks. Every run must succeed, rows per hour be exact, one latest result be kept
+"""Eight processes replace overlapping hours of one model at once, while an analyst holds a read-only SQL
+session opened before the model's first load and the Prometheus collection ticks. Pairwise over the two
+axes: results in SQLite with objects on the local store, results in a real PostgreSQL with logs and
+objects on S3 (moto's server). Every run must succeed, rows per hour be exact, one latest result be kept
 per (check, hour), and no step be slowed more than 2x by the reader."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import dagster as dg
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
-from monitoring_pipeline_tests.conftest import HOURS, source_rows, write_config
+from monitoring_pipeline_tests.conftest import HOURS, open_stores, source_rows, write_config
 from monitoring_pipeline_tests.helpers import key, query, warehouse_rows
 from monitoring_pipeline_tests.postgres import Postgres, running_postgres
 
@@ -93,8 +94,11 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def setup(request: pytest.FixtureRequest, tmp_path: Path, demo_logs: Path) -> tuple[dict, MonitorsConfig]:
-    config_path = write_config(tmp_path, str(demo_logs), labels="")
+def setup(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict, MonitorsConfig]:
+    stores = open_stores("local" if request.param == "sqlite" else "s3", request, tmp_path, monkeypatch)
+    config_path = write_config(tmp_path, stores.demo, data=stores.data, labels="")
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
     (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
