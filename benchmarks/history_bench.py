@@ -7,7 +7,8 @@ drift summary and per-feature metrics, ten checks (latest and history), performa
 an alert now and then; the measured model also gets every hour's profile and reference objects. Then, in one
 run, it measures on both:
 - `hourly_run`: one model's hour of ~10k rows, from ingest through every check, profile, reference, drift,
-  labels and performance to the HTML report, as the hourly job's steps call them;
+  labels (~2.5k of them, for the hour and the 24 before it: the id lookup over `max_delay_hours`) and
+  performance to the HTML report, as the hourly job's steps call them;
 - `metrics`: a Prometheus collection over all N models (also in CPU seconds: the sensor runs every minute);
 - `alert_tick`: the alert sensor's work for a batch of new evaluations (the hourly run's ten checks);
 - `report`: one hour's HTML drift report;
@@ -60,15 +61,24 @@ def write_config(folder: Path, models: int) -> Any:
 def seed_logs(folder: Path, rows: int) -> None:
     """The measured hour and the 24 before it, for the first model (10k rows in the measured hour)."""
     import numpy as np
+    import pandas as pd
 
     from monitoring_pipeline.demo import fraud_hour, write_hour
     from monitoring_pipeline.storage.object_store import LocalObjectStore
 
     store, rng = LocalObjectStore(folder / "logs"), np.random.default_rng(3)
+    labelled = []
     for k in range(24, -1, -1):
         hour = HOUR - timedelta(hours=k)
         frame = fraud_hour(0, hour, rng, base=rows if k == 0 else 2000)
         write_hour(store, "m00", hour, frame)
+        labelled.append(frame["prediction_id"].sample(frac=0.2, random_state=k))
+    # the labels that arrive in the measured hour: a fifth of the ids of each of its 25 hours
+    ids = pd.concat(labelled, ignore_index=True)
+    truth = pd.DataFrame(
+        {"prediction_id": ids, "is_fraud": np.where(rng.random(len(ids)) < 0.1, "fraud", "legit")}
+    )
+    write_hour(LocalObjectStore(folder / "labels"), "m00", HOUR, truth)
 
 
 def day_one_template(config: Any) -> dict[str, Any]:
@@ -107,8 +117,11 @@ def day_one_template(config: Any) -> dict[str, Any]:
 
 def fill(config: Any, template: dict[str, Any], hours: int) -> int:
     """`hours` hours before the measured one for every model, through the pipeline's writers."""
+    import numpy as np
+
     from monitoring_pipeline import checks
     from monitoring_pipeline.hourly import drift_rows, summary_row
+    from monitoring_pipeline.ingest import id_row
     from monitoring_pipeline.performance import performance_row
     from monitoring_pipeline.storage import catalog
     from monitoring_pipeline.storage.warehouse import Warehouse
@@ -122,7 +135,13 @@ def fill(config: Any, template: dict[str, Any], hours: int) -> int:
         drift = [dataclasses.replace(template["drift"], hour=h) for h in stamps]
         metrics = [row for d in drift for row in drift_rows(m, d, NOW)]
         perf = [performance_row(dataclasses.replace(template["perf"], model=m, hour=h)) for h in stamps]
+        # the prediction ids that retention keeps (the labels' window and a day), the real hours left as
+        # they are
+        window = model.labels.max_delay_hours + 24
+        ids = np.sort(np.random.default_rng(len(m)).integers(0, 2**63, 2000, dtype=np.uint64))
+        kept = [h for h in stamps[-window:] if m != "m00" or h < HOUR - timedelta(hours=24)]
         with wh.results.transaction() as conn:
+            written += wh.results.upsert(catalog.prediction_ids, [id_row(m, h, ids) for h in kept], conn=conn)
             written += wh.results.upsert(catalog.hour_facts, facts, conn=conn)
             written += wh.results.upsert(
                 catalog.drift_summary, [summary_row(m, d, NOW) for d in drift], conn=conn
@@ -237,6 +256,15 @@ CHECKS = (
 )
 
 
+def labels_matched(config: Any) -> str:
+    """'matched/rows' of the measured hour's labels: the id lookup found their prediction hours."""
+    from monitoring_pipeline.storage import catalog
+    from monitoring_pipeline.storage.warehouse import Warehouse
+
+    [facts] = Warehouse.open(config.warehouse).results.hour_rows(catalog.label_facts, "m00", [HOUR])
+    return f"{facts['matched']}/{facts['rows']}"
+
+
 def measure(ops: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, dict[str, float]]:
     out = {}
     for name, op in ops.items():
@@ -274,6 +302,7 @@ def main() -> None:
             figures[f"{label}_result_rows"] = rows
             figures[f"{label}_objects_copied"] = objects
             results[label] = measure(operations(config))
+            figures[f"{label}_labels_matched"] = labels_matched(config)
         for name in results["history"]:
             figures[name] = results["history"][name] | {"day_one_wall_s": results["day_one"][name]["wall_s"]}
             figures[f"{name}_ratio"] = round(
