@@ -121,8 +121,9 @@ def fill(config: Any, template: dict[str, Any], hours: int) -> int:
 
     from monitoring_pipeline import checks
     from monitoring_pipeline.hourly import drift_rows, summary_row
-    from monitoring_pipeline.ingest import id_row
+    from monitoring_pipeline.label_index import id_row
     from monitoring_pipeline.performance import performance_row
+    from monitoring_pipeline.retention import ID_MARGIN_HOURS
     from monitoring_pipeline.storage import catalog
     from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -137,7 +138,7 @@ def fill(config: Any, template: dict[str, Any], hours: int) -> int:
         perf = [performance_row(dataclasses.replace(template["perf"], model=m, hour=h)) for h in stamps]
         # the prediction ids that retention keeps (the labels' window and a day), the real hours left as
         # they are
-        window = model.labels.max_delay_hours + 24
+        window = model.labels.max_delay_hours + ID_MARGIN_HOURS
         ids = np.sort(np.random.default_rng(len(m)).integers(0, 2**63, 2000, dtype=np.uint64))
         kept = [h for h in stamps[-window:] if m != "m00" or h < HOUR - timedelta(hours=24)]
         with wh.results.transaction() as conn:

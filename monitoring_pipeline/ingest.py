@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from monitoring_pipeline import label_index
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
@@ -138,11 +139,6 @@ def write_partition(
     return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
 
 
-def id_row(model: str, hour: datetime, ids: Any) -> dict[str, Any]:
-    """The `prediction_ids` row of an hour, from its sorted distinct fingerprints."""
-    return {"model": model, "partition_hour": hour, "ids": len(ids), "fingerprints": fingerprints.pack(ids)}
-
-
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
@@ -155,6 +151,8 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
             conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
         )
         ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
+        # labels that arrived before these predictions (late logs, a re-load) are linked to them now
+        links = label_index.links_of_hour(model, hour, ids, warehouse) if ids is not None else []
         uri = warehouse.publish(catalog.prediction_logs, model.name, hour, staged)
     newest = max((o.modified for o in objects if o.modified is not None), default=None)
     fact = {"model": model.name, "partition_hour": hour, "rows": rows, "objects": len(objects)}
@@ -165,8 +163,11 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
     }
     with warehouse.results.transaction() as txn:
         warehouse.results.upsert(catalog.hour_facts, [fact], conn=txn)
-        if ids is not None:  # for the labels' id -> prediction-hour lookup
-            warehouse.results.upsert(catalog.prediction_ids, [id_row(model.name, hour, ids)], conn=txn)
+        if ids is not None:  # the labels' id -> prediction-hour lookup, both ways
+            row = label_index.id_row(model.name, hour, ids)
+            warehouse.results.upsert(catalog.prediction_ids, [row], conn=txn)
+            match = {"model": model.name, "partition_hour": hour}
+            warehouse.results.replace(catalog.label_links, match, links, conn=txn)
     return IngestResult(
         model=model.name,
         hour=hour,

@@ -18,10 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
+import numpy as np
 import sqlalchemy as sa
 
-from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.storage import catalog, duck, layout
+from monitoring_pipeline import label_index
+from monitoring_pipeline.config import ModelConfig, MonitorsConfig
+from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 Row = dict[str, Any]
@@ -79,33 +81,33 @@ def _hour_facts(wh: Warehouse, model: str) -> list[Row]:
     return [{"model": model} | r for r in found]
 
 
-def _label_lookups(wh: Warehouse, model: str) -> dict[sa.Table, list[Row]]:
-    """`label_facts` (one row per loaded arrival hour, empty ones too) and `label_links`, from the labels
-    objects, which this release reads as they are."""
-    loaded = {
-        hour: o.size
-        for o in wh.store.list(catalog.labels.model_prefix(model))
-        if (hour := layout.hour_from_key(o.key)) is not None
-    }
-    sql = (
-        "SELECT arrival_hour, prediction_hour, count(*) AS labels, count(DISTINCT source_object) AS objects "
-        "FROM read_parquet(?, hive_partitioning = false) GROUP BY ALL"
-    )
-    counts = _rows_or_none(wh, sql, catalog.labels.analyst_glob(model)) if loaded else []
-    facts = {h: {"model": model, "partition_hour": h, "rows": 0, "matched": 0, "unknown_ids": 0,
-                 "objects": 0, "bytes": None, "loaded_at": None} for h in loaded}  # fmt: skip
-    links = []
-    for c in counts:
-        fact = facts[c["arrival_hour"]]
-        fact["rows"] += c["labels"]
-        fact["objects"] = max(fact["objects"], c["objects"])
-        if c["prediction_hour"] is None:
-            fact["unknown_ids"] += c["labels"]
-            continue
-        fact["matched"] += c["labels"]
-        link = {"partition_hour": c["prediction_hour"], "arrival_hour": c["arrival_hour"]}
-        links.append({"model": model, **link, "labels": c["labels"]})
-    return {catalog.label_facts: list(facts.values()), catalog.label_links: links}
+def _label_lookups(wh: Warehouse, model: ModelConfig) -> dict[sa.Table, list[Row]]:
+    """`label_facts` (one row per loaded arrival hour, empty ones too) and `label_links` of the labels
+    objects, which this release reads as they are: matched against the prediction ids exactly as a load
+    of the arrival hour does (rebuilding the window's id fingerprints from the logs once)."""
+    facts, links = [], []
+    objects = wh.store.list(catalog.labels.model_prefix(model.name))
+    paths = wh.store.fetch(objects)
+    with duck.connect() as conn:
+        for obj, path in zip(objects, paths, strict=True):
+            arrival = layout.hour_from_key(obj.key)
+            if arrival is None:
+                continue
+            column = fingerprints.sql("prediction_id")
+            read = conn.execute(
+                f"SELECT {column} AS f, source_object FROM read_parquet(?, hive_partitioning = false)",  # noqa: S608 (a constant)
+                [str(path)],
+            ).to_arrow_table()
+            probe = np.asarray(read.column("f").fill_null(0).to_numpy(), dtype=fingerprints.DTYPE)
+            known = read.column("f").is_valid().to_numpy(zero_copy_only=False)
+            latest, found = label_index.match_labels(model, arrival, probe, known, wh)
+            matched = int((latest >= 0).sum())
+            sources = set(read.column("source_object").drop_null().to_pylist())
+            fact = {"model": model.name, "partition_hour": arrival, "rows": len(probe), "matched": matched}
+            fact |= {"unknown_ids": len(probe) - matched, "objects": len(sources), "bytes": None}
+            facts.append(fact | {"loaded_at": None})
+            links += found
+    return {catalog.label_facts: facts, catalog.label_links: links}
 
 
 # legacy table -> (the result tables it feeds, a conversion of its rows)
@@ -138,6 +140,7 @@ def migrate(config: MonitorsConfig, wh: Warehouse) -> dict[str, int]:
                 newer = "evaluated_at" if table is catalog.check_results else None  # keep later evaluations
                 counts[table.name] += wh.results.upsert(table, converted, newer=newer)
         counts[catalog.hour_facts.name] += wh.results.upsert(catalog.hour_facts, _hour_facts(wh, model.name))
-        for table, rows in _label_lookups(wh, model.name).items():
-            counts[table.name] += wh.results.upsert(table, rows)
+        if model.labels is not None:  # never over what a load of this release wrote
+            for table, rows in _label_lookups(wh, model).items():
+                counts[table.name] += wh.results.insert_missing(table, rows)
     return counts

@@ -21,9 +21,11 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import sqlalchemy as sa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
-from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError, id_row
+from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.label_index import arrival_window, loaded_arrivals, match_labels
 from monitoring_pipeline.stats.performance import (
     calibration_counts,
     calibrator_from_counts,
@@ -34,8 +36,6 @@ from monitoring_pipeline.stats.performance import (
 from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def labels_of(model: ModelConfig) -> LabelsConfig:
@@ -122,17 +122,7 @@ def ingest_labels(
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
     probe = np.asarray(read.column("fingerprint").fill_null(0).to_numpy(), dtype=fingerprints.DTYPE)
     known = read.column("prediction_id").is_valid().to_numpy(zero_copy_only=False)
-    window = [hour - timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
-    index = prediction_index(model, window, warehouse) if len(read) else {}
-    # each label's prediction hour: the latest hour holding its id (as a re-logged id belongs to its last)
-    latest = np.full(len(read), -1, dtype=np.int64)  # microseconds since the epoch; -1: no prediction
-    links: list[dict[str, Any]] = []
-    for at, stored in sorted(index.items()):
-        found = fingerprints.contains(stored, probe) & known
-        if found.any():
-            links.append({"model": model.name, "partition_hour": at, "arrival_hour": hour,
-                          "labels": int(found.sum())})  # fmt: skip
-            latest[found] = (at - EPOCH) // timedelta(microseconds=1)
+    latest, links = match_labels(model, hour, probe, known, warehouse)
     hours_of = pa.array(latest, pa.int64(), mask=latest < 0).cast(pa.timestamp("us", tz="UTC"))
     table = pa.table(
         {
@@ -148,41 +138,23 @@ def ingest_labels(
     facts = {"model": model.name, "partition_hour": hour, "rows": len(table), "matched": matched}
     facts |= {"unknown_ids": len(table) - matched, "objects": len(objects)}
     facts |= {"bytes": sum(o.size for o in objects), "loaded_at": datetime.now(UTC)}
+    ll = catalog.label_links
+    before = warehouse.results.rows(
+        sa.select(ll.c.partition_hour).where(ll.c.model == model.name, ll.c.arrival_hour == hour)
+    )
     with warehouse.results.transaction() as txn:  # an arrival hour is loaded with its links, or not at all
-        warehouse.results.replace(
-            catalog.label_links, {"model": model.name, "arrival_hour": hour}, links, txn
-        )
+        warehouse.results.replace(ll, {"model": model.name, "arrival_hour": hour}, links, txn)
         warehouse.results.upsert(catalog.label_facts, [facts], conn=txn)
+    # the hours whose labels changed: those linked now, and those a re-load took labels from
+    changed = {r["partition_hour"] for r in links} | {r["partition_hour"] for r in before}
     return LabelsResult(
         hour=hour,
         rows=len(table),
         matched=matched,
         unknown_ids=len(table) - matched,
-        prediction_hours=tuple(link["partition_hour"] for link in links),
+        prediction_hours=tuple(sorted(changed)),
         files=tuple(o.uri for o in objects),
     )
-
-
-def prediction_index(
-    model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse
-) -> dict[datetime, np.ndarray]:
-    """The id fingerprints of the loaded hours among `hours`, by index from the results store. A loaded hour
-    without them (older than their retention, or loaded before they existed) has them rebuilt from its logs
-    and stored, so only a backfill of old labels ever reads logs here."""
-    stored = {
-        r["partition_hour"]: fingerprints.unpack(r["fingerprints"])
-        for r in warehouse.results.hour_rows(catalog.prediction_ids, model.name, hours)
-    }
-    facts = warehouse.results.hour_rows(catalog.hour_facts, model.name, hours, "partition_hour", "rows")
-    missing = [f["partition_hour"] for f in facts if f["rows"] and f["partition_hour"] not in stored]
-    if missing:
-        rebuilt = []
-        with duck.connect() as conn:
-            for at, path in warehouse.fetch_hours(catalog.prediction_logs, model.name, missing).items():
-                stored[at] = fingerprints.of_file(conn, path, model.id_column)
-                rebuilt.append(id_row(model.name, at, stored[at]))
-        warehouse.results.upsert(catalog.prediction_ids, rebuilt)
-    return stored
 
 
 def labels_schema(model: ModelConfig) -> pa.Schema:
@@ -206,7 +178,7 @@ class HourPerformance:
     hour: datetime
     predictions: int
     labelled: int
-    label_hours: int  # arrival hours whose labels were joined
+    label_hours: int  # arrival hours loaded within `max_delay_hours` after the hour
     labels_loaded_through: (
         datetime | None
     )  # every arrival hour from the prediction hour to this one is loaded
@@ -231,16 +203,20 @@ def _joined(
     """(columns of the hour's predictions with their latest label or null, predictions, label hours)."""
     cfg = labels_of(model)
     predictions = warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour])
-    window = [hour + timedelta(hours=k) for k in range(cfg.max_delay_hours + 1)]
-    loaded = [r["partition_hour"] for r in warehouse.results.hour_rows(
-        catalog.label_facts, model.name, window, "partition_hour")]  # fmt: skip
+    loaded = loaded_arrivals(model, hour, warehouse)
+    if not loaded and warehouse.hours_present(catalog.labels, model.name, arrival_window(model, hour)):
+        raise ValueError(
+            f"model {model.name!r}: labels objects after {hour:%Y-%m-%d %H}:00 have no `label_facts` rows: "
+            "written by a previous release (run `monitoring-pipeline migrate`) or by an interrupted load "
+            "(re-run the labels of those hours)"
+        )
     links = warehouse.results.hour_rows(catalog.label_links, model.name, [hour], "arrival_hour")
     # only the arrival hours that hold labels for this hour are read
     linked = sorted({r["arrival_hour"] for r in links} & set(loaded))
-    label_files = warehouse.fetch_hours(catalog.labels, model.name, linked)
     columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
     if hour not in predictions:
         return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, loaded
+    label_files = warehouse.fetch_hours(catalog.labels, model.name, linked)
     picked = ", ".join(
         f"CAST(p.{duck.quote_identifier(c)} AS {'VARCHAR' if c == cfg.class_column else 'DOUBLE'}) "
         f"AS {duck.quote_identifier(c)}"

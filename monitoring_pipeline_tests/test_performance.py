@@ -230,7 +230,7 @@ def test_the_id_lookup_reads_fingerprints_not_the_window_of_logs(setup: tuple) -
     assert [(r["arrival_hour"], r["labels"]) for r in links] == [(H0 + timedelta(hours=3), 50)]
 
 
-def test_an_id_logged_in_two_hours_labels_both(setup: tuple, tmp_path: Path) -> None:
+def test_an_id_logged_in_two_hours_labels_both(setup: tuple) -> None:
     """A re-logged id (a retried request) belongs to its latest hour in `main.labels`, and both hours'
     performance joins its label: each reads only the arrival hours linked to it."""
     config, wh, truth, labels = setup
@@ -266,3 +266,57 @@ def test_fingerprint_membership_matches_a_set() -> None:
     with duck.connect() as conn:  # the SQL fingerprint is MD5's low 64 bits (stable across versions)
         [(value,)] = conn.execute(f"SELECT {fingerprints.sql('?')}", ["p-1"]).fetchall()
     assert value == int.from_bytes(hashlib.md5(b"p-1").digest()[8:], "little")
+
+
+def test_labels_that_arrive_before_their_late_predictions_are_joined(setup: tuple) -> None:
+    """Logs late, labels on time: the labels of an arrival hour are loaded while part of their prediction
+    hour is still missing (their ids unknown); when the late object lands and the hour is re-loaded, the
+    hour is linked to that arrival hour and its performance joins them (found in review: it did not)."""
+    config, wh, truth, labels = setup
+    model = config.model(FRAUD)
+    hour = H0 + timedelta(hours=5)
+    frame = fraud_hour(-1, hour, np.random.default_rng(4), base=9000)
+    early, late = frame.iloc[:500], frame.iloc[500:]
+    logs = LocalObjectStore(Path(model.logs))
+    write_hour(logs, FRAUD, hour, early)
+    ingest_hour(model, hour, open_store(model.logs), wh)
+    truth = pd.DataFrame({"prediction_id": late["prediction_id"].iloc[:300], "is_fraud": "fraud"})
+    put_labels(labels, hour + timedelta(hours=1), truth)
+    got = ingest_labels(model, hour + timedelta(hours=1), open_store(str(labels)), wh)
+    assert (got.matched, got.unknown_ids) == (0, 300)
+    assert performance_hour(model, hour, wh).labelled == 0
+    folder = Path(model.logs) / layout.hour_prefix(FRAUD, hour)
+    pq.write_table(pa.Table.from_pandas(late, preserve_index=False), folder / "late-object.parquet")
+    ingest_hour(model, hour, open_store(model.logs), wh)  # the late-file sensor's re-run of the hour
+    perf = performance_hour(model, hour, wh)
+    assert (perf.predictions, perf.labelled) == (len(frame), 300)
+    links = wh.results.hour_rows(catalog.label_links, FRAUD, [hour])
+    assert [(r["arrival_hour"], r["labels"]) for r in links] == [(hour + timedelta(hours=1), 300)]
+
+
+def test_reloading_an_arrival_hour_names_the_hours_it_took_labels_from(setup: tuple) -> None:
+    """A corrected label object that drops an hour's labels: that hour is among the prediction hours the
+    label-updates sensor recomputes, and its performance no longer counts them."""
+    config, wh, truth, labels = setup
+    model = config.model(FRAUD)
+    arrival = H0 + timedelta(hours=2)
+    put_labels(labels, arrival, truth.iloc[:40][["prediction_id", "is_fraud"]])
+    assert ingest_labels(model, arrival, open_store(str(labels)), wh).prediction_hours == (H0,)
+    assert performance_hour(model, H0, wh).labelled == 40
+    stray = pd.DataFrame({"prediction_id": ["nope-1"], "is_fraud": ["fraud"]})
+    put_labels(labels, arrival, stray)  # the same object name: replaced
+    got = ingest_labels(model, arrival, open_store(str(labels)), wh)
+    assert (got.matched, got.prediction_hours) == (0, (H0,))
+    assert performance_hour(model, H0, wh).labelled == 0
+
+
+def test_labels_objects_without_their_facts_are_an_error_not_zero_labels(setup: tuple) -> None:
+    """A warehouse whose labels were loaded by the previous release (no `label_facts`) is not read as
+    'nothing labelled': performance says to run the migration."""
+    config, wh, truth, labels = setup
+    model = config.model(FRAUD)
+    put_labels(labels, H0 + timedelta(hours=1), truth.iloc[:10][["prediction_id", "is_fraud"]])
+    ingest_labels(model, H0 + timedelta(hours=1), open_store(str(labels)), wh)
+    wh.results.delete(catalog.label_facts, catalog.label_facts.c.model == FRAUD)
+    with pytest.raises(ValueError, match=r"no `label_facts` rows.*monitoring-pipeline migrate"):
+        performance_hour(model, H0, wh)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import load_config
 from monitoring_pipeline.defs.factory import build_definitions
-from monitoring_pipeline.retention import cutoff_of
+from monitoring_pipeline.retention import ID_MARGIN_HOURS, cutoff_of
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import write_config
@@ -68,9 +68,9 @@ def test_prediction_id_fingerprints_are_kept_only_for_the_labels_window(
     when a backfill needs it), so the daily job keeps them a day past that window, not `retention_days`."""
     config = load_config(write_config(tmp_path, str(demo_logs)))
     wh = Warehouse.open(config.warehouse)
-    window = config.model(MODEL).labels.max_delay_hours + 24
-    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    hours = [now - timedelta(hours=k) for k in (0, window - 1, window + 1, window + 200)]
+    window = config.model(MODEL).labels.max_delay_hours + ID_MARGIN_HOURS
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)  # the job's clock runs on: margins
+    hours = [now - timedelta(hours=k) for k in (0, window - 2, window + 1, window + 200)]
     rows = [{"model": MODEL, "partition_hour": h, "ids": 0, "fingerprints": b""} for h in hours]
     wh.results.upsert(catalog.prediction_ids, rows)
     build_definitions(config).get_job_def("retention").execute_in_process()

@@ -202,8 +202,9 @@ hour_facts = sa.Table(
 )
 
 # The hour's prediction ids as a sorted array of 64-bit fingerprints (`md5_number_lower` of the id as text,
-# little-endian uint64), so the labels' id -> prediction-hour lookup reads a few KB per hour from here, not
-# the hours' logs. Kept `max_delay_hours` + 1 day (retention); an older hour is rebuilt from its logs.
+# little-endian uint64), so the labels' id -> prediction-hour lookup reads 8 bytes per id of each hour
+# here, not the hours' logs. Kept `max_delay_hours` + 1 day (retention); an older hour is rebuilt from
+# its logs.
 prediction_ids = sa.Table(
     "prediction_ids",
     metadata,
