@@ -13,8 +13,10 @@ run, it measures on both:
 - `alert_tick`: the alert sensor's work for a batch of new evaluations (the hourly run's ten checks);
 - `report`: one hour's HTML drift report;
 - `analyst_query`: drift_summary of every model over the last 7 days, through the read-only SQL session
-  (opening the session included, as `monitoring-pipeline sql` does).
-Each is timed 3 times (best wall time kept, after one warm-up); prints one JSON line with the figures and
+  (opening the session included, as `monitoring-pipeline sql` does);
+- `analyst_metrics_query`: one model's per-feature drift_metrics over the last 7 days, the same way (on
+  SQLite it scans the whole table: DuckDB's sqlite scanner pushes no filter down; PostgreSQL's does).
+Each is timed 5 times (best wall time kept, after one warm-up); prints one JSON line with the figures and
 the ratios history / day one.
 Run: .venv/bin/python benchmarks/history_bench.py [--models 20] [--hours 8760] [--rows 10000]
 """
@@ -234,12 +236,22 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
         with wh.connect([m.name for m in config.models], week) as conn:  # what `monitoring-pipeline sql` does
             return len(query(conn, week).fetchall())
 
+    def analyst_metrics_query() -> int:
+        since = f"{NOW - timedelta(days=7):%Y-%m-%d %H:%M:%S}+00"
+        week = (
+            "SELECT feature, avg(score) FROM main.drift_metrics "
+            f"WHERE model = 'm00' AND partition_hour >= TIMESTAMPTZ '{since}' GROUP BY feature"
+        )
+        with wh.connect([m.name for m in config.models], week) as conn:
+            return len(query(conn, week).fetchall())
+
     return {
         "hourly_run": hourly_run,
         "metrics": lambda: collect(config, wh, NOW),
         "alert_tick": alert_tick,
         "report": lambda: hour_report(model, HOUR, wh),
         "analyst_query": analyst_query,
+        "analyst_metrics_query": analyst_metrics_query,
     }
 
 
@@ -266,7 +278,7 @@ def labels_matched(config: Any) -> str:
     return f"{facts['matched']}/{facts['rows']}"
 
 
-def measure(ops: dict[str, Callable[[], Any]], repeats: int = 3) -> dict[str, dict[str, float]]:
+def measure(ops: dict[str, Callable[[], Any]], repeats: int = 5) -> dict[str, dict[str, float]]:
     out = {}
     for name, op in ops.items():
         op()  # warm-up: imports, caches, Great Expectations' first context
