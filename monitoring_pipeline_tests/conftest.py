@@ -85,15 +85,25 @@ def s3_server() -> Iterator[S3Server]:
         yield server
 
 
+def use_s3(server: S3Server, env: pytest.MonkeyPatch) -> None:
+    """AWS's standard environment variables for the S3 server, as a user pointing at MinIO would set them."""
+    for name, value in server.pipeline.env(server.endpoint).items():
+        env.setenv(name, value)
+
+
 @pytest.fixture(scope="session")
 def demo_s3(s3_server: S3Server, demo_logs: Path) -> str:
     """The demo (logs, labels, reference files) uploaded once to S3; its logs' location. Read-only."""
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
-            mp.setenv(name, value)
+    with pytest.MonkeyPatch.context() as env:
+        use_s3(s3_server, env)
         for folder in DEMO_FOLDERS:
             upload_tree(demo_logs.parent / folder, f"s3://{BUCKET}/demo/{folder}")
     return f"s3://{BUCKET}/demo/predictions"
+
+
+def s3_root(folder: Path) -> str:
+    """A test's own location on S3 (its temporary folder's name is unique in the session)."""
+    return f"s3://{BUCKET}/{folder.name}"
 
 
 def open_stores(kind: str, request: pytest.FixtureRequest, folder: Path, env: pytest.MonkeyPatch) -> Stores:
@@ -101,10 +111,8 @@ def open_stores(kind: str, request: pytest.FixtureRequest, folder: Path, env: py
     the S3 server's credentials set in `env`)."""
     if kind == "local":
         return Stores("local", str(folder), str(request.getfixturevalue("demo_logs")), folder)
-    server: S3Server = request.getfixturevalue("s3_server")
-    for name, value in server.pipeline.env(server.endpoint).items():
-        env.setenv(name, value)
-    return Stores("s3", f"s3://{BUCKET}/{folder.name}", request.getfixturevalue("demo_s3"), folder)
+    use_s3(request.getfixturevalue("s3_server"), env)
+    return Stores("s3", s3_root(folder), request.getfixturevalue("demo_s3"), folder)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -118,10 +126,8 @@ def warehouse_root(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: 
     """Where per-hour objects go, for the tests that run on the local store AND on S3."""
     if request.param == "local":
         return str(tmp_path / "warehouse")
-    server: S3Server = request.getfixturevalue("s3_server")
-    for name, value in server.pipeline.env(server.endpoint).items():
-        monkeypatch.setenv(name, value)
-    return f"s3://{BUCKET}/{tmp_path.name}"
+    use_s3(request.getfixturevalue("s3_server"), monkeypatch)
+    return s3_root(tmp_path)
 
 
 @pytest.fixture

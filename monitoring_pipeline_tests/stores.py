@@ -41,10 +41,6 @@ class Stores:
     def data(self) -> str:
         return f"{self.root}/warehouse"
 
-    @property
-    def demo_labels(self) -> str:
-        return f"{self.demo.rsplit('/', 1)[0]}/labels"
-
     def config(self, logs: str | None = None, **kwargs: object) -> MonitorsConfig:
         """The repository's monitors file over `logs` (default: the demo) with this test's warehouse."""
         from monitoring_pipeline_tests.conftest import write_config

@@ -255,15 +255,34 @@ CLIENT_ENV = (
     "AWS_DEFAULT_REGION",
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
 )
 _CLIENTS: dict[str, Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
+def _forget_clients() -> None:  # a forked child starts with no clients and a free lock
+    global _CLIENTS_LOCK
+    _CLIENTS.clear()
+    _CLIENTS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_clients)
+
+
 def make_s3_client() -> Any:
     """A boto3 S3 client from the standard chain (path-style addressing when a custom endpoint is set),
     shared by the process for as long as the environment that chose it is unchanged: boto3 clients are
-    thread-safe, and building one costs ~0.3 s. Keyed by a digest, so no credential is kept in clear."""
+    thread-safe, and building one costs ~0.3 s. Keyed by a digest, so no credential is kept in clear; the
+    settings files are read once (a change to their contents is seen by a new process)."""
     chosen = (
         str(os.getpid())
         + hashlib.sha256(  # a forked child makes its own (no shared sockets)

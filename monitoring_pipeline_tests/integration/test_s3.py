@@ -24,7 +24,7 @@ from monitoring_pipeline.reports import hour_report
 from monitoring_pipeline.storage.object_store import CACHE, ObjectStoreError, S3ObjectStore
 from monitoring_pipeline.storage.sql_session import query as sql_query
 from monitoring_pipeline.storage.warehouse import Warehouse
-from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
+from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, use_s3, write_config
 from monitoring_pipeline_tests.helpers import materialize_logs, query, run_pipeline, warehouse_rows
 from monitoring_pipeline_tests.s3 import BUCKET, S3Server
 
@@ -34,8 +34,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     """AWS's standard environment variables, as a user pointing at MinIO or R2 would set them."""
-    for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
-        monkeypatch.setenv(name, value)
+    use_s3(s3_server, monkeypatch)
     return s3_server.endpoint
 
 
@@ -43,8 +42,7 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
 def seeded_bucket(s3_server: S3Server) -> str:
     """The demo's first 48 hours of fraud_classifier (logs and labels), written through the S3 store."""
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in s3_server.pipeline.env(s3_server.endpoint).items():
-            mp.setenv(name, value)
+        use_s3(s3_server, mp)
         store = S3ObjectStore(f"s3://{BUCKET}/predictions")
         labels = S3ObjectStore(f"s3://{BUCKET}/labels")
         end = DEMO_END - timedelta(hours=48)  # HOURS[0:48], the same hours and incidents as the full demo
