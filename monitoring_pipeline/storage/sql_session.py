@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +23,13 @@ import duckdb
 import sqlalchemy as sa
 
 from monitoring_pipeline.storage import catalog, duck
+from monitoring_pipeline.storage.hour_floor import hour_floors
 
 if TYPE_CHECKING:
     from monitoring_pipeline.storage.warehouse import Warehouse
 
 RESULTS = "results"  # the attached results store's name inside a session
+SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's text form of a DATETIME in SQLite
 
 
 class ReadOnlyQueryError(ValueError):
@@ -62,14 +65,33 @@ def _column_sql(column: sa.Column, sqlite: bool) -> str:
     return name
 
 
+def result_view_sql(
+    table: sa.Table, sqlite: bool, floor: datetime | None = None, types: dict[str, str] | None = None
+) -> str:
+    """`main.<table>` over the attached results store, with SQLite's types restored; with `floor` (SQLite
+    only, see storage.hour_floor), only its rows from that partition hour on, read by SQLite's index, each
+    column cast to the scanner's `types` (`sqlite_query` types what it returns from the values)."""
+    source = f"{RESULTS}.{duck.quote_identifier(table.name)}"
+    if floor is not None:
+        assert types is not None
+        inner = f"SELECT * FROM {duck.quote_identifier(table.name)} WHERE partition_hour >= ?"  # noqa: S608 (a quoted identifier from the catalog)
+        text = floor.astimezone(UTC).strftime(SQLITE_DATETIME)  # as SQLAlchemy stores it: text compares
+        casts = ", ".join(
+            f"CAST({duck.quote_identifier(c.name)} AS {types[c.name]}) AS {duck.quote_identifier(c.name)}"
+            for c in table.columns
+        )
+        scan = f"sqlite_query({duck.string_literal(RESULTS)}, {duck.string_literal(inner)}, "
+        scan += f"params = row({duck.string_literal(text)}))"
+        source = f"(SELECT {casts} FROM {scan})"  # noqa: S608 (quoted identifiers, DuckDB's own type names)
+    return (
+        f"CREATE OR REPLACE VIEW main.{duck.quote_identifier(table.name)} AS SELECT "  # noqa: S608 (quoted identifiers from the catalog)
+        + ", ".join(_column_sql(c, sqlite) for c in table.columns)
+        + f" FROM {source}"
+    )
+
+
 def result_views_sql(sqlite: bool) -> list[str]:
-    """`main.<table>` over the attached results store, with SQLite's types restored."""
-    return [
-        f"CREATE OR REPLACE VIEW main.{duck.quote_identifier(t.name)} AS SELECT "  # noqa: S608 (quoted identifiers from the catalog)
-        + ", ".join(_column_sql(c, sqlite) for c in t.columns)
-        + f" FROM {RESULTS}.{duck.quote_identifier(t.name)}"
-        for t in catalog.RESULT_TABLES
-    ]
+    return [result_view_sql(t, sqlite) for t in catalog.RESULT_TABLES]
 
 
 def open_session(wh: Warehouse, models: Sequence[str] = (), for_query: str | None = None) -> Any:
@@ -100,6 +122,26 @@ def open_session(wh: Warehouse, models: Sequence[str] = (), for_query: str | Non
     ):
         conn.execute(f"SET {setting}")
     return conn
+
+
+def _bound_result_views(conn: Any, sql: str) -> None:
+    """On SQLite, (re)define the result views for this query: those it reads only from a known partition
+    hour on over just those rows (storage.hour_floor), the others whole. DuckDB's SQLite scanner pushes no
+    filter down, and a week's query must not read a year. Runs in the locked session, after the query was
+    found read-only."""
+    [(kind,)] = conn.execute(
+        "SELECT type FROM duckdb_databases() WHERE database_name = ?", [RESULTS]
+    ).fetchall()
+    if kind != "sqlite":
+        return  # PostgreSQL's scanner pushes filters down itself
+    tables = {t.name: t for t in catalog.RESULT_TABLES if "partition_hour" in t.c}
+    floors = hour_floors(conn, sql, set(tables))
+    for name, table in tables.items():
+        types = None
+        if name in floors:
+            described = conn.execute(f"DESCRIBE {RESULTS}.{duck.quote_identifier(name)}").fetchall()
+            types = {row[0]: row[1] for row in described}
+        conn.execute(result_view_sql(table, sqlite=True, floor=floors.get(name), types=types))
 
 
 def _first_word(sql: str) -> str:
@@ -140,5 +182,8 @@ def check_read_only(conn: Any, sql: str) -> str:
 
 
 def query(conn: Any, sql: str) -> Any:
-    """Run one read-only query in a locked session; return DuckDB's relation."""
-    return conn.sql(check_read_only(conn, sql))
+    """Run one read-only query in a locked session; return DuckDB's relation (consume it before the next
+    `query` on the session: on SQLite each call defines the result views for its own query)."""
+    statement = check_read_only(conn, sql)
+    _bound_result_views(conn, sql)
+    return conn.sql(statement)

@@ -4,7 +4,7 @@ that worked on the old catalog file is refused with a clear error."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -91,3 +91,48 @@ def test_secrets_stay_redacted(session, results_url: str) -> None:
         query(session, "SELECT * FROM duckdb_secrets(redact = false)").fetchall()
     if results_url.startswith("postgresql"):
         assert "monitoring_results" in shown  # the secret exists, its value is not shown
+
+
+BOUNDED = {  # query -> whether every reference of drift_summary is bounded below (pushed down on SQLite)
+    "SELECT model, partition_hour FROM main.drift_summary WHERE partition_hour >= TIMESTAMPTZ '{t}'": True,
+    "SELECT * FROM drift_summary s WHERE s.partition_hour > TIMESTAMPTZ '{t}' AND model = 'm1'": True,
+    "SELECT * FROM drift_summary WHERE TIMESTAMPTZ '{t}' <= partition_hour": True,
+    "SELECT count(*) FROM drift_summary "
+    "WHERE partition_hour BETWEEN '{t}' AND '{t}'::TIMESTAMPTZ + INTERVAL 2 HOUR": True,
+    "SELECT * FROM drift_summary WHERE partition_hour >= now() - INTERVAL 100000 DAY": True,
+    "SELECT * FROM drift_summary d JOIN check_results c USING (model, partition_hour) "
+    "WHERE d.partition_hour >= '{t}'": True,
+    "SELECT * FROM drift_summary WHERE partition_hour >= '{t}' OR model = 'm0'": False,
+    "SELECT * FROM drift_summary WHERE partition_hour <= '{t}'": False,
+    "SELECT (SELECT count(*) FROM drift_summary), model FROM drift_summary "
+    "WHERE partition_hour >= '{t}'": False,
+    "WITH drift_summary AS (SELECT * FROM main.drift_summary) SELECT * FROM drift_summary "
+    "WHERE partition_hour >= '{t}'": False,
+    "SELECT * FROM drift_summary "
+    "WHERE partition_hour >= (SELECT max(partition_hour) FROM check_results)": False,
+}
+
+
+@pytest.mark.parametrize("sql", sorted(BOUNDED))
+def test_a_lower_bound_on_the_hour_is_read_by_index_and_changes_no_result(
+    results_url: str, tmp_path: Path, sql: str
+) -> None:
+    """DuckDB's SQLite scanner pushes no filter down, so a query bounded below on `partition_hour` has its
+    result views defined over just those rows (read through SQLite's index); the answer is the same as
+    over the whole table, on both stores, and an unprovable bound reads the whole table."""
+    wh = Warehouse(results_url, str(tmp_path / "warehouse"))
+    hours = [HOUR + timedelta(hours=k) for k in range(-30, 30)]
+    rows = [{"model": f"m{k % 3}", "partition_hour": h, "drift_share": k / 100} for k, h in enumerate(hours)]
+    wh.results.upsert(catalog.drift_summary, rows)
+    checks = [{"model": "m1", "check_name": "c", "partition_hour": h, "passed": True} for h in hours[::2]]
+    wh.results.upsert(catalog.check_results, checks)
+    text = sql.format(t=f"{HOUR:%Y-%m-%d %H:%M:%S}+00")
+    with wh.connect([], text) as whole:
+        expected = sorted(whole.execute(text).fetchall(), key=repr)  # the views as opened: whole tables
+    with wh.connect([], text) as conn:
+        assert sorted(query(conn, text).fetchall(), key=repr) == expected
+        [(view,)] = conn.execute(
+            "SELECT sql FROM duckdb_views() WHERE view_name = 'drift_summary'"
+        ).fetchall()
+    assert expected  # the cases select something
+    assert ("sqlite_query" in view) == (BOUNDED[sql] and wh.results.is_sqlite), view
