@@ -16,8 +16,8 @@ run, it measures on both:
   (opening the session included, as `monitoring-pipeline sql` does);
 - `analyst_metrics_query`: one model's per-feature drift_metrics over the last 7 days, the same way (on
   SQLite it scans the whole table: DuckDB's sqlite scanner pushes no filter down; PostgreSQL's does).
-Each is timed 5 times (best wall time kept, after one warm-up); prints one JSON line with the figures and
-the ratios history / day one.
+Each is timed 5 times on each warehouse, alternating between them (best wall time kept, after one
+warm-up); prints one JSON line with the figures and the ratios history / day one.
 Run: .venv/bin/python benchmarks/history_bench.py [--models 20] [--hours 8760] [--rows 10000]
 """
 
@@ -278,17 +278,26 @@ def labels_matched(config: Any) -> str:
     return f"{facts['matched']}/{facts['rows']}"
 
 
-def measure(ops: dict[str, Callable[[], Any]], repeats: int = 5) -> dict[str, dict[str, float]]:
-    out = {}
-    for name, op in ops.items():
-        op()  # warm-up: imports, caches, Great Expectations' first context
-        walls, cpus = [], []
+def measure(
+    day_one: dict[str, Callable[[], Any]], history: dict[str, Callable[[], Any]], repeats: int = 5
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Each operation on both warehouses, alternating (day one, history, day one, ...) so that the machine
+    getting slower or faster during the run moves both figures alike; the best of `repeats` kept."""
+    out: dict[str, dict[str, dict[str, float]]] = {"day_one": {}, "history": {}}
+    for name in day_one:
+        ops = {"day_one": day_one[name], "history": history[name]}
+        for op in ops.values():
+            op()  # warm-up: imports, caches, Great Expectations' first context
+        walls: dict[str, list[float]] = {label: [] for label in ops}
+        cpus: dict[str, list[float]] = {label: [] for label in ops}
         for _ in range(repeats):
-            wall, cpu = time.perf_counter(), time.process_time()
-            op()
-            walls.append(time.perf_counter() - wall)
-            cpus.append(time.process_time() - cpu)
-        out[name] = {"wall_s": round(min(walls), 4), "cpu_s": round(min(cpus), 4)}
+            for label, op in ops.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                op()
+                walls[label].append(time.perf_counter() - wall)
+                cpus[label].append(time.process_time() - cpu)
+        for label in ops:
+            out[label][name] = {"wall_s": round(min(walls[label]), 4), "cpu_s": round(min(cpus[label]), 4)}
     return out
 
 
@@ -300,7 +309,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="history-bench-") as tmp:
         figures: dict[str, Any] = {"models": args.models, "hours": args.hours}
-        results = {}
+        ops, configs = {}, {}
         for label, hours in (("day_one", 24), ("history", args.hours)):
             folder = Path(tmp) / label
             folder.mkdir()
@@ -314,7 +323,9 @@ def main() -> None:
             figures[f"{label}_build_s"] = round(time.perf_counter() - start, 1)
             figures[f"{label}_result_rows"] = rows
             figures[f"{label}_objects_copied"] = objects
-            results[label] = measure(operations(config))
+            ops[label], configs[label] = operations(config), config
+        results = measure(ops["day_one"], ops["history"])
+        for label, config in configs.items():
             figures[f"{label}_labels_matched"] = labels_matched(config)
         for name in results["history"]:
             figures[name] = results["history"][name] | {"day_one_wall_s": results["day_one"][name]["wall_s"]}
