@@ -14,8 +14,9 @@ run, it measures on both:
 - `report`: one hour's HTML drift report;
 - `analyst_query`: drift_summary of every model over the last 7 days, through the read-only SQL session
   (opening the session included, as `monitoring-pipeline sql` does);
-- `analyst_metrics_query`: one model's per-feature drift_metrics over the last 7 days, the same way (on
-  SQLite it scans the whole table: DuckDB's sqlite scanner pushes no filter down; PostgreSQL's does).
+- `analyst_metrics_query`: one model's per-feature drift_metrics over the last day (the same rows in both
+  warehouses), the same way: on SQLite the session reads only the bounded hours by index (DuckDB's SQLite
+  scanner pushes no filter down; see storage/hour_floor.py).
 Each is timed 5 times on each warehouse, alternating between them (best wall time kept, after one
 warm-up); prints one JSON line with the figures and the ratios history / day one.
 Run: .venv/bin/python benchmarks/history_bench.py [--models 20] [--hours 8760] [--rows 10000]
@@ -237,7 +238,7 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
             return len(query(conn, week).fetchall())
 
     def analyst_metrics_query() -> int:
-        since = f"{NOW - timedelta(days=7):%Y-%m-%d %H:%M:%S}+00"
+        since = f"{NOW - timedelta(days=1):%Y-%m-%d %H:%M:%S}+00"  # a day: the same rows on both warehouses
         week = (
             "SELECT feature, avg(score) FROM main.drift_metrics "
             f"WHERE model = 'm00' AND partition_hour >= TIMESTAMPTZ '{since}' GROUP BY feature"

@@ -74,7 +74,7 @@ def result_view_sql(
     source = f"{RESULTS}.{duck.quote_identifier(table.name)}"
     if floor is not None:
         assert types is not None
-        inner = f"SELECT * FROM {duck.quote_identifier(table.name)} WHERE partition_hour >= ?"  # noqa: S608 (a quoted identifier from the catalog)
+        inner = _rows_from_sql(duck.quote_identifier(table.name))
         text = floor.astimezone(UTC).strftime(SQLITE_DATETIME)  # as SQLAlchemy stores it: text compares
         casts = ", ".join(
             f"CAST({duck.quote_identifier(c.name)} AS {types[c.name]}) AS {duck.quote_identifier(c.name)}"
@@ -87,6 +87,19 @@ def result_view_sql(
         f"CREATE OR REPLACE VIEW main.{duck.quote_identifier(table.name)} AS SELECT "  # noqa: S608 (quoted identifiers from the catalog)
         + ", ".join(_column_sql(c, sqlite) for c in table.columns)
         + f" FROM {source}"
+    )
+
+
+def _rows_from_sql(table: str) -> str:
+    """SQLite's query for a table's rows from partition hour ?1 on, by index whatever the table: every result
+    table's indexes lead with (model, partition_hour), so the models are walked one index seek each (a
+    recursive loose index scan: SQLite keeps no statistics to skip-scan by itself), then each model's
+    hours read as one range; rows without a model (alerts may have none) are added."""
+    return (
+        f"WITH RECURSIVE m(model) AS (SELECT min(model) FROM {table} UNION ALL "  # noqa: S608 (a quoted identifier from the catalog)
+        f"SELECT (SELECT min(model) FROM {table} WHERE model > m.model) FROM m WHERE m.model IS NOT NULL) "
+        f"SELECT t.* FROM m CROSS JOIN {table} t WHERE t.model = m.model AND t.partition_hour >= ?1 "
+        f"UNION ALL SELECT * FROM {table} WHERE model IS NULL AND partition_hour >= ?1"
     )
 
 

@@ -136,3 +136,16 @@ def test_a_lower_bound_on_the_hour_is_read_by_index_and_changes_no_result(
         ).fetchall()
     assert expected  # the cases select something
     assert ("sqlite_query" in view) == (BOUNDED[sql] and wh.results.is_sqlite), view
+
+
+def test_a_bounded_view_keeps_rows_without_a_model(results_url: str, tmp_path: Path) -> None:
+    """The bounded view walks the table model by model; an alert without a model is still there."""
+    wh = Warehouse(results_url, str(tmp_path / "warehouse"))
+    alerts = [
+        {"alert_id": f"a{k}", "sink": "log", "model": model, "partition_hour": HOUR + timedelta(hours=k)}
+        for k, model in enumerate([None, "m1", None, "m2", "m1"])
+    ]
+    wh.results.upsert(catalog.alerts, alerts)
+    sql = f"SELECT alert_id FROM main.alerts WHERE partition_hour >= '{HOUR + timedelta(hours=1)}'"
+    with wh.connect([], sql) as conn:
+        assert sorted(r[0] for r in query(conn, sql).fetchall()) == ["a1", "a2", "a3", "a4"]
