@@ -84,9 +84,10 @@ def test_make_run_backfill_and_daemon_produce_the_demo_alerts(
         got[(a["model"], a["check"])] = got.get((a["model"], a["check"]), 0) + 1
     assert got[("fraud_classifier", "hour_is_not_empty")] == 2  # the empty and the missing hour
     assert got[("fraud_classifier", "data_quality_expectations_pass")] == 3  # null spike x2, new category
-    # until the 24-hour trailing reference absorbs the new category: 6 to 12 hours, depending on the
-    # demo's volumes, which follow the clock (the demo ends at the current hour)
-    assert 6 <= got[("fraud_classifier", "merchant_category_not_drifted")] <= 12
+    # until the 24-hour trailing reference absorbs the new category: 6 to 16 of its 36 hours, depending on
+    # the demo's volumes, which follow the clock (the demo ends at the current hour: 13 were seen at 07 UTC,
+    # 12 at 00 UTC); more would mean the reference never absorbs it
+    assert 6 <= got[("fraud_classifier", "merchant_category_not_drifted")] <= 16
     assert got[("delivery_time_regressor", "distance_km_not_drifted")] == 8  # the unit bug
     assert got[("delivery_time_regressor", "hour_is_not_empty")] == 1
     assert {a["kind"] for a in alerts} == {"failure"}
