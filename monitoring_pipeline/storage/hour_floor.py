@@ -8,9 +8,9 @@ each result table every one of whose references is filtered by a lower bound on 
 that table's view over only the rows from the lowest such bound on, read through SQLite's index. The
 query itself still applies its own filter, so the view only has to hold a superset of what it selects:
 a bound that cannot be proven (an `OR`, a filter in a join condition, an unqualified column among several
-tables, a CTE named like a table, anything unparsed) means no bound, and the whole table is read as
-before. `now()` is evaluated before the query runs, so a bound computed from it is never later than the
-query's own.
+tables, a CTE named like a table, a table function or a string spelling a table's name, a reference
+through another catalog, anything unparsed) means no bound, and the whole table is read as before.
+`now()` is evaluated before the query runs, so a bound computed from it is never later than the query's.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ def hour_floors(conn: Any, sql: str, tables: set[str]) -> dict[str, datetime]:
     floors: dict[str, list[datetime]] = {}
     ctes: set[str] = set()
     for node in _nodes(tree):
-        if node.get("type") == "BASE_TABLE" and (name := _result_table(node, tables)):
-            references[name] = references.get(name, 0) + 1
+        if node.get("type") == "TABLE_FUNCTION" or _names_a_table(node, tables):
+            return {}  # query_table('drift_summary') and the like read a view by a name we cannot follow
+        if node.get("type") == "BASE_TABLE" and (name := str(node.get("table_name", "")).lower()) in tables:
+            references[name] = references.get(name, 0) + 1  # any schema or catalog: only plain ones bound
         for entry in (node.get("cte_map") or {}).get("map", []):
             ctes.add(str(entry.get("key", "")).lower())
         if node.get("type") == "SELECT_NODE":
@@ -52,6 +54,12 @@ def hour_floors(conn: Any, sql: str, tables: set[str]) -> dict[str, datetime]:
         for name, found in floors.items()
         if name not in ctes and len(found) == references.get(name, 0)
     }
+
+
+def _names_a_table(node: dict[str, Any], tables: set[str]) -> bool:
+    """A string constant spelling a result table's name."""
+    value = node.get("value") if node.get("class") == "CONSTANT" else None
+    return isinstance(value, dict) and str(value.get("value", "")).lower() in tables
 
 
 def _nodes(obj: Any) -> Iterator[dict[str, Any]]:

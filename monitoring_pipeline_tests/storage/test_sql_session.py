@@ -110,6 +110,10 @@ BOUNDED = {  # query -> whether every reference of drift_summary is bounded belo
     "WHERE partition_hour >= '{t}'": False,
     "SELECT * FROM drift_summary "
     "WHERE partition_hour >= (SELECT max(partition_hour) FROM check_results)": False,
+    "SELECT model FROM drift_summary WHERE partition_hour >= '{t}' "
+    "UNION ALL SELECT model FROM memory.main.drift_summary": False,
+    "SELECT model FROM drift_summary WHERE partition_hour >= '{t}' "
+    "UNION ALL SELECT model FROM query_table('drift_summary')": False,
 }
 
 
