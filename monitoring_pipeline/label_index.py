@@ -106,13 +106,13 @@ def links_of_hour(
     if not arrivals or not len(ids):
         return []
     links = []
-    column = fingerprints.sql("prediction_id")
+    ids_sql = (
+        f"SELECT {fingerprints.sql('prediction_id')} AS f "  # noqa: S608 (a constant)
+        "FROM read_parquet(?, hive_partitioning = false) WHERE prediction_id IS NOT NULL"
+    )
     with duck.connect() as conn:
         for arrival, path in warehouse.fetch_hours(catalog.labels, model.name, arrivals).items():
-            rows = conn.execute(
-                f"SELECT {column} AS f FROM read_parquet(?) WHERE prediction_id IS NOT NULL",  # noqa: S608 (a constant)
-                [str(path)],
-            ).fetchnumpy()
+            rows = conn.execute(ids_sql, [str(path)]).fetchnumpy()
             found = int(fingerprints.contains(ids, np.asarray(rows["f"], dtype=fingerprints.DTYPE)).sum())
             if found:
                 links.append(link(model.name, hour, arrival, found))
