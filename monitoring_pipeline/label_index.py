@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.storage import catalog, duck, fingerprints
@@ -85,6 +87,19 @@ def match_labels(
     return latest, links
 
 
+# a published labels object's ids as fingerprints, and the source objects they came from
+STORED_LABELS_SQL = (
+    f"SELECT {fingerprints.sql('prediction_id')} AS fingerprint, source_object "  # noqa: S608 (a constant)
+    "FROM read_parquet(?, hive_partitioning = false)"
+)
+
+
+def stored_labels(conn: Any, path: Path) -> tuple[np.ndarray, np.ndarray, pa.Table]:
+    """(fingerprints, known, the rows read) of a published labels object, one entry per label."""
+    read = conn.execute(STORED_LABELS_SQL, [str(path)]).to_arrow_table()
+    return (*fingerprints.probe(read.column("fingerprint")), read)
+
+
 def link(model: str, hour: datetime, arrival: datetime, labels: int) -> dict[str, Any]:
     return {"model": model, "partition_hour": hour, "arrival_hour": arrival, "labels": labels}
 
@@ -106,14 +121,10 @@ def links_of_hour(
     if not arrivals or not len(ids):
         return []
     links = []
-    ids_sql = (
-        f"SELECT {fingerprints.sql('prediction_id')} AS f "  # noqa: S608 (a constant)
-        "FROM read_parquet(?, hive_partitioning = false) WHERE prediction_id IS NOT NULL"
-    )
     with duck.connect() as conn:
         for arrival, path in warehouse.fetch_hours(catalog.labels, model.name, arrivals).items():
-            rows = conn.execute(ids_sql, [str(path)]).fetchnumpy()
-            found = int(fingerprints.contains(ids, np.asarray(rows["f"], dtype=fingerprints.DTYPE)).sum())
+            probe, known, _ = stored_labels(conn, path)
+            found = int((fingerprints.contains(ids, probe) & known).sum())
             if found:
                 links.append(link(model.name, hour, arrival, found))
     return links

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-import numpy as np
 import sqlalchemy as sa
 
 from monitoring_pipeline import label_index
 from monitoring_pipeline.config import ModelConfig, MonitorsConfig
-from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
+from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 Row = dict[str, Any]
@@ -93,13 +92,7 @@ def _label_lookups(wh: Warehouse, model: ModelConfig) -> dict[sa.Table, list[Row
             arrival = layout.hour_from_key(obj.key)
             if arrival is None:
                 continue
-            column = fingerprints.sql("prediction_id")
-            read = conn.execute(
-                f"SELECT {column} AS f, source_object FROM read_parquet(?, hive_partitioning = false)",  # noqa: S608 (a constant)
-                [str(path)],
-            ).to_arrow_table()
-            probe = np.asarray(read.column("f").fill_null(0).to_numpy(), dtype=fingerprints.DTYPE)
-            known = read.column("f").is_valid().to_numpy(zero_copy_only=False)
+            probe, known, read = label_index.stored_labels(conn, path)
             latest, found = label_index.match_labels(model, arrival, probe, known, wh)
             matched = int((latest >= 0).sum())
             sources = set(read.column("source_object").drop_null().to_pylist())

@@ -21,7 +21,6 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
-import sqlalchemy as sa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
@@ -120,8 +119,7 @@ def ingest_labels(
             read = conn.execute(sql, [hour, *params]).to_arrow_table()
         except duckdb.Error as exc:
             raise IngestError(f"cannot read labels of {', '.join(o.uri for o in objects)}: {exc}") from exc
-    probe = np.asarray(read.column("fingerprint").fill_null(0).to_numpy(), dtype=fingerprints.DTYPE)
-    known = read.column("prediction_id").is_valid().to_numpy(zero_copy_only=False)
+    probe, known = fingerprints.probe(read.column("fingerprint"))
     latest, links = match_labels(model, hour, probe, known, warehouse)
     hours_of = pa.array(latest, pa.int64(), mask=latest < 0).cast(pa.timestamp("us", tz="UTC"))
     table = pa.table(
@@ -138,12 +136,9 @@ def ingest_labels(
     facts = {"model": model.name, "partition_hour": hour, "rows": len(table), "matched": matched}
     facts |= {"unknown_ids": len(table) - matched, "objects": len(objects)}
     facts |= {"bytes": sum(o.size for o in objects), "loaded_at": datetime.now(UTC)}
-    ll = catalog.label_links
-    before = warehouse.results.rows(
-        sa.select(ll.c.partition_hour).where(ll.c.model == model.name, ll.c.arrival_hour == hour)
-    )
     with warehouse.results.transaction() as txn:  # an arrival hour is loaded with its links, or not at all
-        warehouse.results.replace(ll, {"model": model.name, "arrival_hour": hour}, links, txn)
+        match = {"model": model.name, "arrival_hour": hour}
+        before = warehouse.results.replace(catalog.label_links, match, links, txn)
         warehouse.results.upsert(catalog.label_facts, [facts], conn=txn)
     # the hours whose labels changed: those linked now, and those a re-load took labels from
     changed = {r["partition_hour"] for r in links} | {r["partition_hour"] for r in before}

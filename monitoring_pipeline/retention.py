@@ -43,14 +43,13 @@ def apply_retention(
         if "partition_hour" not in table.c or "model" not in table.c:
             continue
         for model in config.models:
-            old = sa.and_(table.c.model == model.name, table.c.partition_hour < cutoff)
+            first_kept = cutoff
+            if table is catalog.prediction_ids and model.labels is not None:
+                # the labels' id lookup only looks `max_delay_hours` back (an older hour is rebuilt)
+                window = timedelta(hours=model.labels.max_delay_hours + ID_MARGIN_HOURS)
+                first_kept = max(cutoff, now.astimezone(UTC) - window)
+            old = sa.and_(table.c.model == model.name, table.c.partition_hour < first_kept)
             rows[table.name] = rows.get(table.name, 0) + wh.results.delete(table, old)
-    for model in config.models:  # the labels' id lookup only looks `max_delay_hours` back (older: rebuilt)
-        if model.labels is not None:
-            ids = catalog.prediction_ids
-            kept = now.astimezone(UTC) - timedelta(hours=model.labels.max_delay_hours + ID_MARGIN_HOURS)
-            old = sa.and_(ids.c.model == model.name, ids.c.partition_hour < max(kept, cutoff))
-            rows[ids.name] = rows.get(ids.name, 0) + wh.results.delete(ids, old)
     objects = freed = 0
     days = [cutoff - timedelta(days=k) for k in range(1, catch_up_days + 1)]
     for model in config.models:

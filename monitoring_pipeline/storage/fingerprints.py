@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from monitoring_pipeline.storage import duck
 
@@ -32,6 +33,12 @@ def of_file(conn: Any, path: Path, id_column: str) -> np.ndarray:
         [str(path)],
     ).fetchnumpy()
     return np.asarray(rows["f"], dtype=DTYPE)
+
+
+def probe(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """(fingerprints, known) of a column of fingerprints with nulls (a null id): 0 where unknown."""
+    values = np.asarray(column.fill_null(0).to_numpy(), dtype=DTYPE)
+    return values, column.is_valid().to_numpy(zero_copy_only=False)
 
 
 def pack(fingerprints: np.ndarray) -> bytes:

@@ -283,12 +283,7 @@ def make_s3_client() -> Any:
     shared by the process for as long as the environment that chose it is unchanged: boto3 clients are
     thread-safe, and building one costs ~0.3 s. Keyed by a digest, so no credential is kept in clear; the
     settings files are read once (a change to their contents is seen by a new process)."""
-    chosen = (
-        str(os.getpid())
-        + hashlib.sha256(  # a forked child makes its own (no shared sockets)
-            "\0".join(os.environ.get(n, "") for n in CLIENT_ENV).encode()
-        ).hexdigest()
-    )
+    chosen = hashlib.sha256("\0".join(os.environ.get(n, "") for n in CLIENT_ENV).encode()).hexdigest()
     with _CLIENTS_LOCK:
         if chosen not in _CLIENTS:
             _CLIENTS[chosen] = _new_s3_client()

@@ -189,8 +189,9 @@ class ResultsStore:
         match: Mapping[str, Any],
         rows: Sequence[Mapping[str, Any]],
         conn: Connection | None = None,
-    ) -> int:
-        """Make the rows matching `match` (e.g. one model and hour) exactly `rows`, in one transaction."""
+    ) -> list[dict[str, Any]]:
+        """Make the rows matching `match` (e.g. one model and hour) exactly `rows`, in one transaction;
+        return the keys that matched before (each as {key column: value})."""
         if conn is None:
             with self.transaction() as own:
                 return self.replace(table, match, rows, own)
@@ -199,7 +200,8 @@ class ResultsStore:
         stale = {tuple(s) for s in conn.execute(sa.select(*[table.c[k] for k in keys]).where(where))}
         for key in stale - {tuple(r.get(k) for k in keys) for r in rows}:
             conn.execute(sa.delete(table).where(*[table.c[k] == v for k, v in zip(keys, key, strict=True)]))
-        return self.upsert(table, rows, conn=conn)
+        self.upsert(table, rows, conn=conn)
+        return [dict(zip(keys, key, strict=True)) for key in stale]
 
     def delete(self, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
         with self.transaction() as conn:
