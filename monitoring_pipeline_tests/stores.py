@@ -30,6 +30,14 @@ def upload_tree(local: Path, root: str) -> None:
         store.put_file(path, path.relative_to(local).as_posix())
 
 
+def put_object(location: str, key: str, data: bytes) -> str:
+    """Write `data` as the object `key` of a location (a folder or S3); return its URI."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "object"
+        path.write_bytes(data)
+        return open_store(location).put_file(path, key)
+
+
 @dataclass(frozen=True)
 class Stores:
     kind: str  # "local" | "s3"
@@ -63,10 +71,7 @@ class Stores:
         return logs
 
     def put(self, location: str, key: str, data: bytes) -> str:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "object"
-            path.write_bytes(data)
-            return open_store(location).put_file(path, key)
+        return put_object(location, key, data)
 
     def read(self, location: str, key: str) -> bytes:
         store = open_store(location)

@@ -1,10 +1,12 @@
-"""Labels and performance over a real warehouse (no Dagster): late labels update an hour without
-duplicates, unknown ids are counted and not joined, an hour without labels or with one class does not
-crash, bad label objects are refused by name, and CBPE is judged on the demo."""
+"""Labels and performance over a real warehouse (no Dagster), on the local store and on S3: late labels
+update an hour without duplicates, unknown ids are counted and not joined, an hour without labels or with
+one class does not crash, bad label objects are refused by name, logs and labels meet in either order; and
+CBPE is judged on the demo (local)."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,29 +24,37 @@ from monitoring_pipeline.ingest import IngestError, ingest_hour
 from monitoring_pipeline.performance import ingest_labels, performance_hour
 from monitoring_pipeline.stats.performance import classification_metrics
 from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
-from monitoring_pipeline.storage.object_store import LocalObjectStore, open_store
+from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
 from monitoring_pipeline_tests.helpers import query
+from monitoring_pipeline_tests.stores import Stores, put_object
 
 FRAUD = "fraud_classifier"
 H0 = datetime(2026, 11, 10, 14, tzinfo=UTC)
 
 
-def put_labels(root: Path, arrival: datetime, frame: pd.DataFrame, name: str = "labels.parquet") -> None:
-    folder = root / layout.hour_prefix(FRAUD, arrival)
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / name)
+def parquet(frame: pd.DataFrame) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink)
+    return sink.getvalue()
+
+
+def put_labels(location: str, arrival: datetime, frame: pd.DataFrame, name: str = "labels.parquet") -> None:
+    """A label object landing in `arrival`'s folder of the labels location (a folder or S3)."""
+    put_object(location, layout.hour_prefix(FRAUD, arrival) + name, parquet(frame))
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[MonitorsConfig, Warehouse, pd.DataFrame, Path]:
-    logs, labels = tmp_path / "store" / "predictions", tmp_path / "store" / "labels"
+def setup(stores: Stores) -> tuple[MonitorsConfig, Warehouse, pd.DataFrame, str]:
+    """One hour of logs loaded, its ground truth, and an empty labels location: on the local store and
+    on S3 (logs, labels and warehouse)."""
+    logs, labels = f"{stores.root}/predictions", f"{stores.root}/labels"
     frame = fraud_hour(-1, H0, np.random.default_rng(1), base=1000)
-    write_hour(LocalObjectStore(logs), FRAUD, H0, frame)
-    config = load_config(write_config(tmp_path, str(logs)))
+    write_hour(open_store(logs), FRAUD, H0, frame)
+    config = stores.config(logs, labels=labels)
     wh = Warehouse.open(config.warehouse)
-    ingest_hour(config.model(FRAUD), H0, open_store(str(logs)), wh)
+    ingest_hour(config.model(FRAUD), H0, open_store(logs), wh)
     rng = np.random.default_rng(2)
     truth = pd.DataFrame(
         {
@@ -157,12 +167,10 @@ def test_bad_label_objects_are_refused_by_name(setup: tuple) -> None:
     put_labels(labels, H0 + timedelta(hours=1), truth[["prediction_id"]].assign(outcome="fraud"))
     with pytest.raises(IngestError, match=r"label object .*labels\.parquet: missing column 'is_fraud'"):
         ingest_labels(model, H0 + timedelta(hours=1), open_store(str(labels)), wh)
-    folder = labels / layout.hour_prefix(FRAUD, H0 + timedelta(hours=2))
-    folder.mkdir(parents=True)
-    (folder / "broken.parquet").write_bytes(b"not parquet")
+    put_object(labels, layout.hour_prefix(FRAUD, H0 + timedelta(hours=2)) + "broken.parquet", b"not parquet")
     with pytest.raises(IngestError, match=r"broken\.parquet: not a readable Parquet file"):
         ingest_labels(model, H0 + timedelta(hours=2), open_store(str(labels)), wh)
-    assert not list(Path(config.warehouse.tables_root).glob("labels/**/*.parquet"))  # nothing half-written
+    assert open_store(config.warehouse.tables_root).list("labels/") == []  # nothing half-written
 
 
 @pytest.fixture(scope="module")
@@ -214,13 +222,14 @@ def test_the_id_lookup_reads_fingerprints_not_the_window_of_logs(setup: tuple) -
     model = config.model(FRAUD)
     [stored] = wh.results.hour_rows(catalog.prediction_ids, FRAUD, [H0])
     assert stored["ids"] == truth["prediction_id"].nunique() == len(truth)
-    logs = Path(config.warehouse.tables_root) / catalog.prediction_logs.key(FRAUD, H0)
-    kept = logs.read_bytes()
-    logs.unlink()
+    published = open_store(config.warehouse.tables_root)
+    key = catalog.prediction_logs.key(FRAUD, H0)
+    kept = published.fetch([published.head(key)])[0].read_bytes()
+    published.delete(key)
     put_labels(labels, H0 + timedelta(hours=3), truth.iloc[:50][["prediction_id", "is_fraud"]])
     got = ingest_labels(model, H0 + timedelta(hours=3), open_store(str(labels)), wh)
     assert (got.matched, got.prediction_hours) == (50, (H0,))  # no logs were read to find them
-    logs.write_bytes(kept)
+    put_object(config.warehouse.tables_root, key, kept)
     wh.results.delete(catalog.prediction_ids, catalog.prediction_ids.c.model == FRAUD)
     got = ingest_labels(model, H0 + timedelta(hours=3), open_store(str(labels)), wh)
     assert (got.matched, got.unknown_ids) == (50, 0)
@@ -238,7 +247,7 @@ def test_an_id_logged_in_two_hours_labels_both(setup: tuple) -> None:
     later = H0 + timedelta(hours=2)
     again = fraud_hour(-1, later, np.random.default_rng(3), base=5000)
     again.loc[:9, "prediction_id"] = truth["prediction_id"].iloc[:10].to_numpy()
-    write_hour(LocalObjectStore(Path(model.logs)), FRAUD, later, again)
+    write_hour(open_store(model.logs), FRAUD, later, again)
     ingest_hour(model, later, open_store(model.logs), wh)
     put_labels(labels, later + timedelta(hours=1), truth.iloc[:20][["prediction_id", "is_fraud"]])
     got = ingest_labels(model, later + timedelta(hours=1), open_store(str(labels)), wh)
@@ -277,16 +286,14 @@ def test_labels_that_arrive_before_their_late_predictions_are_joined(setup: tupl
     hour = H0 + timedelta(hours=5)
     frame = fraud_hour(-1, hour, np.random.default_rng(4), base=9000)
     early, late = frame.iloc[:500], frame.iloc[500:]
-    logs = LocalObjectStore(Path(model.logs))
-    write_hour(logs, FRAUD, hour, early)
+    write_hour(open_store(model.logs), FRAUD, hour, early)
     ingest_hour(model, hour, open_store(model.logs), wh)
     truth = pd.DataFrame({"prediction_id": late["prediction_id"].iloc[:300], "is_fraud": "fraud"})
     put_labels(labels, hour + timedelta(hours=1), truth)
     got = ingest_labels(model, hour + timedelta(hours=1), open_store(str(labels)), wh)
     assert (got.matched, got.unknown_ids) == (0, 300)
     assert performance_hour(model, hour, wh).labelled == 0
-    folder = Path(model.logs) / layout.hour_prefix(FRAUD, hour)
-    pq.write_table(pa.Table.from_pandas(late, preserve_index=False), folder / "late-object.parquet")
+    put_object(model.logs, layout.hour_prefix(FRAUD, hour) + "late-object.parquet", parquet(late))
     ingest_hour(model, hour, open_store(model.logs), wh)  # the late-file sensor's re-run of the hour
     perf = performance_hour(model, hour, wh)
     assert (perf.predictions, perf.labelled) == (len(frame), 300)
