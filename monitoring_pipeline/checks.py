@@ -250,6 +250,7 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
             share,
             error if severity == "ERROR" else warn,
             f"{s.drifted} of {s.evaluated} evaluated features drifted"
+            + "".join(f"; {r.feature}: {r.explanation}" for r in s.top if r.explanation)
             if share is not None
             else "no feature could be evaluated (empty hour or no reference)",
             {"drifted_features": [r.feature for r in s.top], "warn": warn, "error": error},
@@ -267,10 +268,13 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
                     model.severities["critical_feature_drift"],
                     r.score,
                     r.threshold,
-                    f"{r.test} score {r.score:.4g} vs threshold {r.threshold:g} ({r.status})"
+                    (
+                        r.explanation
+                        or f"{r.test} score {r.score:.4g} vs threshold {r.threshold:g} ({r.status})"
+                    )
                     if r.score is not None
                     else f"not evaluated ({r.status})",
-                    {"p_value": r.p_value, "status": r.status},
+                    {"p_value": r.p_value, "status": r.status, "fired": r.details.get("fired", [])},
                 )
             )
     predictions = [r for r in drift.results if r.role == "prediction"]
@@ -283,7 +287,9 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
             model.severities["prediction_drift"],
             s.prediction_score,
             1.0,
-            f"drifted: {', '.join(drifted)}" if drifted else "no prediction column drifted",
+            "drifted: " + "; ".join(f"{r.feature}: {r.explanation}" for r in predictions if r.drifted)
+            if drifted
+            else "no prediction column drifted",
             {"drifted_predictions": drifted},
         )
     )

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
-from monitoring_pipeline.stats.drift import DriftSummary, FeatureDrift, evaluate_feature, summarize
+from monitoring_pipeline.stats.drift import DriftColumn, DriftSummary, FeatureDrift, evaluate_hour, summarize
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.catalog import STATIC_HOUR, ObjectTable
@@ -158,20 +158,12 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
         publish_reference(model, hour, built, warehouse)
         window, reference = built.description, built.profiles
     alpha = model.thresholds["drift_alpha"]
-    results = [
-        evaluate_feature(
-            c.name,
-            c.kind,
-            reference.get(c.name),
-            current[c.name],
-            role=role,
-            test_name=c.drift_test,
-            threshold=c.drift_threshold,
-            alpha=alpha,
-        )
+    columns = [
+        DriftColumn(c.name, c.kind, role, c.drift_test, c.drift_threshold)
         for c, role in [(c, "feature") for c in model.features]
         + [(c, "prediction") for c in model.predictions]
     ]
+    results = evaluate_hour(columns, reference, current, alpha)
     drift = HourDrift(hour, window, results, summarize(results))
     now = datetime.now(UTC)
     hour_key = {"model": model.name, "partition_hour": hour}

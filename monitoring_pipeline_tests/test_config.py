@@ -155,7 +155,8 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         ),
         (
             mutate("features.age", {"kind": "numerical", "drift_test": "kl"}),
-            "field 'features.age.drift_test': unknown drift test 'kl'; valid tests: chisquare, hellinger",
+            "field 'features.age.drift_test': unknown drift test 'kl'; "
+            "valid tests: auto, chisquare, hellinger",
         ),
         (
             mutate("features.plan", {"kind": "categorical", "drift_test": "wasserstein"}),

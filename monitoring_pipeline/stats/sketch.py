@@ -149,3 +149,15 @@ def aligned_counts(a: NumericSketch, b: NumericSketch) -> tuple[np.ndarray, np.n
     ca[np.searchsorted(keys, a.keys)] = a.counts
     cb[np.searchsorted(keys, b.keys)] = b.counts
     return keys, ca, cb
+
+
+def bucket_bounds(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) value bounds of each bucket: (GAMMA^(k-OFFSET-1), GAMMA^(k-OFFSET)] for k > 0,
+    its mirror for k < 0, [0, 0] for k = 0 (the innermost buckets reach down to 0)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    magnitude = np.abs(keys) - OFFSET
+    with np.errstate(over="ignore"):
+        outer = np.where(keys == 0, 0.0, GAMMA ** magnitude.astype(float))
+        inner = np.where(keys == 0, 0.0, GAMMA ** (magnitude - 1).astype(float))
+    inner = np.where(inner < ZERO_BAND, 0.0, inner)  # the innermost bucket holds all of (0, ZERO_BAND]
+    return np.where(keys < 0, -outer, inner), np.where(keys < 0, -inner, outer)

@@ -119,7 +119,7 @@ def test_registry_specs() -> None:
     )
     assert REGISTRY["ks_pvalue"].score_kind == "p_value" and REGISTRY["wasserstein"].score_kind == "distance"
     with pytest.raises(
-        UnknownDriftTestError, match=r"unknown drift test 'kl'; valid tests: chisquare, hellinger"
+        UnknownDriftTestError, match=r"unknown drift test 'kl'; valid tests: auto, chisquare, hellinger"
     ):
         get_test("kl")
     with pytest.raises(UnknownDriftTestError, match="does not apply to categorical"):

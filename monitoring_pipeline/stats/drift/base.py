@@ -1,6 +1,7 @@
 """The drift-test registry. Each test lives in its own small module and registers a `StatTest` on
 its last line. The spec says whether the score is a p-value (drift when below the threshold) or a
-distance (drift when at or above it), so the comparison lives here and nowhere else."""
+distance (drift when at or above it, and significant); decision.py makes the decision, for a whole
+hour at once."""
 
 from __future__ import annotations
 
@@ -18,12 +19,28 @@ class UnknownDriftTestError(ValueError):
 
 
 @dataclass(frozen=True)
+class Finding:
+    """One significance-gated comparison: how large the change is (`effect`, in the comparison's own
+    unit, >= 0), the smallest effect that matters (`floor`), the p-value of the change under "no
+    change", and the effect in words. Drift is an effect at or past its floor whose p-value survives
+    the hour's false-alarm control (decision.py)."""
+
+    test: str
+    effect: float
+    floor: float
+    p_value: float
+    words: str
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """What a test computed: its score, the p-value of its significance test, and details."""
+    """What a test computed: its score, the p-value of its significance test, details, and (for a
+    battery of comparisons) each comparison's finding."""
 
     score: float
     p_value: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -35,15 +52,6 @@ class StatTest:
     compute: Callable[[Profile, Profile], Outcome]
     description: str
     min_count: int = 30  # below this many values on either side the result is "insufficient data"
-
-    def is_drift(self, outcome: Outcome, threshold: float, alpha: float) -> bool:
-        """p-value tests: score < threshold. Distance tests: score >= threshold AND the difference
-        is statistically significant (p < alpha), so noise in small samples never alarms and
-        negligible differences in huge samples never alarm either."""
-        if self.score_kind == "p_value":
-            return outcome.score < threshold
-        significant = outcome.p_value is None or outcome.p_value < alpha
-        return outcome.score >= threshold and significant
 
 
 REGISTRY: dict[str, StatTest] = {}

@@ -1,11 +1,21 @@
-"""Per-feature drift decisions and the dataset-level summary, on plain profiles.
+"""Drift decisions for a whole hour, on plain profiles.
 
-Automatic choice (overridable per model and per feature): numerical -> `ks` (D >= 0.05),
-categorical -> `jensenshannon` (>= 0.1). Sample size enters continuously rather than through one
-cut-off (Evidently switches from p-values to distances at 1,000 rows, which alarms on negligible
-shifts just below the cut and on noise just above it): a distance test reports drift only when the
-distance is large enough to matter AND the difference is significant at `alpha` given both sample
-sizes. Small hours cannot alarm on noise; huge hours cannot alarm on negligible differences.
+Automatic choice (overridable per model and per feature): the `auto` battery (battery.py), several
+findings per column, each with an effect floor. A finding is drift when its effect is at or past its
+floor (the change is large enough to matter) AND it is significant under the hour's false-alarm
+control. That control has two levels: within a column, alpha is split over its findings
+(Bonferroni: the column's p-value is its smallest finding's times their number); across the model's
+columns, Benjamini-Hochberg at `alpha` (the cutoff of `bh_cutoff`; the row's p-value is the column's
+adjusted one, `scipy.stats.false_discovery_control`). When nothing changed, `alpha` is the chance
+that the hour reports any drift at all, however many columns the model has: at the default 1e-3,
+0.024 false alarms a model-day. When something did change, its columns lower the bar for the others
+as Benjamini-Hochberg does (the share of false columns among reported ones stays <= alpha).
+Sample size enters continuously: small hours cannot alarm on noise (significance), huge hours
+cannot alarm on negligible differences (floors).
+
+A single test chosen in the config joins the same family (a distance test: its distance and
+threshold are the effect and the floor, its significance gate the p-value); a p-value test
+(`ks_pvalue`, `chisquare`) is judged on its own threshold, as its users expect.
 """
 
 from __future__ import annotations
@@ -15,12 +25,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from monitoring_pipeline.stats.drift.base import REGISTRY, get_test
-from monitoring_pipeline.stats.profiles import Profile
+import numpy as np
+from scipy.stats import false_discovery_control
 
-AUTO_TESTS = {"numerical": "ks", "categorical": "jensenshannon"}
-DEFAULT_ALPHA = 1e-4  # per feature and hour: ~features x 24 x 1e-4 false alarms a model-day
+from monitoring_pipeline.stats.drift.base import REGISTRY, Finding, Outcome, StatTest, get_test
+from monitoring_pipeline.stats.profiles import CategoricalProfile, Profile
+
+AUTO_TESTS = {"numerical": "auto", "categorical": "auto"}
+DEFAULT_ALPHA = 1e-3  # per model-hour: the chance an unchanged model's hour reports any drift
 Status = Literal["ok", "drift", "insufficient_data", "no_data"]
+
+
+@dataclass(frozen=True)
+class DriftColumn:
+    """A column to judge: its name, kind, role and the test (and threshold) chosen for it, if any."""
+
+    name: str
+    kind: str
+    role: str = "feature"  # "feature" or "prediction"
+    test: str | None = None
+    threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +63,7 @@ class FeatureDrift:
     reference_count: int
     current_count: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    explanation: str = ""  # what changed, in words (the fired findings); empty when nothing did
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,63 @@ def choose_test(kind: str, override: str | None = None) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class _Judged:
+    column: DriftColumn
+    test: StatTest
+    threshold: float
+    reference: Profile | None
+    current: Profile
+    outcome: Outcome | None  # None: not evaluated (see status)
+    status: Status
+    reason: str = ""
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        if self.outcome is None or self.test.score_kind == "p_value":
+            return ()
+        if self.outcome.findings:
+            return self.outcome.findings
+        p = 0.0 if self.outcome.p_value is None else self.outcome.p_value
+        words = f"{self.test.name} {self.outcome.score:.4g} (threshold {self.threshold:g})"
+        return (Finding(self.test.name, self.outcome.score, self.threshold, p, words),)
+
+    @property
+    def column_p_value(self) -> float:
+        """The column's p-value: its smallest finding's, times the number of findings (Bonferroni)."""
+        return min(1.0, len(self.findings) * min(f.p_value for f in self.findings))
+
+    @property
+    def floor_scale(self) -> float:
+        """A battery's threshold scales its floors (default 1); a single test's is its floor."""
+        return self.threshold if self.outcome is not None and self.outcome.findings else 1.0
+
+
+def evaluate_hour(
+    columns: Sequence[DriftColumn],
+    reference: Mapping[str, Profile],
+    current: Mapping[str, Profile],
+    alpha: float = DEFAULT_ALPHA,
+) -> list[FeatureDrift]:
+    """Judge every column of one model-hour together (the false-alarm control spans the hour)."""
+    judged = [_compute(c, reference.get(c.name), current[c.name]) for c in columns]
+    gated = [j for j in judged if j.findings]
+    column_p = np.array([j.column_p_value for j in gated])
+    cutoff = bh_cutoff(column_p, alpha)
+    q_values = dict(zip(map(id, gated), false_discovery_control(column_p), strict=True)) if gated else {}
+    return [_decide(j, float(q_values.get(id(j), math.nan)), cutoff, alpha) for j in judged]
+
+
+def bh_cutoff(p_values: np.ndarray, alpha: float) -> float:
+    """Benjamini-Hochberg's step-up cutoff: p-values at or below it are rejected (0: none is)."""
+    k = len(p_values)
+    if k == 0:
+        return 0.0
+    ranked = np.sort(p_values)
+    passing = np.nonzero(ranked <= alpha * np.arange(1, k + 1) / k)[0]
+    return float(alpha * (passing[-1] + 1) / k) if len(passing) else 0.0
+
+
 def evaluate_feature(
     feature: str,
     kind: str,
@@ -68,54 +150,87 @@ def evaluate_feature(
     threshold: float | None = None,
     alpha: float = DEFAULT_ALPHA,
 ) -> FeatureDrift:
-    test = REGISTRY[choose_test(kind, test_name)]
-    threshold = test.default_threshold if threshold is None else threshold
+    """One column judged as an hour of its own."""
+    column = DriftColumn(feature, kind, role, test_name, threshold)
+    ref = {} if reference is None else {feature: reference}
+    return evaluate_hour([column], ref, {feature: current}, alpha)[0]
+
+
+def _compute(column: DriftColumn, reference: Profile | None, current: Profile) -> _Judged:
+    test = REGISTRY[choose_test(column.kind, column.test)]
+    threshold = test.default_threshold if column.threshold is None else column.threshold
     ref_n = reference.count if reference is not None else 0
-    base = dict(
-        feature=feature,
-        role=role,
-        kind=kind,
-        test=test.name,
-        score_kind=test.score_kind,
-        threshold=threshold,
-        alpha=alpha,
-        reference_count=ref_n,
-        current_count=current.count,
-    )
+    base = dict(column=column, test=test, threshold=threshold, reference=reference, current=current)
     if current.count == 0:
-        return FeatureDrift(
-            **base,
-            score=None,
-            p_value=None,
-            drifted=False,
-            status="no_data",
-            details={"reason": "no non-null values in the current hour"},
+        return _Judged(
+            **base, outcome=None, status="no_data", reason="no non-null values in the current hour"
         )
     if reference is None or ref_n < test.min_count or current.count < test.min_count:
         reason = (
             f"{test.name} needs at least {test.min_count} values on each side; "
             f"reference has {ref_n}, current {current.count}"
         )
-        return FeatureDrift(
-            **base,
-            score=None,
-            p_value=None,
-            drifted=False,
-            status="insufficient_data",
-            details={"reason": reason},
-        )
-    outcome = test.compute(reference, current)
-    drifted = test.is_drift(outcome, threshold, alpha)
-    details = dict(outcome.details)
-    if kind == "categorical":
-        details["new_categories"] = sorted(set(current.counts) - set(reference.counts))  # type: ignore[union-attr]
+        return _Judged(**base, outcome=None, status="insufficient_data", reason=reason)
+    return _Judged(**base, outcome=test.compute(reference, current), status="ok")
+
+
+def _decide(j: _Judged, q_value: float, cutoff: float, alpha: float) -> FeatureDrift:
+    c, test = j.column, j.test
+    base = dict(
+        feature=c.name,
+        role=c.role,
+        kind=c.kind,
+        test=test.name,
+        score_kind=test.score_kind,
+        threshold=j.threshold,
+        alpha=alpha,
+        reference_count=j.reference.count if j.reference is not None else 0,
+        current_count=j.current.count,
+    )
+    if j.outcome is None:
+        details = {"reason": j.reason}
+        return FeatureDrift(**base, score=None, p_value=None, drifted=False, status=j.status, details=details)
+    outcome = j.outcome
+    details: dict[str, Any] = dict(outcome.details)
+    if test.score_kind == "p_value":
+        drifted = outcome.score < j.threshold
+        p_value = outcome.p_value
+        explanation = f"{test.name} p-value {outcome.score:.3g} < {j.threshold:g}" if drifted else ""
+    else:
+        tests = len(j.findings)
+        rows = []
+        for f in j.findings:
+            adjusted = min(1.0, tests * f.p_value)
+            rows.append((f, adjusted, f.effect >= f.floor * j.floor_scale and adjusted <= cutoff))
+        fired = sorted((r for r in rows if r[2]), key=lambda r: r[0].effect / r[0].floor, reverse=True)
+        drifted, p_value = bool(fired), q_value
+        explanation = "; ".join(f.words for f, _, _ in fired)
+        details["findings"] = [
+            {
+                "test": f.test,
+                "effect": f.effect,
+                "floor": f.floor * j.floor_scale,
+                "p_value": f.p_value,
+                "adjusted_p_value": adjusted,
+                "fired": hit,
+                "words": f.words,
+            }
+            for f, adjusted, hit in rows
+        ]
+        details["hour_cutoff"] = cutoff
+        details["fired"] = [f.test for f, _, _ in fired]
+    if isinstance(j.reference, CategoricalProfile) and isinstance(j.current, CategoricalProfile):
+        details["new_categories"] = sorted(set(j.current.counts) - set(j.reference.counts))
+    if explanation:
+        details["explanation"] = explanation
     return FeatureDrift(
         **base,
         score=outcome.score,
-        p_value=outcome.p_value,
+        p_value=p_value,
         drifted=drifted,
         status="drift" if drifted else "ok",
         details=details,
+        explanation=explanation,
     )
 
 
