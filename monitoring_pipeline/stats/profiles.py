@@ -68,6 +68,11 @@ class CategoricalProfile:
     def count(self) -> int:
         return int(sum(self.counts.values()))
 
+    @property
+    def pooled(self) -> bool:
+        """Whether rare categories were pooled as OTHER: then a category it does not name may be one."""
+        return bool(self.counts.get(OTHER))
+
     def shares(self) -> dict[str, float]:
         total = self.count
         return {k: v / total for k, v in self.counts.items()} if total else {}

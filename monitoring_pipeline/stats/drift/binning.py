@@ -42,7 +42,7 @@ def aligned_categories(ref: CategoricalProfile, cur: CategoricalProfile) -> dict
     """The current counts over the reference's categories: when the reference pooled its rare
     categories as `__other__`, a current category it does not name may be one of them, so it is
     counted there too (comparing it with a reference count of 0 would call every rare value new)."""
-    if not ref.counts.get(OTHER):
+    if not ref.pooled:
         return dict(cur.counts)
     out: dict[str, int] = {}
     for c, v in cur.counts.items():

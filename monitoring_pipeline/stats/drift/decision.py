@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -94,7 +95,7 @@ class _Judged:
     status: Status
     reason: str = ""
 
-    @property
+    @cached_property
     def findings(self) -> tuple[Finding, ...]:
         if self.outcome is None or self.test.score_kind == "p_value":
             return ()
@@ -123,11 +124,10 @@ def evaluate_hour(
 ) -> list[FeatureDrift]:
     """Judge every column of one model-hour together (the false-alarm control spans the hour)."""
     judged = [_compute(c, reference.get(c.name), current[c.name]) for c in columns]
-    gated = [j for j in judged if j.findings]
-    column_p = np.array([j.column_p_value for j in gated])
+    column_p = np.array([j.column_p_value for j in judged if j.findings])
     cutoff = bh_cutoff(column_p, alpha)
-    q_values = dict(zip(map(id, gated), false_discovery_control(column_p), strict=True)) if gated else {}
-    return [_decide(j, float(q_values.get(id(j), math.nan)), cutoff, alpha) for j in judged]
+    q_values = iter(false_discovery_control(column_p) if len(column_p) else [])
+    return [_decide(j, float(next(q_values)) if j.findings else math.nan, cutoff, alpha) for j in judged]
 
 
 def bh_cutoff(p_values: np.ndarray, alpha: float) -> float:

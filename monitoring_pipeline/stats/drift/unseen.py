@@ -26,7 +26,7 @@ LISTED = 3
 def unseen_finding(ref: CategoricalProfile, cur: CategoricalProfile) -> Finding | None:
     """None when the reference pooled categories (it cannot know what it never saw) or when no category
     is new (the finding could not fire, so it takes no share of the column's alpha)."""
-    if ref.counts.get(OTHER):
+    if ref.pooled:
         return None
     new = sorted(
         ((c, v) for c, v in cur.counts.items() if c != OTHER and c not in ref.counts and v > 0),
