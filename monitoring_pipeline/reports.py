@@ -10,6 +10,7 @@ The window report is a heat map of drift scores (score / threshold) per feature 
 from __future__ import annotations
 
 import html
+import json
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} .sub{colo
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #d9e2ec;padding:4px 8px;text-align:left}
 th{background:#f0f4f8} .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid #d9e2ec;border-radius:6px;padding:10px;width:380px}
-.card.drifted{border:2px solid #d64545} .badge{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff}
+.card.drifted{border:2px solid #d64545} .findings{margin:4px 0;padding-left:18px;font-size:12px} .finding.fired{color:#a61b1b} .badge{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff}
 .badge.drifted{background:#d64545} .badge.ok{background:#3f9142} .badge.no_data{background:#9aa5b1}
 .fail{color:#d64545;font-weight:600} .pass{color:#3f9142} .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
 .heat td{width:16px;height:16px;padding:0;border:1px solid #fff} .heat th{font-weight:normal;font-size:11px}
@@ -156,6 +157,24 @@ def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
     return f"<table class='{css}'><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _findings(row: dict) -> str:
+    """What the column's drift battery found, in words: the findings that fired first (the reason the
+    column is drifted), then the others with their effect against its floor."""
+    details = json.loads(row["details"]) if row.get("details") else {}
+    findings = details.get("findings") or []
+    if not findings:
+        return ""
+    items = []
+    for f in sorted(findings, key=lambda f: not f["fired"]):
+        figures = f"effect {_fmt(f['effect'])} vs floor {_fmt(f['floor'])}, adjusted p {_fmt(f['adjusted_p_value'])}"
+        css = "fired" if f["fired"] else "quiet"
+        items.append(
+            f"<li class='finding {css}' data-test='{_esc(f['test'])}' data-fired='{str(f['fired']).lower()}'>"
+            f"<b>{_esc(f['test'])}</b>: {_esc(f['words'])} <span class='sub'>({_esc(figures)})</span></li>"
+        )
+    return f"<ul class='findings'>{''.join(items)}</ul>"
+
+
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
     drift = wh.results.hour_rows(catalog.drift_metrics, model.name, [hour])
@@ -183,6 +202,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
             f"<span class='badge {status}'>{status.upper() if status == 'drifted' else status}</span><br>"
             f"<span class='sub'>{_esc(r['test'])}: score {_fmt(r['score'])} vs threshold {_fmt(r['threshold'])}"
             f", p-value {_fmt(r['p_value'])}; reference n={_fmt(r['reference_rows'])}, current n={_fmt(r['current_rows'])}</span><br>"
+            f"{_findings(r)}"
             f"{chart(r['feature'], reference.get(r['feature']), current.get(r['feature']))}</div>"
         )
     perf_cols = [

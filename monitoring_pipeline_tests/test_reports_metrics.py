@@ -74,6 +74,23 @@ def test_hour_report_shows_the_unit_bug_as_drift_and_is_self_contained(delivery:
     # nothing is fetched at view time
     assert not [t for t, _ in page.tags if t in ("script", "link", "img", "iframe")]
     assert not re.search(r"(src|href)\s*=\s*['\"]?https?:", report_html(delivery, HOURS[80]))
+    # each card says in words what the battery found: the drifted column names what fired
+    findings: dict[str, list[dict[str, str]]] = {}
+    card = None
+    for tag, attrs in page.tags:
+        if tag == "div" and "data-feature" in attrs:
+            card = attrs["data-feature"]
+        if tag == "li" and "finding" in attrs.get("class", ""):
+            findings.setdefault(card, []).append(attrs)
+    assert {f["data-test"] for f in findings["distance_km"] if f["data-fired"] == "true"} >= {"tails"}
+    assert all(f["data-fired"] == "false" for f in findings["items"])
+    [stored] = query(
+        delivery,
+        "SELECT details FROM drift_metrics"
+        " WHERE model = ? AND feature = 'distance_km' AND partition_hour = ?",
+        [DELIVERY, HOURS[80]],
+    )
+    assert json.loads(stored[0])["explanation"].split("; ")[0] in text
     before = parse(report_html(delivery, HOURS[79]))
     statuses = {
         a["data-feature"]: a["data-status"] for t, a in before.tags if t == "div" and "data-status" in a
