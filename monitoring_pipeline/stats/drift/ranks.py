@@ -26,8 +26,10 @@ def _pooled_ranks(rc: np.ndarray, cc: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return t, first, int(rc.sum()), int(cc.sum())
 
 
-# An effect counts against its floor by its lower confidence bound (effect - 2 standard errors): in a
-# small hour the estimate alone crosses a floor on noise plus a harmless daily cycle
+# The scale effect counts against its floor by its lower confidence bound (effect - 2 standard errors):
+# Mood's test reacts to a harmless daily breathing of the spread (+-3 %) near hard edges and between
+# modes. Measured on 20,000 unchanged 200-row hours against 500k rows with that cycle: p < 1e-4 in
+# 0.08 % (uniform) and 0.18 % (bimodal) of them, 8x and 18x nominal (normal: 1.0x).
 LOWER_BOUND_Z = 2.0
 
 
