@@ -87,7 +87,7 @@ def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) 
 def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
     """Rows within +-volume_band of the median of the same hour of day over the previous 7 days, so a
     daily traffic cycle is not mistaken for a volume problem."""
-    band, severity = model.thresholds["volume_band"], model.severities["volume"]
+    band, severity = model.thresholds.volume_band, model.severities.volume
     previous = [hour - timedelta(days=k) for k in range(1, VOLUME_DAYS + 1)]
     counts = _rows(warehouse, model, [hour, *previous])
     typical = [n for h, n in counts.items() if h != hour and n > 0]
@@ -116,14 +116,14 @@ def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse)
 def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | None = None) -> CheckOutcome:
     """The hour's newest object landed within `freshness_lag_minutes` after the hour ended; an hour
     with no objects fails once that deadline has passed."""
-    lag = model.thresholds["freshness_lag_minutes"]
+    lag = model.thresholds.freshness_lag_minutes
     deadline = hour + timedelta(hours=1, minutes=lag)
     objects = [
         o
         for o in open_store(model.logs).list(layout.hour_prefix(model.name, hour))
         if layout.is_data_object(o.key)
     ]
-    severity = model.severities["freshness"]
+    severity = model.severities.freshness
     if not objects:
         late = (now or datetime.now(UTC)) > deadline
         return CheckOutcome(
@@ -173,7 +173,7 @@ def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Ch
     frame = table.to_pandas(types_mapper=strings, split_blocks=True) if table is not None else None
     if frame is not None:
         frame, ids = _ids_as_codes(frame, model.id_column)
-    severity = model.severities["data_quality"]
+    severity = model.severities.data_quality
     if frame is None:
         return CheckOutcome(
             "data_quality_expectations_pass",
@@ -238,7 +238,7 @@ def _id_samples(result: Any, column: str, ids: Any) -> Any:
 def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
     """Drift share against the warn/error thresholds, each critical feature, and prediction drift."""
     s, hour = drift.summary, drift.hour
-    warn, error = model.thresholds["drift_share_warn"], model.thresholds["drift_share_error"]
+    warn, error = model.thresholds.drift_share_warn, model.thresholds.drift_share_error
     share = s.drift_share
     severity = "ERROR" if share is not None and share >= error else "WARN"
     outcomes = [
@@ -265,7 +265,7 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
                     f"{column.name}_not_drifted",
                     hour,
                     not r.drifted,
-                    model.severities["critical_feature_drift"],
+                    model.severities.critical_feature_drift,
                     r.score,
                     r.threshold,
                     (
@@ -284,7 +284,7 @@ def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
             "prediction_not_drifted",
             hour,
             not drifted,
-            model.severities["prediction_drift"],
+            model.severities.prediction_drift,
             s.prediction_score,
             1.0,
             "drifted: " + "; ".join(f"{r.feature}: {r.explanation}" for r in predictions if r.drifted)
@@ -362,7 +362,7 @@ def performance_checks(
             "label_coverage_sufficient",
             hour,
             ok,
-            model.severities["label_coverage"],
+            model.severities.label_coverage,
             coverage,
             cfg.min_coverage,
             why,

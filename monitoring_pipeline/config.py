@@ -1,20 +1,44 @@
-"""The monitored-models file (`monitors.yaml`): parsed, validated, frozen.
+"""The monitored-models file (`monitors.yaml`): read, validated, frozen.
 
-Every problem is reported at once, each naming the file, the model and the field, so a bad file
-never half-starts the pipeline. Relative paths are resolved against the file's own folder.
+The file is described once, by the frozen pydantic models below: each field's type, bounds, default
+and meaning (its `description`, from which the README's table is generated: `python -m
+monitoring_pipeline.config`). Reading it:
+- the YAML loader rejects duplicate keys (a second `models:` would silently drop the first) and
+  aliases that expand past MAX_NODES nodes (a 367-byte "billion laughs" file);
+- every problem is reported at once, each as `<file>: model '<m>': field '<a.b>': <problem>`, and no
+  value is shown longer than SHOW_CHARS characters;
+- relative paths are resolved against the file's own folder.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import sys
+import types
+import typing
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
 
@@ -26,180 +50,38 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
 COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-FEATURE_KINDS = ("numerical", "categorical")
-TASKS = ("classification", "regression")
-REFERENCE_TYPES = ("trailing", "fixed", "file")
-
-# One defaults table for every threshold (NannyML's habit); a model overrides any of them by name.
-DEFAULT_THRESHOLDS: Mapping[str, float] = {
-    "drift_share_warn": 0.3,
-    "drift_share_error": 0.5,
-    "max_null_share": 0.05,
-    "min_known_category_share": 0.95,
-    "volume_band": 0.5,
-    "freshness_lag_minutes": 90.0,
-    "drift_alpha": DEFAULT_ALPHA,
-}
-
-# Severity of each configurable check; `schema_matches` and `hour_is_not_empty` are always blocking ERRORs.
-DEFAULT_SEVERITIES: Mapping[str, str] = {
-    "data_quality": "WARN",
-    "volume": "WARN",
-    "freshness": "WARN",
-    "critical_feature_drift": "ERROR",
-    "prediction_drift": "WARN",
-    "label_coverage": "WARN",
-}
-SEVERITIES = ("WARN", "ERROR")
-
-Kind = Literal["numerical", "categorical"]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# columns the warehouse adds to every hour's rows: a feature of that name would be renamed `_1`
+RESERVED_COLUMNS = ("partition_hour", "source_object")
+MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped file has ~300
+SHOW_CHARS = 200  # no value is shown longer than this in an error
 
 
 class ConfigError(ValueError):
     """The monitors file is invalid; the message lists every problem found."""
 
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    kind: Kind
-    critical: bool = False
-    drift_test: str | None = None
-    drift_threshold: float | None = None
-    values: tuple[str, ...] | None = None  # categorical: the known set (default: seen in the last 24 hours)
-    range: tuple[float, float] | None = (
-        None  # numerical: valid range (default: derived from the last 24 hours)
-    )
+class Severity(StrEnum):
+    WARN = "WARN"
+    ERROR = "ERROR"
 
 
-@dataclass(frozen=True)
-class ReferenceWindow:
-    type: Literal["trailing", "fixed", "file"] = "trailing"
-    hours: int = 24
-    start: datetime | None = None
-    end: datetime | None = None
-    path: str | None = None
+class FieldProblems(ValueError):
+    """Problems found by a cross-field rule, each at its own field (a path below the validated model)."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
 
 
-@dataclass(frozen=True)
-class LabelsConfig:
-    """Ground truth that lands late, in objects laid out like the logs but by the hour the labels arrived."""
-
-    location: str
-    column: str
-    id_column: str  # in the label objects (default: the model's id_column)
-    positive_class: str | None = None  # classification: the label value that is "positive"
-    score_column: str | None = None  # classification: probability of the positive class
-    class_column: str | None = None  # classification: predicted class (default: score >= 0.5)
-    prediction_column: str | None = None  # regression: the predicted value
-    max_delay_hours: int = 72  # labels later than this are not joined
-    coverage_after_hours: int = 24  # label coverage is checked once an hour is this old
-    min_coverage: float = 0.5
-    reference_hours: int = 48  # performance baseline: the labelled rows of the hours before
-    max_drop: float = 0.05  # WARN past it (accuracy / ROC AUC drop; MAE relative rise), ERROR past twice it
-    min_labelled: int = 100  # fewer labelled rows: performance is reported, not judged
+def show(value: Any) -> str:
+    """A value as an error shows it: its repr, cut to SHOW_CHARS characters."""
+    text = repr(value)
+    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 20] + f"... ({len(text)} chars)"
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str
-    task: Literal["classification", "regression"]
-    logs: str
-    timestamp_column: str
-    id_column: str
-    features: tuple[Column, ...]
-    predictions: tuple[Column, ...]
-    partitions_start: datetime
-    reference: ReferenceWindow = field(default_factory=ReferenceWindow)
-    labels: LabelsConfig | None = None
-    thresholds: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
-    severities: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
-    alerts: tuple[AlertRoute, ...] = ()
-    schedule_lag_minutes: int = 30
-    late_window_hours: int = 48
-    max_hours_per_run: int = 24
-    owners: tuple[str, ...] = ()  # shown on every asset of the model: emails or team:<name>
-
-    @property
-    def monitored_columns(self) -> tuple[Column, ...]:
-        return self.features + self.predictions
-
-
-@dataclass(frozen=True)
-class AlertRoute:
-    sink: str
-    min_severity: str = "WARN"
-
-
-@dataclass(frozen=True)
-class SinkConfig:
-    name: str
-    type: Literal["webhook", "email"]
-    settings: Mapping[str, Any]  # type-specific; secrets are named by *_env fields, never stored
-    rate_limit_per_hour: int = 30
-
-
-@dataclass(frozen=True)
-class AlertingConfig:
-    log_path: str
-    summarize_hours_older_than: float = 48.0
-    retry_base_seconds: float = 60.0
-    sinks: Mapping[str, SinkConfig] = field(default_factory=dict)
-    interval_seconds: float = 30.0
-
-
-@dataclass(frozen=True)
-class WarehouseConfig:
-    results: str  # the results store: a SQLite file path or a postgresql:// URL
-    tables_root: str
-    retention_days: int = 400  # per-hour objects and result rows older than this are deleted daily
-
-    def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
-        return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
-
-
-@dataclass(frozen=True)
-class MonitorsConfig:
-    path: Path
-    warehouse: WarehouseConfig
-    models: tuple[ModelConfig, ...]
-    dagster_ui_url: str = "http://127.0.0.1:3000"
-    alerting: AlertingConfig = field(
-        default_factory=lambda: AlertingConfig(str(REPO_ROOT / "data" / "alerts.jsonl"))
-    )
-    # Prometheus text format for node_exporter's textfile collector (None: not written)
-    prometheus_textfile: str | None = str(REPO_ROOT / "data" / "metrics" / "monitoring_pipeline.prom")
-
-    def model(self, name: str) -> ModelConfig:
-        for model in self.models:
-            if model.name == name:
-                return model
-        raise KeyError(f"no model {name!r} in {self.path}; models: {[m.name for m in self.models]}")
-
-
-def default_config_path() -> Path:
-    """MONITORING_CONFIG if set, else ./monitors.yaml, else the repository's monitors.yaml."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).expanduser()
-    local = Path.cwd() / "monitors.yaml"
-    return local if local.exists() else REPO_ROOT / "monitors.yaml"
-
-
-def load_config(path: str | Path | None = None) -> MonitorsConfig:
-    """Read and validate a monitors file; raise ConfigError listing every problem."""
-    path = Path(path) if path is not None else default_config_path()
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to choose another)") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    parser = _Parser(path)
-    config = parser.parse(raw)
-    if parser.errors:
-        raise ConfigError(f"{path}: {len(parser.errors)} problem(s):\n  - " + "\n  - ".join(parser.errors))
-    assert config is not None
-    return config
+def _base(info: ValidationInfo) -> Path:
+    return (info.context or {}).get("base", Path.cwd())
 
 
 def resolve_location(location: str, base: Path) -> str:
@@ -224,466 +106,856 @@ def parse_hour(value: Any) -> datetime:
     return parsed
 
 
-class _Parser:
-    """Walks the raw YAML, collecting errors instead of stopping at the first one."""
+def _hour(value: Any) -> datetime:
+    try:
+        hour = parse_hour(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an hour such as '2024-01-01-00:00'; got {show(value)}") from None
+    if hour.minute or hour.second or hour.microsecond:
+        raise ValueError(f"must fall on a whole hour; got {show(value)}")
+    return hour
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.base = path.resolve().parent
-        self.errors: list[str] = []
 
-    def error(self, where: str, message: str) -> None:
-        self.errors.append(f"{where}: {message}")
+def _column_name(value: str) -> str:
+    if not COLUMN_NAME.match(value):
+        raise ValueError(f"{show(value)} is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)")
+    return value
 
-    def field_error(self, model: str, path: str, message: str) -> None:
-        """`model 'x': field 'features.amount.kind': message`."""
-        self.error(f"{model}: field '{path}'", message)
 
-    def parse(self, raw: Any) -> MonitorsConfig | None:
-        if not isinstance(raw, dict):
-            self.error("top level", "expected a mapping with a 'models' list")
-            return None
-        self._unknown(
-            raw, {"models", "warehouse", "dagster_ui_url", "alerting", "prometheus_textfile"}, "top level"
+def _env_name(value: str) -> str:
+    if "://" in value or not ENV_NAME.match(value):  # never echo it: it may be the secret itself
+        raise ValueError(
+            "must be the NAME of an environment variable (e.g. SLACK_WEBHOOK_URL), not its value; "
+            "secrets never go in this file"
         )
-        warehouse = self._warehouse(raw.get("warehouse") or {})
-        self.alerting = self._alerting(raw.get("alerting") or {})
-        models_raw = raw.get("models")
-        if not isinstance(models_raw, list) or not models_raw:
-            self.error("field 'models'", "expected a non-empty list of models")
-            return None
-        models = [m for i, item in enumerate(models_raw) if (m := self._model(item, i)) is not None]
-        names = [m.name for m in models]
-        for dup in sorted({n for n in names if names.count(n) > 1}):
-            self.error(f"model {dup!r}", "declared more than once")
-        ui_url = str(raw.get("dagster_ui_url", "http://127.0.0.1:3000")).rstrip("/")
-        textfile = raw.get("prometheus_textfile", "data/metrics/monitoring_pipeline.prom")
-        if textfile is not None and (not isinstance(textfile, str) or not textfile.endswith(".prom")):
-            self.error(
-                "field 'prometheus_textfile'", f"expected a path ending in .prom, or null; got {textfile!r}"
-            )
-            textfile = None
-        textfile = resolve_location(textfile, self.base) if textfile else None
-        return MonitorsConfig(self.path, warehouse, tuple(models), ui_url, self.alerting, textfile)
+    return value
 
-    def _unknown(self, raw: dict, allowed: set[str], where: str) -> None:
-        for key in sorted(set(raw) - allowed):
-            self.error(where, f"unknown field {key!r} (allowed: {', '.join(sorted(allowed))})")
 
-    def _warehouse(self, raw: Any) -> WarehouseConfig:
-        if not isinstance(raw, dict):
-            self.error("field 'warehouse'", "expected a mapping")
-            raw = {}
-        if "catalog" in raw:
-            self.error(
-                "field 'warehouse.catalog'",
-                "the DuckDB catalog file is gone: results live in `warehouse.results` (a SQLite file or a "
-                "postgresql:// URL) and `monitoring-pipeline sql` builds its views per session; remove "
-                "the field",
-            )
-        self._unknown(raw, {"catalog", "results", "data", "retention_days"}, "field 'warehouse'")
-        retention = raw.get("retention_days", WarehouseConfig.retention_days)
-        if isinstance(retention, bool) or not isinstance(retention, int) or retention < 1:
-            self.error("field 'warehouse.retention_days'", f"expected a whole number >= 1; got {retention!r}")
-            retention = WarehouseConfig.retention_days
-        results = str(os.environ.get(RESULTS_ENV) or raw.get("results", "data/results.sqlite"))
-        if not results.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
-            results = resolve_location(results, self.base)
-        data = os.environ.get(WAREHOUSE_DATA_ENV) or raw.get("data", "data/warehouse")
-        return WarehouseConfig(results, resolve_location(str(data), self.base), retention)
+def _non_empty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("required, a non-empty string")
+    return value.strip()
 
-    def _model(self, raw: Any, index: int) -> ModelConfig | None:
-        if not isinstance(raw, dict):
-            self.error(f"models[{index}]", "expected a mapping")
-            return None
-        name = raw.get("name")
-        where = f"model {name!r}" if isinstance(name, str) else f"models[{index}]"
-        if not isinstance(name, str) or not IDENTIFIER.match(name):
-            self.error(
-                f"{where}: field 'name'", "must match [a-z][a-z0-9_]* (it becomes an asset key prefix)"
-            )
-            return None
-        allowed = {"name", "task", "logs", "timestamp_column", "id_column", "features", "predictions"}
-        allowed |= {"partitions_start", "reference", "labels", "thresholds", "severities", "alerts"}
-        allowed |= {"schedule_lag_minutes", "late_window_hours", "max_hours_per_run", "owners"}
-        self._unknown(raw, allowed, where)
-        errors_before = len(self.errors)
-        task = self._choice(raw, "task", TASKS, where)
-        logs = self._required_str(raw, "logs", where)
-        ts_col = self._column_name(raw, "timestamp_column", where)
-        id_col = self._column_name(raw, "id_column", where)
-        features = self._columns(raw.get("features"), where, "features")
-        predictions = self._columns(raw.get("predictions"), where, "predictions")
-        start = self._hour(
-            raw.get("partitions_start", "2024-01-01-00:00"), f"{where}: field 'partitions_start'"
-        )
-        reference = self._reference(raw.get("reference", {}), where)
-        labels = self._labels(raw.get("labels"), where, task, id_col, predictions)
-        thresholds = self._thresholds(raw.get("thresholds", {}), where)
-        severities = self._severities(raw.get("severities", {}), where)
-        routes = self._routes(raw.get("alerts", []), where)
-        timing = {
-            key: self._whole(raw, key, default, low, where)
-            for key, default, low in (
-                ("schedule_lag_minutes", 30, 0),
-                ("late_window_hours", 48, 1),
-                ("max_hours_per_run", 24, 1),
-            )
-        }
-        owners = raw.get("owners", [])
-        if not isinstance(owners, list) or not all(isinstance(o, str) and OWNER.match(o) for o in owners):
-            self.field_error(where, "owners", f"expected a list of emails or team:<name>; got {owners!r}")
-            owners = []
-        all_names = [ts_col, id_col] + [c.name for c in features + predictions]
-        for dup in sorted({n for n in all_names if n and all_names.count(n) > 1}):
-            self.error(where, f"column {dup!r} is declared more than once")
-        if len(self.errors) > errors_before:
-            return None
-        return ModelConfig(
-            name=name,
-            task=task,  # type: ignore[arg-type]
-            logs=resolve_location(str(logs), self.base),
-            timestamp_column=str(ts_col),
-            id_column=str(id_col),
-            features=features,
-            predictions=predictions,
-            partitions_start=start or datetime(2024, 1, 1, tzinfo=UTC),
-            reference=reference,
-            labels=labels,
-            thresholds=thresholds,
-            severities=severities,
-            alerts=routes,
-            owners=tuple(owners),
-            **timing,
-        )
 
-    def _required_str(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
-        value = raw.get(key)
-        if not isinstance(value, str) or not value.strip():
-            self.field_error(model, prefix + key, "required, a non-empty string")
-            return None
-        return value.strip()
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
 
-    def _column_name(self, raw: dict, key: str, model: str, prefix: str = "") -> str | None:
-        value = self._required_str(raw, key, model, prefix)
-        if value is not None and not COLUMN_NAME.match(value):
-            self.field_error(model, prefix + key, f"{value!r} is not a valid column name")
-            return None
+
+Whole = Annotated[int, Strict()]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Flag = Annotated[bool, Strict()]
+Text = Annotated[str, Strict(), AfterValidator(_non_empty)]
+ColumnName = Annotated[str, Strict(), AfterValidator(_column_name)]
+EnvName = Annotated[str, Strict(), AfterValidator(_env_name)]
+Hour = Annotated[datetime, BeforeValidator(_hour)]
+Level = Annotated[Severity, BeforeValidator(_upper)]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True, validate_by_name=True
+    )
+
+
+class Column(Frozen):
+    """A monitored column: `{name: kind}` or `{name: {kind: ..., critical: ..., ...}}`."""
+
+    name: ColumnName
+    kind: Literal["numerical", "categorical"] = Field(description="`numerical` or `categorical`")
+    critical: Flag = Field(
+        False, description="gets its own drift check (its severity: `critical_feature_drift`)"
+    )
+    drift_test: str | None = Field(
+        None, description="overrides the automatic battery `auto` (see Drift tests)"
+    )
+    drift_threshold: Annotated[Number, Field(gt=0.0)] | None = Field(
+        None, description="the test's threshold (for `auto`: a multiplier of every floor)"
+    )
+    values: tuple[Annotated[str, BeforeValidator(str)], ...] | None = Field(
+        None,
+        min_length=1,
+        description="categorical: the accepted values (default: those of the last 24 hours)",
+    )
+    range: tuple[Number, Number] | None = Field(
+        None, description="numerical: the accepted `[min, max]` (default: derived from the last 24 hours)"
+    )
+
+    @field_validator("drift_test")
+    @classmethod
+    def _known_test(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("kind"):
+            try:
+                get_test(value, info.data["kind"])
+            except UnknownDriftTestError as exc:
+                raise ValueError(str(exc)) from None
         return value
 
-    def _choice(self, raw: dict, key: str, choices: tuple[str, ...], model: str) -> str | None:
-        value = raw.get(key)
-        if value not in choices:
-            self.field_error(model, key, f"expected one of {', '.join(choices)}; got {value!r}")
-            return None
+    @field_validator("values")
+    @classmethod
+    def _values_for_categories(
+        cls, value: tuple[str, ...] | None, info: ValidationInfo
+    ) -> tuple[str, ...] | None:
+        if value is not None and info.data.get("kind") == "numerical":
+            raise ValueError("for categorical columns only (a numerical column takes `range`)")
         return value
 
-    def _columns(self, raw: Any, model: str, path: str) -> tuple[Column, ...]:
-        """Either {name: kind} or {name: {kind: ..., critical: ..., drift_test: ...}}."""
-        if not isinstance(raw, dict) or not raw:
-            self.field_error(model, path, "expected a non-empty mapping of column name to kind")
-            return ()
-        columns = []
-        for name, spec in raw.items():
-            here = f"{path}.{name}"
-            spec = {"kind": spec} if isinstance(spec, str) else spec
-            if not COLUMN_NAME.match(str(name)):
-                self.field_error(model, here, f"{name!r} is not a valid column name")
-                continue
-            if not isinstance(spec, dict):
-                self.field_error(
-                    model, here, "expected a kind (numerical / categorical) or a mapping with 'kind'"
-                )
-                continue
-            self._unknown(
-                spec, {"kind", "critical", "drift_test", "drift_threshold"}, f"{model}: field '{here}'"
+    @field_validator("range")
+    @classmethod
+    def _range_for_numbers(
+        cls, value: tuple[float, float] | None, info: ValidationInfo
+    ) -> tuple[float, float] | None:
+        if value is None:
+            return None
+        if info.data.get("kind") == "categorical":
+            raise ValueError("for numerical columns only (a categorical column takes `values`)")
+        if value[0] > value[1]:
+            raise ValueError(f"[min, max] with min <= max; got {show(list(value))}")
+        return value
+
+
+def _columns(value: Any) -> Any:
+    """{name: kind | {kind: ...}} -> a list of column mappings (errors keep the name in their path)."""
+    if not isinstance(value, dict):
+        return value
+    out = []
+    for name, spec in value.items():
+        spec = {"kind": spec} if not isinstance(spec, dict) else spec
+        out.append({**spec, "name": name} if "name" not in spec else spec)
+    return out
+
+
+Columns = Annotated[tuple[Column, ...], BeforeValidator(_columns), Field(min_length=1)]
+
+
+class ReferenceWindow(Frozen):
+    """`{type: trailing, hours: 24}`, `{type: fixed, start: ..., end: ...}` or `{type: file, path: ...}`."""
+
+    type: Literal["trailing", "fixed", "file"] = Field(
+        "trailing",
+        description="`trailing`: the hours before each hour; `fixed`: one window; `file`: training data",
+    )
+    hours: Annotated[Whole, Field(ge=1)] = Field(24, description="trailing: how many hours before the hour")
+    start: Hour | None = Field(None, description="fixed: first hour of the window")
+    end: Hour | None = Field(None, description="fixed: the hour after the window")
+    path: str | None = Field(None, description="file: a Parquet file of reference (training) data")
+
+    @model_validator(mode="after")
+    def _fields_of_the_type(self, info: ValidationInfo) -> ReferenceWindow:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        used = {"trailing": {"hours"}, "fixed": {"start", "end"}, "file": {"path"}}[self.type]
+        for name in sorted(self.model_fields_set - used - {"type"}):
+            problems.append(
+                ((name,), f"not a field of a {self.type} reference (its fields: {', '.join(sorted(used))})")
             )
-            kind = spec.get("kind")
-            if kind not in FEATURE_KINDS:
-                self.field_error(
-                    model, f"{here}.kind", f"expected one of {', '.join(FEATURE_KINDS)}; got {kind!r}"
+        if self.type == "fixed":
+            for name in ("start", "end"):
+                if getattr(self, name) is None:
+                    problems.append(((name,), "required for type 'fixed'"))
+            if self.start and self.end and self.end <= self.start:
+                problems.append((("end",), "must be after start"))
+        if self.type == "file":
+            if not self.path:
+                problems.append((("path",), "required for type 'file' (a Parquet file of reference data)"))
+            else:
+                object.__setattr__(self, "path", resolve_location(self.path, _base(info)))
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+
+Share = Annotated[Number, Field(ge=0.0, le=1.0)]
+
+
+class LabelsConfig(Frozen):
+    """Ground truth that lands late, in objects laid out like the logs but by the hour the labels arrived."""
+
+    location: Text = Field(
+        description="folder or `s3://...`; objects under `<location>/<model>/dt=.../hour=HH/`"
+    )
+    column: ColumnName = Field(description="the label column")
+    id_column: ColumnName | None = Field(
+        None, description="in the label objects (default: the model's id_column)"
+    )
+    positive_class: (
+        Annotated[str, BeforeValidator(lambda v: v if isinstance(v, dict | list) else str(v))] | None
+    ) = Field(None, description="classifiers: the label value that is positive (required)")
+    score_column: ColumnName | None = Field(
+        None,
+        description="classifiers: probability of the positive class (default: the only numerical prediction)",
+    )
+    class_column: ColumnName | None = Field(
+        None, description="classifiers: predicted class (default: the only categorical prediction)"
+    )
+    prediction_column: ColumnName | None = Field(
+        None, description="regressors: the predicted value (default: the only numerical prediction)"
+    )
+    max_delay_hours: Annotated[Whole, Field(ge=1)] = Field(
+        72, description="labels later than this are not joined"
+    )
+    coverage_after_hours: Annotated[Whole, Field(ge=0)] = Field(
+        24, description="label coverage is checked once an hour is this old"
+    )
+    min_coverage: Share = Field(0.5, description="the share of an hour's predictions that must get a label")
+    reference_hours: Annotated[Whole, Field(ge=1)] = Field(
+        48, description="performance baseline: the labelled rows of this many hours before"
+    )
+    max_drop: Annotated[Number, Field(ge=0.0)] = Field(
+        0.05, description="WARN past it (accuracy / ROC AUC drop; MAE relative rise), ERROR past twice it"
+    )
+    min_labelled: Annotated[Whole, Field(ge=1)] = Field(
+        100, description="fewer labelled rows: performance is reported, not judged"
+    )
+
+    @field_validator("location")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_location(value, _base(info))
+
+
+class Thresholds(Frozen):
+    """A model's thresholds; every one has its default here."""
+
+    drift_share_warn: Share = Field(0.3, description="the share of drifted features that WARNs")
+    drift_share_error: Share = Field(0.5, description="the share of drifted features that is an ERROR")
+    drift_alpha: Annotated[Number, Field(gt=0.0, lt=1.0)] = Field(
+        DEFAULT_ALPHA,
+        description="false-alarm level of a model-hour: the chance an unchanged hour reports any drift",
+    )
+    max_null_share: Share = Field(0.05, description="most nulls a column may hold in an hour")
+    min_known_category_share: Share = Field(
+        0.95, description="least share of a categorical's rows in known values"
+    )
+    volume_band: Annotated[Number, Field(ge=0.0)] = Field(
+        0.5, description="an hour's row count may differ from the usual by this share"
+    )
+    freshness_lag_minutes: Annotated[Number, Field(ge=0.0)] = Field(
+        90.0, description="how late an hour's newest object may land after the hour ends"
+    )
+
+
+class Severities(Frozen):
+    """What a failure of each configurable check is (`schema_matches`, `hour_is_not_empty`: always ERROR)."""
+
+    data_quality: Level = Field(Severity.WARN, description="the expectation suite")
+    volume: Level = Field(Severity.WARN, description="the row count")
+    freshness: Level = Field(Severity.WARN, description="logs arrived on time")
+    critical_feature_drift: Level = Field(Severity.ERROR, description="a critical feature drifted")
+    prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
+    label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")
+
+
+class AlertRoute(Frozen):
+    sink: Annotated[str, Strict()] = Field(description="a name in `alerting.sinks`")
+    min_severity: Level = Field(Severity.WARN, description="the least severity sent there")
+
+
+def _owner(value: str) -> str:
+    if not OWNER.match(value):
+        raise ValueError(f"expected an email or team:<name>; got {show(value)}")
+    return value
+
+
+class ModelConfig(Frozen):
+    name: Annotated[str, Strict()] = Field(
+        description="`[a-z][a-z0-9_]*`; the asset key prefix, the asset group and the warehouse schema"
+    )
+    task: Literal["classification", "regression"] = Field(description="`classification` or `regression`")
+    logs: Text = Field(
+        description="prediction logs: a folder or `s3://bucket/prefix`, objects under "
+        "`<logs>/<name>/dt=YYYY-MM-DD/hour=HH/*.parquet`"
+    )
+    timestamp_column: ColumnName = Field(description="event time (a Parquet timestamp; naive ones are UTC)")
+    id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
+    features: Columns = Field(
+        description="`{column: numerical | categorical}` or `{column: {kind: ..., ...}}`"
+    )
+    predictions: Columns = Field(description="the prediction column(s), in the form of features")
+    partitions_start: Hour = Field(
+        datetime(2024, 1, 1, tzinfo=UTC), description="first hourly partition, `YYYY-MM-DD-HH:00` UTC"
+    )
+    reference: ReferenceWindow = Field(default_factory=dict, description="the drift reference")
+    labels: LabelsConfig | None = Field(
+        None, description="ground truth that arrives late (see Model performance)"
+    )
+    thresholds: Thresholds = Field(default_factory=dict, description="overrides of the thresholds")
+    severities: Severities = Field(default_factory=dict, description="WARN or ERROR, per configurable check")
+    alerts: tuple[AlertRoute, ...] = Field(
+        (), description="routes to `alerting.sinks`; the log always gets all"
+    )
+    schedule_lag_minutes: Annotated[Whole, Field(ge=0)] = Field(
+        30, description="how long after an hour ends the schedule processes it"
+    )
+    late_window_hours: Annotated[Whole, Field(ge=1)] = Field(
+        48, description="how far back the late-file sensor looks"
+    )
+    max_hours_per_run: Annotated[Whole, Field(ge=1)] = Field(24, description="hours per run in a backfill")
+    owners: tuple[Annotated[str, Strict(), AfterValidator(_owner)], ...] = Field(
+        (), description="who is on call, shown on each asset: emails or `team:<name>`"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not IDENTIFIER.match(value):
+            raise ValueError("must match [a-z][a-z0-9_]* (it becomes an asset key prefix)")
+        return value
+
+    @field_validator("logs")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_location(value, _base(info))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        named = [(("timestamp_column",), self.timestamp_column), (("id_column",), self.id_column)]
+        named += [
+            ((role, i), c.name)
+            for role in ("features", "predictions")
+            for i, c in enumerate(getattr(self, role))
+        ]
+        seen: dict[str, str] = {}
+        for path, name in named:
+            if name.lower() in RESERVED_COLUMNS:
+                problems.append((path, f"{name!r} is reserved: the warehouse adds that column to every row"))
+            first = seen.setdefault(name.lower(), name)
+            if path == next(p for p, n in named if n.lower() == name.lower()):
+                continue  # the first column of that name
+            if first == name:
+                problems.append(((), f"column {name!r} is declared more than once"))
+            else:
+                problems.append(
+                    (path, f"{name!r} and {first!r} differ only in case (DuckDB would mix them up)")
                 )
-                continue
-            critical = spec.get("critical", False)
-            if not isinstance(critical, bool):
-                self.field_error(model, f"{here}.critical", f"expected true or false; got {critical!r}")
-                continue
-            test, threshold = spec.get("drift_test"), spec.get("drift_threshold")
-            if test is not None:
-                try:
-                    get_test(str(test), kind)
-                except UnknownDriftTestError as exc:
-                    self.field_error(model, f"{here}.drift_test", str(exc))
-                    continue
-            if threshold is not None and (
-                isinstance(threshold, bool) or not isinstance(threshold, int | float)
-            ):
-                self.field_error(model, f"{here}.drift_threshold", f"expected a number; got {threshold!r}")
-                continue
-            columns.append(
-                Column(str(name), kind, critical, test, None if threshold is None else float(threshold))
-            )
-        return tuple(columns)
-
-    def _values(self, spec: dict, kind: str, model: str, here: str) -> tuple[str, ...] | None:
-        raw = spec.get("values")
-        if raw is None:
-            return None
-        if kind != "categorical" or not isinstance(raw, list) or not raw:
-            self.field_error(model, f"{here}.values", "a non-empty list, for categorical columns only")
-            return None
-        return tuple(str(v) for v in raw)
-
-    def _range(self, spec: dict, kind: str, model: str, here: str) -> tuple[float, float] | None:
-        raw = spec.get("range")
-        if raw is None:
-            return None
-        ok = isinstance(raw, list) and len(raw) == 2 and all(isinstance(v, int | float) for v in raw)
-        if kind != "numerical" or not ok or raw[0] > raw[1]:
-            self.field_error(model, f"{here}.range", "[min, max] with min <= max, for numerical columns only")
-            return None
-        return float(raw[0]), float(raw[1])
-
-    def _hour(self, raw: Any, where: str) -> datetime | None:
-        try:
-            hour = parse_hour(raw)
-        except (TypeError, ValueError):
-            self.error(where, f"expected an hour such as '2024-01-01-00:00'; got {raw!r}")
-            return None
-        if hour.minute or hour.second or hour.microsecond:
-            self.error(where, f"must fall on a whole hour; got {raw!r}")
-            return None
-        return hour
-
-    def _reference(self, raw: Any, model: str) -> ReferenceWindow:
-        if not isinstance(raw, dict):
-            self.field_error(model, "reference", "expected a mapping")
-            return ReferenceWindow()
-        self._unknown(raw, {"type", "hours", "start", "end", "path"}, f"{model}: field 'reference'")
-        kind = raw.get("type", "trailing")
-        if kind not in REFERENCE_TYPES:
-            self.field_error(
-                model, "reference.type", f"expected one of {', '.join(REFERENCE_TYPES)}; got {kind!r}"
-            )
-            return ReferenceWindow()
-        if kind == "trailing":
-            hours = raw.get("hours", 24)
-            if not isinstance(hours, int) or isinstance(hours, bool) or hours < 1:
-                self.field_error(
-                    model, "reference.hours", f"expected a whole number of hours >= 1; got {hours!r}"
-                )
-                return ReferenceWindow()
-            return ReferenceWindow("trailing", hours=hours)
-        if kind == "file":
-            path = raw.get("path")
-            if not isinstance(path, str) or not path:
-                self.field_error(
-                    model, "reference.path", "required for type 'file' (a Parquet file of reference data)"
-                )
-                return ReferenceWindow()
-            return ReferenceWindow("file", path=resolve_location(path, self.base))
-        start = self._hour(raw.get("start"), f"{model}: field 'reference.start'")
-        end = self._hour(raw.get("end"), f"{model}: field 'reference.end'")
-        if start and end and end <= start:
-            self.field_error(model, "reference.end", "must be after start")
-        return ReferenceWindow("fixed", start=start, end=end)
+        if self.labels is not None:
+            labels, extra = self._labels(problems)
+            object.__setattr__(self, "labels", labels.model_copy(update=extra))
+        if problems:
+            raise FieldProblems(problems)
+        return self
 
     def _labels(
-        self,
-        raw: Any,
-        model: str,
-        task: str | None,
-        id_column: str | None,
-        predictions: tuple[Column, ...],
-    ) -> LabelsConfig | None:
-        if raw is None:
-            return None
-        if not isinstance(raw, dict):
-            self.field_error(model, "labels", "expected a mapping with 'location' and 'column'")
-            return None
-        columns = {"id_column", "score_column", "class_column", "prediction_column"}
-        numbers = {
-            "max_delay_hours": (72, 1, True),
-            "coverage_after_hours": (24, 0, True),
-            "min_coverage": (0.5, 0, False),
-            "reference_hours": (48, 1, True),
-            "max_drop": (0.05, 0, False),
-            "min_labelled": (100, 1, True),
-        }
-        self._unknown(
-            raw, {"location", "column", "positive_class", *columns, *numbers}, f"{model}: field 'labels'"
-        )
-        location = self._required_str(raw, "location", model, "labels.")
-        column = self._column_name(raw, "column", model, "labels.")
-        named = {k: self._column_name(raw, k, model, "labels.") if k in raw else None for k in columns}
-        values: dict[str, Any] = {}
-        for key, (default, low, whole) in numbers.items():
-            value = raw.get(key, default)
-            ok = isinstance(value, int) if whole else isinstance(value, int | float)
-            if isinstance(value, bool) or not ok or value < low:
-                kind = "a whole number" if whole else "a number"
-                self.field_error(model, f"labels.{key}", f"expected {kind} >= {low}; got {value!r}")
-            values[key] = value
-        if values["min_coverage"] > 1:
-            self.field_error(model, "labels.min_coverage", "a share between 0 and 1")
-        by_name = {c.name: c for c in predictions}
+        self, problems: list[tuple[tuple[str | int, ...], str]]
+    ) -> tuple[LabelsConfig, dict[str, Any]]:
+        labels = self.labels
+        assert labels is not None
+        by_name = {c.name: c for c in self.predictions}
 
         def prediction(key: str, kind: str) -> str | None:
-            name = named[key]
+            name = getattr(labels, key)
             if name is None:  # default: the model's only prediction of that kind
-                found = [c.name for c in predictions if c.kind == kind]
+                found = [c.name for c in self.predictions if c.kind == kind]
                 return found[0] if len(found) == 1 else None
             if name not in by_name or by_name[name].kind != kind:
-                self.field_error(model, f"labels.{key}", f"{name!r} is not a {kind} prediction of the model")
+                problems.append((("labels", key), f"{name!r} is not a {kind} prediction of the model"))
             return name
 
-        positive = raw.get("positive_class")
-        score = klass = value_column = None
-        if task == "classification":
-            score, klass = prediction("score_column", "numerical"), prediction("class_column", "categorical")
-            if positive is None or isinstance(positive, dict | list):
-                self.field_error(
-                    model, "labels.positive_class", "required for a classifier (the positive label)"
+        extra: dict[str, Any] = {"id_column": labels.id_column or self.id_column}
+        if self.task == "classification":
+            extra["score_column"] = prediction("score_column", "numerical")
+            extra["class_column"] = prediction("class_column", "categorical")
+            if labels.positive_class is None:
+                problems.append(
+                    (("labels", "positive_class"), "required for a classifier (the positive label)")
                 )
-            if score is None and klass is None:
-                self.field_error(model, "labels", "a classifier needs a score_column or a class_column")
-        elif task == "regression":
-            value_column = prediction("prediction_column", "numerical")
-            if value_column is None:
-                self.field_error(model, "labels.prediction_column", "required: the numerical prediction")
-        if location is None or column is None:
-            return None
-        return LabelsConfig(
-            location=resolve_location(location, self.base),
-            column=column,
-            id_column=named["id_column"] or id_column or "",
-            positive_class=None if positive is None else str(positive),
-            score_column=score,
-            class_column=klass,
-            prediction_column=value_column,
-            **{k: float(v) if isinstance(v, float) else v for k, v in values.items()},
-        )
+            if extra["score_column"] is None and extra["class_column"] is None:
+                problems.append((("labels",), "a classifier needs a score_column or a class_column"))
+        else:
+            extra["prediction_column"] = prediction("prediction_column", "numerical")
+            if extra["prediction_column"] is None:
+                problems.append((("labels", "prediction_column"), "required: the numerical prediction"))
+        return labels, extra
 
-    def _thresholds(self, raw: Any, model: str) -> Mapping[str, float]:
-        merged = dict(DEFAULT_THRESHOLDS)
-        if not isinstance(raw, dict):
-            self.field_error(model, "thresholds", "expected a mapping of threshold name to number")
-            return merged
-        for key, value in raw.items():
-            if key not in DEFAULT_THRESHOLDS:
-                known = ", ".join(DEFAULT_THRESHOLDS)
-                self.field_error(model, f"thresholds.{key}", f"unknown threshold (known: {known})")
-            elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                self.field_error(model, f"thresholds.{key}", f"expected a non-negative number; got {value!r}")
-            else:
-                merged[key] = float(value)
-        return merged
+    @property
+    def monitored_columns(self) -> tuple[Column, ...]:
+        return self.features + self.predictions
 
-    def _severities(self, raw: Any, model: str) -> Mapping[str, str]:
-        merged = dict(DEFAULT_SEVERITIES)
-        if not isinstance(raw, dict):
-            self.field_error(model, "severities", "expected a mapping of check family to WARN or ERROR")
-            return merged
-        for key, value in raw.items():
-            if key not in DEFAULT_SEVERITIES:
-                known = ", ".join(DEFAULT_SEVERITIES)
-                self.field_error(model, f"severities.{key}", f"unknown check family (known: {known})")
-            elif str(value).upper() not in SEVERITIES:
-                self.field_error(model, f"severities.{key}", f"expected WARN or ERROR; got {value!r}")
-            else:
-                merged[key] = str(value).upper()
-        return merged
 
-    def _alerting(self, raw: Any) -> AlertingConfig:
-        where = "field 'alerting'"
-        if not isinstance(raw, dict):
-            self.error(where, "expected a mapping")
-            raw = {}
-        known = {"log_path", "summarize_hours_older_than", "retry_base_seconds", "sinks", "interval_seconds"}
-        self._unknown(raw, known, where)
-        sinks = {}
-        raw_sinks = raw.get("sinks") or {}
-        if not isinstance(raw_sinks, dict):
-            self.error(f"{where}.sinks", "expected a mapping of sink name to settings")
-            raw_sinks = {}
-        for name, spec in raw_sinks.items():
-            sink = self._sink(str(name), spec)
-            if sink is not None:
-                sinks[sink.name] = sink
-        numbers = {}
-        defaults = (
-            ("summarize_hours_older_than", 48.0),
-            ("retry_base_seconds", 60.0),
-            ("interval_seconds", 30.0),
-        )
-        for key, default in defaults:
-            value = raw.get(key, default)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                self.error(f"{where}.{key}", f"expected a non-negative number; got {value!r}")
-                value = default
-            numbers[key] = float(value)
-        log_path = resolve_location(str(raw.get("log_path", "data/alerts.jsonl")), self.base)
-        return AlertingConfig(log_path, sinks=sinks, **numbers)
+class WebhookSink(Frozen):
+    name: str = Field(description="its key in `alerting.sinks`")
+    type: Literal["webhook"] = Field(description="`webhook`: a JSON POST")
+    url_env: EnvName = Field(description="the NAME of the environment variable that holds the URL")
+    format: Literal["json", "slack"] = Field(
+        "json", description="`json` (the whole message) or `slack` (`{text}`)"
+    )
+    timeout_seconds: Annotated[Number, Field(gt=0.0)] = Field(5.0, description="per request")
+    rate_limit_per_hour: Annotated[Whole, Field(ge=1)] = Field(
+        30, description="messages an hour; the rest wait"
+    )
 
-    def _sink(self, name: str, spec: Any) -> SinkConfig | None:
-        where = f"field 'alerting.sinks.{name}'"
-        required = {"webhook": {"url_env"}, "email": {"host", "sender", "to"}}
-        optional = {
-            "webhook": {"format", "timeout_seconds"},
-            "email": {"port", "starttls", "username_env", "password_env", "timeout_seconds"},
-        }
-        if not isinstance(spec, dict) or spec.get("type") not in required:
-            self.error(where, "expected a mapping with type: webhook or type: email")
-            return None
-        kind = spec["type"]
-        self._unknown(spec, {"type", "rate_limit_per_hour"} | required[kind] | optional[kind], where)
-        missing = sorted(required[kind] - set(spec))
-        if missing:
-            self.error(
-                where,
-                f"missing {', '.join(missing)} (secrets are given as the NAME of an environment variable)",
-            )
-            return None
-        if kind == "webhook" and spec.get("format", "json") not in ("json", "slack"):
-            self.error(f"{where}.format", f"expected json or slack; got {spec.get('format')!r}")
-            return None
-        rate = spec.get("rate_limit_per_hour", 30)
-        if isinstance(rate, bool) or not isinstance(rate, int) or rate < 1:
-            self.error(f"{where}.rate_limit_per_hour", f"expected a whole number >= 1; got {rate!r}")
-            return None
-        settings = {k: v for k, v in spec.items() if k not in ("type", "rate_limit_per_hour")}
-        return SinkConfig(name, kind, settings, rate)
 
-    def _routes(self, raw: Any, model: str) -> tuple[AlertRoute, ...]:
-        if not isinstance(raw, list):
-            self.field_error(model, "alerts", "expected a list of {sink: name, min_severity: WARN|ERROR}")
-            return ()
-        routes = []
-        for i, item in enumerate(raw):
-            here = f"alerts[{i}]"
-            if not isinstance(item, dict) or not isinstance(item.get("sink"), str):
-                self.field_error(model, here, "expected {sink: name, min_severity: WARN|ERROR}")
-                continue
-            if item["sink"] not in getattr(self, "alerting", AlertingConfig("")).sinks:
-                known = (
-                    ", ".join(sorted(getattr(self, "alerting", AlertingConfig("")).sinks)) or "none defined"
-                )
-                self.field_error(
-                    model, f"{here}.sink", f"unknown sink {item['sink']!r} (alerting.sinks: {known})"
-                )
-                continue
-            severity = str(item.get("min_severity", "WARN")).upper()
-            if severity not in SEVERITIES:
-                self.field_error(
-                    model, f"{here}.min_severity", f"expected WARN or ERROR; got {item.get('min_severity')!r}"
-                )
-                continue
-            routes.append(AlertRoute(item["sink"], severity))
-        return tuple(routes)
+class EmailSink(Frozen):
+    name: str = Field(description="its key in `alerting.sinks`")
+    type: Literal["email"] = Field(description="`email`: SMTP")
+    host: Text = Field(description="the SMTP server")
+    port: Annotated[Whole, Field(ge=1, le=65535)] = Field(25, description="its port")
+    starttls: Flag = Field(False, description="upgrade the connection with STARTTLS")
+    username_env: EnvName | None = Field(None, description="the NAME of the variable holding the SMTP user")
+    password_env: EnvName | None = Field(None, description="the NAME of the variable holding the password")
+    sender: Text = Field(description="the From address")
+    to: Annotated[tuple[Text, ...], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+        min_length=1, description="one address or a list"
+    )
+    timeout_seconds: Annotated[Number, Field(gt=0.0)] = Field(10.0, description="per connection")
+    rate_limit_per_hour: Annotated[Whole, Field(ge=1)] = Field(
+        30, description="messages an hour; the rest wait"
+    )
 
-    def _whole(self, raw: dict, key: str, default: int, low: int, model: str) -> int:
-        value = raw.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            self.field_error(model, key, f"expected a whole number >= {low}; got {value!r}")
-            return default
+    @model_validator(mode="after")
+    def _login_pair(self) -> EmailSink:
+        if (self.username_env is None) != (self.password_env is None):
+            raise FieldProblems([(("password_env",), "username_env and password_env go together")])
+        return self
+
+
+SinkConfig = Annotated[WebhookSink | EmailSink, Field(discriminator="type")]
+SINK_TYPES = ("webhook", "email")  # the tags of SinkConfig (a test keeps them equal)
+
+
+def _named_sinks(value: Any) -> Any:
+    if not isinstance(value, dict):
         return value
+    return {
+        k: {**v, "name": str(k)} if isinstance(v, dict) and "name" not in v else v for k, v in value.items()
+    }
+
+
+class AlertingConfig(Frozen):
+    log_path: Text = Field("data/alerts.jsonl", description="the JSON-lines log: every alert, always on")
+    summarize_hours_older_than: Annotated[Number, Field(ge=0.0)] = Field(
+        48.0, description="alerts for older hours are counted per check, not listed"
+    )
+    retry_base_seconds: Annotated[Number, Field(ge=0.0)] = Field(
+        60.0, description="a failed sink is retried after this x 2^(attempts-1), at most an hour"
+    )
+    interval_seconds: Annotated[Number, Field(gt=0.0)] = Field(
+        30.0, description="the alert sensor's interval"
+    )
+    sinks: Annotated[dict[str, SinkConfig], BeforeValidator(_named_sinks)] = Field(
+        {}, description="webhooks and email servers by name (see Alerts)"
+    )
+
+    @field_validator("log_path")
+    @classmethod
+    def _resolve(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_location(value, _base(info))
+
+
+class WarehouseConfig(Frozen):
+    results: Text = Field(
+        "data/results.sqlite",
+        description="the results store: a SQLite file or a `postgresql://user@host:5432/db` URL "
+        f"(env `{RESULTS_ENV}` overrides; a password goes there or in `PGPASSWORD`, never in the file)",
+    )
+    tables_root: Text = Field(
+        "data/warehouse",
+        alias="data",
+        description="per-hour objects: a folder or `s3://bucket/prefix` "
+        f"(env `{WAREHOUSE_DATA_ENV}` overrides)",
+    )
+    retention_days: Annotated[Whole, Field(ge=1)] = Field(
+        400, description="per-hour objects and result rows older than this are deleted by the daily job"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "catalog" in data:
+            raise FieldProblems(
+                [
+                    (
+                        ("catalog",),
+                        "the DuckDB catalog file is gone: results live in `warehouse.results` (a SQLite file "
+                        "or a postgresql:// URL) and `monitoring-pipeline sql` builds its views per session; "
+                        "remove the field",
+                    )
+                ]
+            )
+        data = dict(data)
+        if os.environ.get(RESULTS_ENV):
+            data["results"] = os.environ[RESULTS_ENV]
+        if os.environ.get(WAREHOUSE_DATA_ENV):
+            data.pop("tables_root", None)
+            data["data"] = os.environ[WAREHOUSE_DATA_ENV]
+        return data
+
+    @field_validator("results")
+    @classmethod
+    def _resolve_results(cls, value: str, info: ValidationInfo) -> str:
+        if value.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+            return value
+        return resolve_location(value, _base(info))
+
+    @field_validator("tables_root")
+    @classmethod
+    def _resolve_data(cls, value: str, info: ValidationInfo) -> str:
+        return resolve_location(value, _base(info))
+
+    def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
+        return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
+
+    __str__ = __repr__
+
+
+def _textfile(value: str | None, info: ValidationInfo) -> str | None:
+    if value is None:
+        return None
+    if not value.endswith(".prom"):
+        raise ValueError(f"expected a path ending in .prom, or null; got {show(value)}")
+    return resolve_location(value, _base(info))
+
+
+class MonitorsConfig(Frozen):
+    path: Path = Field(description="(the file itself)", exclude=True)
+    warehouse: WarehouseConfig = Field(
+        default_factory=dict, description="where results and per-hour objects go"
+    )
+    models: tuple[ModelConfig, ...] = Field(min_length=1, description="the monitored models")
+    dagster_ui_url: Annotated[str, Strict()] = Field(
+        "http://127.0.0.1:3000", description="base URL of the Dagster UI, for links in alerts"
+    )
+    alerting: AlertingConfig = Field(
+        default_factory=dict, description="the alert sensor and its sinks (see Alerts)"
+    )
+    prometheus_textfile: Annotated[str, Strict()] | None = Field(
+        "data/metrics/monitoring_pipeline.prom",
+        description="Prometheus text format for node_exporter's textfile collector (null: not written)",
+    )
+
+    @field_validator("dagster_ui_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s):// URL; got {show(value)}")
+        return value.rstrip("/")
+
+    @field_validator("prometheus_textfile")
+    @classmethod
+    def _prom(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _textfile(value, info)
+
+    @model_validator(mode="after")
+    def _across_models(self) -> MonitorsConfig:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        names = [m.name for m in self.models]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                problems.append((("models", i), "declared more than once"))
+        known = ", ".join(sorted(self.alerting.sinks)) or "none defined"
+        for i, model in enumerate(self.models):
+            for j, route in enumerate(model.alerts):
+                if route.sink not in self.alerting.sinks:
+                    problems.append(
+                        (
+                            ("models", i, "alerts", j, "sink"),
+                            f"unknown sink {route.sink!r} (alerting.sinks: {known})",
+                        )
+                    )
+        if problems:
+            raise FieldProblems(problems)
+        return self
+
+    def model(self, name: str) -> ModelConfig:
+        for model in self.models:
+            if model.name == name:
+                return model
+        raise KeyError(f"no model {name!r} in {self.path}; models: {[m.name for m in self.models]}")
+
+
+# ---- reading the file --------------------------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    """MONITORING_CONFIG if set, else ./monitors.yaml, else the repository's monitors.yaml."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).expanduser()
+    local = Path.cwd() / "monitors.yaml"
+    return local if local.exists() else REPO_ROOT / "monitors.yaml"
+
+
+def load_config(path: str | Path | None = None) -> MonitorsConfig:
+    """Read and validate a monitors file; raise ConfigError listing every problem."""
+    path = Path(path) if path is not None else default_config_path()
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: 1 problem(s):\n  - top level: expected a mapping with a 'models' list")
+    if "path" in raw:
+        raise ConfigError(f"{path}: 1 problem(s):\n  - top level: unknown field 'path'")
+    try:
+        return MonitorsConfig.model_validate({**raw, "path": path}, context={"base": path.resolve().parent})
+    except ValidationError as exc:
+        problems = list(describe(exc, raw))
+        raise ConfigError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """The file's YAML document, refusing what would mislead or exhaust: duplicate keys, alias bombs."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to choose another)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; expected a YAML file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file (not UTF-8 at byte {exc.start}); expected YAML") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {type(exc).__name__}: {exc.strerror}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        problems = _node_problems(node)
+        if problems:
+            raise ConfigError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        message = str(exc)
+        message = message if len(message) <= 4 * SHOW_CHARS else message[: 4 * SHOW_CHARS] + " ..."
+        raise ConfigError(f"{path}: not valid YAML: {message}") from None
+    finally:
+        loader.dispose()
+
+
+def _node_problems(root: yaml.Node) -> list[str]:
+    """Duplicate keys in any mapping, and the size of the document once aliases are expanded."""
+    problems: list[str] = []
+    sizes: dict[int, int] = {}
+    seen: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in seen:  # a recursive alias
+            return MAX_NODES + 1
+        seen.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, int] = {}
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                    line = k.start_mark.line + 1
+                    if k.value in keys:
+                        problems.append(
+                            f"line {line}: duplicate key {show(k.value)} (first at line {keys[k.value]}); "
+                            "the second would silently replace the first"
+                        )
+                    keys.setdefault(k.value, line)
+                total += size(k) + size(v)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+                if total > MAX_NODES:
+                    break
+        sizes[key] = total
+        return total
+
+    if size(root) > MAX_NODES:
+        problems.append(
+            f"top level: the document expands to more than {MAX_NODES} nodes (aliases of aliases?); "
+            "a monitors file needs a few hundred"
+        )
+    return problems
+
+
+# ---- errors as users read them -----------------------------------------------------------------------
+
+
+def describe(exc: ValidationError, raw: Any) -> Iterator[str]:
+    """Each pydantic error as `model 'm': field 'a.b': problem`, its path named after the raw file."""
+    errors = exc.errors(include_url=False)
+    deeper = {tuple(e["loc"])[:i] for e in errors for i in range(len(e["loc"]))}
+    for error in errors:
+        if error["type"] == "too_short" and tuple(error["loc"]) in deeper:
+            continue  # its items failed: that is the problem, not their number
+        found = (error.get("ctx") or {}).get("error")
+        if isinstance(found, FieldProblems):
+            for sub, message in found.problems:
+                yield _where(tuple(error["loc"]) + tuple(sub), raw) + message
+            continue
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            allowed = _allowed(loc[:-1])
+            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
+            yield _where(loc[:-1], raw) + f"unknown field {show(loc[-1])}{hint}"
+            continue
+        yield _where(loc, raw) + _problem(error)
+
+
+def _where(loc: tuple[Any, ...], raw: Any) -> str:
+    """('models', 0, 'features', 1, 'kind') -> "model 'churn': field 'features.plan.kind': "."""
+    head = ""
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        models = raw.get("models") if isinstance(raw, dict) else None
+        item = models[loc[1]] if isinstance(models, list) and loc[1] < len(models) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        head = f"model {show(name)}" if isinstance(name, str) else f"models[{loc[1]}]"
+        node, loc = item, loc[2:]
+    else:
+        node = raw
+    parts: list[str] = []
+    for i, part in enumerate(loc):
+        if part in ("webhook", "email") and i > 0 and isinstance(node, dict) and node.get("type") == part:
+            continue  # the discriminated union's tag
+        if isinstance(part, int):
+            if isinstance(node, dict):  # a mapping validated as a list (columns): name the key
+                key = list(node)[part] if part < len(node) else part
+                node = node.get(key)
+                if i == len(loc) - 2 and loc[-1] == "name":
+                    parts.append(str(key))
+                    break
+                parts.append(str(key))
+            else:
+                parts[-1:] = [f"{parts[-1] if parts else ''}[{part}]"]
+                node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        parts.append(str(part))
+        node = node.get(part) if isinstance(node, dict) else None
+    field = f"field '{'.'.join(parts)}'" if parts else ""
+    if head and field:
+        return f"{head}: {field}: "
+    return f"{head or field or 'top level'}: "
+
+
+def _problem(error: Any) -> str:
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    got = f"; got {show(value)}"
+    if kind == "missing":
+        return "required"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind == "literal_error":
+        options = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
+        return f"expected one of {options}{got}"
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return f"expected a whole number{got}"
+    if kind in ("float_type", "float_parsing"):
+        return f"expected a number{got}"
+    if kind == "finite_number":
+        return f"expected a finite number{got}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+            kind
+        ]
+        bound = next(iter(ctx.values()))  # float bounds belong to number fields, int ones to whole numbers
+        number = "a number" if isinstance(bound, float) else "a whole number"
+        return f"expected {number} {sign} {bound:g}{got}"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"expected true or false{got}"
+    if kind in ("string_type", "str_type"):
+        return f"expected a string{got}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping{got}"
+    if kind == "too_short":
+        return "expected at least one entry"
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        types_ = " or ".join(f"type: {t}" for t in SINK_TYPES)
+        return f"expected a mapping with {types_}" + (f"; got {show(ctx.get('tag'))}" if "tag" in ctx else "")
+    if kind == "enum":
+        return f"expected one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}{got}"
+    return str(error["msg"]) + got
+
+
+def _allowed(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at `loc` (for "unknown field" errors)."""
+    target: Any = MonitorsConfig
+    for part in loc:
+        target = _unwrap(target, part)
+        if target is None:
+            return []
+        if isinstance(part, str) and _is_model(target) and part in target.model_fields:
+            target = target.model_fields[part].annotation
+    target = _unwrap(target, None)
+    if not _is_model(target):
+        return []
+    return sorted(f.alias or n for n, f in target.model_fields.items() if n not in ("name", "path"))
+
+
+def _tag(t: Any) -> str | None:
+    """The `type` tag of a member of a tagged union (a sink)."""
+    if not _is_model(t) or "type" not in t.model_fields:
+        return None
+    values = typing.get_args(t.model_fields["type"].annotation)
+    return values[0] if len(values) == 1 else None
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _unwrap(t: Any, part: Any) -> Any:
+    """Through Annotated, Optional, tuple[X, ...], dict[str, X] and tagged unions, to the type at `part`."""
+    while True:
+        origin = typing.get_origin(t)
+        if origin is Annotated:
+            t = typing.get_args(t)[0]
+        elif origin in (typing.Union, types.UnionType):
+            options = [a for a in typing.get_args(t) if a is not type(None)]
+            tagged = [a for a in options if part is not None and _tag(a) == part]
+            models = [a for a in options if _is_model(a)]
+            t = tagged[0] if tagged else (models[0] if len(models) == 1 else options[0])
+            if tagged:
+                return t
+        elif origin in (tuple, dict):
+            return typing.get_args(t)[-1 if origin is dict else 0]
+        else:
+            return t
+
+
+# ---- the README's table ------------------------------------------------------------------------------
+
+
+def reference_rows(
+    model: type[BaseModel] = MonitorsConfig, prefix: str = ""
+) -> Iterator[tuple[str, str, str]]:
+    """(field, required, meaning with its default) for every field of the file, nested models expanded."""
+    for name, info in model.model_fields.items():
+        if info.exclude or (name == "name" and model is not ModelConfig):
+            continue  # the file's path; a column's or a sink's name is its key
+        key = f"{prefix}{info.alias or name}"
+        inner = _unwrap(info.annotation, None)
+        if name == "sinks":
+            yield key, "no", info.description or ""
+            for sink in (WebhookSink, EmailSink):
+                yield from reference_rows(sink, f"{key}.<{_tag(sink)}>.")
+        elif name == "features":
+            yield key, "yes", info.description or ""
+            yield from reference_rows(Column, f"{key}.<column>.")
+        elif _is_model(inner) and inner is not Column:
+            many = typing.get_origin(info.annotation) is tuple
+            yield from reference_rows(inner, f"{key}[]." if many else f"{key}.")
+        else:
+            yield key, "yes" if info.is_required() else "no", _meaning(info)
+
+
+def _meaning(info: FieldInfo) -> str:
+    text = info.description or ""
+    if info.is_required() or info.default in (None, (), PydanticUndefined):
+        return text
+    default = info.default
+    if isinstance(default, datetime):
+        default = f"{default:%Y-%m-%d-%H:%M}"
+    elif isinstance(default, StrEnum):
+        default = default.value
+    elif isinstance(default, bool):
+        default = str(default).lower()
+    elif isinstance(default, float) and default == math.floor(default) and default < 1e6:
+        default = int(default)
+    return f"{text} (default `{default}`)"
+
+
+def reference_table() -> str:
+    lines = ["| field | required | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{k}` | {r} | {m.replace('|', chr(92) + '|')} |" for k, r, m in reference_rows()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference_table())

@@ -157,7 +157,7 @@ def drift_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Hour
         built = build_reference(model, hour, warehouse)
         publish_reference(model, hour, built, warehouse)
         window, reference = built.description, built.profiles
-    alpha = model.thresholds["drift_alpha"]
+    alpha = model.thresholds.drift_alpha
     columns = [
         DriftColumn(c.name, c.kind, role, c.drift_test, c.drift_threshold)
         for c, role in [(c, "feature") for c in model.features]

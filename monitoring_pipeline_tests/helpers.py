@@ -10,14 +10,22 @@ import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import dagster as dg
 
-from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.config import Frozen, MonitorsConfig
 from monitoring_pipeline.defs.factory import build_definitions
 from monitoring_pipeline.defs.schedules import hourly_asset_names
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.warehouse import Warehouse
+
+F = TypeVar("F", bound=Frozen)
+
+
+def replace(config: F, **changes: Any) -> F:
+    """A copy of a frozen config object with some fields changed (for tests: no validation)."""
+    return config.model_copy(update=changes)
 
 
 def key(hour: datetime) -> str:

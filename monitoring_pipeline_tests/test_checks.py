@@ -4,7 +4,6 @@ the threshold and the severity."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from monitoring_pipeline.stats.profiles import numeric_profile
 from monitoring_pipeline.storage.object_store import LocalObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, write_config
-from monitoring_pipeline_tests.helpers import copy_hour
+from monitoring_pipeline_tests.helpers import copy_hour, replace
 
 FRAUD = "fraud_classifier"
 
@@ -56,7 +55,7 @@ def test_schema_matches(setup: tuple) -> None:
     ok = checks.schema_matches(model, HOURS[1], wh)
     assert ok.passed and ok.observed == 0 and ok.severity == "ERROR"
     newer = replace(
-        model, features=(*model.features, Column("merchant_risk", "numerical"))
+        model, features=(*model.features, Column(name="merchant_risk", kind="numerical"))
     )  # config changed later
     bad = checks.schema_matches(newer, HOURS[1], wh)
     assert not bad.passed and (bad.observed, bad.threshold, bad.severity) == (1, 0, "ERROR")

@@ -4,13 +4,22 @@ file, the model and the field."""
 from __future__ import annotations
 
 import copy
+import time
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from monitoring_pipeline.config import DEFAULT_THRESHOLDS, REPO_ROOT, ConfigError, load_config, parse_hour
+from monitoring_pipeline.config import (
+    REPO_ROOT,
+    ConfigError,
+    Thresholds,
+    load_config,
+    parse_hour,
+    reference_table,
+)
 
 BASE: dict[str, Any] = {
     "models": [
@@ -48,7 +57,7 @@ def test_defaults_and_relative_paths(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, BASE))
     model = config.models[0]
     assert model.logs == str(tmp_path / "logs")
-    assert model.thresholds == DEFAULT_THRESHOLDS
+    assert model.thresholds == Thresholds()
     assert model.reference.type == "trailing" and model.reference.hours == 24
     assert config.warehouse.tables_root == str(tmp_path / "data" / "warehouse")
 
@@ -101,7 +110,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         (mutate("logs", "-"), "model 'churn': field 'logs': required"),
         (mutate("timestamp_column", "bad name"), "model 'churn': field 'timestamp_column'"),
         (mutate("features.age", "numeric"), "model 'churn': field 'features.age.kind': expected one of"),
-        (mutate("features", {}), "model 'churn': field 'features': expected a non-empty mapping"),
+        (mutate("features", {}), "model 'churn': field 'features': expected at least one entry"),
         (mutate("features.plan.critical", "yes"), "field 'features.plan.critical': expected true or false"),
         (mutate("predictions.age", "numerical"), "model 'churn': column 'age' is declared more than once"),
         (
@@ -118,10 +127,13 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
             mutate("reference", {"type": "fixed", "start": "2024-01-02", "end": "2024-01-01"}),
             "field 'reference.end': must be after start",
         ),
-        (mutate("thresholds", {"drift_share": 0.3}), "field 'thresholds.drift_share': unknown threshold"),
+        (
+            mutate("thresholds", {"drift_share": 0.3}),
+            "field 'thresholds': unknown field 'drift_share' (allowed: drift_alpha, ",
+        ),
         (
             mutate("thresholds", {"drift_share_warn": "high"}),
-            "field 'thresholds.drift_share_warn': expected a non-negative number",
+            "field 'thresholds.drift_share_warn': expected a number; got 'high'",
         ),
         (mutate("labels", {"location": "labels"}), "model 'churn': field 'labels.column': required"),
         (
@@ -134,7 +146,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         ),
         (
             mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "min_coverage": 2}),
-            "field 'labels.min_coverage': a share between 0 and 1",
+            "field 'labels.min_coverage': expected a number <= 1; got 2",
         ),
         (
             mutate("labels", {"location": "l", "column": "y", "positive_class": 1, "max_delay_hours": 0}),
@@ -147,7 +159,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
         (mutate("colour", "blue"), "model 'churn': unknown field 'colour'"),
         (
             mutate("owners", ["alice"]),
-            "model 'churn': field 'owners': expected a list of emails or team:<name>",
+            "model 'churn': field 'owners[0]': expected an email or team:<name>; got 'alice'",
         ),
         (
             {**BASE, "prometheus_textfile": "metrics.txt"},
@@ -167,7 +179,7 @@ def mutate(path: str, value: Any) -> dict[str, Any]:
             "drift_threshold': expected a number",
         ),
         (mutate("name", "Churn Model"), "model 'Churn Model': field 'name': must match"),
-        ({"models": []}, "field 'models': expected a non-empty list"),
+        ({"models": []}, "field 'models': expected at least one entry"),
         ({"models": [BASE["models"][0], BASE["models"][0]]}, "model 'churn': declared more than once"),
         ("models: [unclosed", "not valid YAML"),
         ("- just a list", "top level: expected a mapping"),
@@ -207,3 +219,181 @@ def test_parse_hour_returns_utc(text: str) -> None:
         5,
         0,
     )
+
+
+def problems_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    return str(info.value)
+
+
+def test_duplicate_keys_are_refused_not_silently_merged(tmp_path: Path) -> None:
+    text = yaml.safe_dump(BASE) + "models: []\n"  # a second `models:` would drop the first list
+    message = problems_of(tmp_path, text)
+    assert "duplicate key 'models' (first at line 1); the second would silently replace the first" in message
+    twice = yaml.safe_dump(BASE).replace("    age: numerical", "    age: numerical\n    age: categorical")
+    assert "duplicate key 'age'" in problems_of(tmp_path, twice)
+
+
+def test_an_alias_bomb_is_refused_quickly_with_a_short_message(tmp_path: Path) -> None:
+    bomb = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)
+    )  # 9^9 = 387M strings once expanded
+    assert len(bomb) < 400
+    started = time.perf_counter()
+    message = problems_of(tmp_path, bomb)
+    assert time.perf_counter() - started < 2.0
+    assert "expands to more than 100000 nodes" in message and len(message) < 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (
+            "features.age",
+            {"kind": "numerical", "drift_threshold": float("nan")},
+            "expected a finite number; got nan",
+        ),
+        (
+            "thresholds",
+            {"drift_alpha": float("nan")},
+            "field 'thresholds.drift_alpha': expected a finite number",
+        ),
+        (
+            "thresholds",
+            {"volume_band": float("inf")},
+            "field 'thresholds.volume_band': expected a finite number",
+        ),
+        (
+            "thresholds",
+            {"drift_alpha": 1.5},
+            "field 'thresholds.drift_alpha': expected a number < 1; got 1.5",
+        ),
+        (
+            "thresholds",
+            {"max_null_share": True},
+            "field 'thresholds.max_null_share': expected a number; got True",
+        ),
+        ("max_hours_per_run", 2.5, "field 'max_hours_per_run': expected a whole number; got 2.5"),
+    ],
+)
+def test_numbers_are_finite_bounded_and_typed(tmp_path: Path, path: str, value: Any, expected: str) -> None:
+    assert expected in problems_of(tmp_path, yaml.safe_dump(mutate(path, value)))
+
+
+def test_reserved_and_case_colliding_column_names(tmp_path: Path) -> None:
+    raw = mutate("features.partition_hour", "numerical")
+    raw["models"][0]["features"]["Age"] = "numerical"
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert (
+        "model 'churn': field 'features.partition_hour': 'partition_hour' is reserved: the warehouse adds "
+        "that column to every row"
+    ) in message
+    assert (
+        "field 'features.age': 'age' and 'Age' differ only in case" in message
+    )  # safe_dump sorts: Age first
+    assert "2 problem(s)" in message
+
+
+def test_a_binary_file_or_a_directory_is_named(tmp_path: Path) -> None:
+    binary = tmp_path / "monitors.yaml"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    with pytest.raises(ConfigError, match=r"monitors.yaml: not a text file \(not UTF-8 at byte 0\)"):
+        load_config(binary)
+    with pytest.raises(ConfigError, match=rf"{tmp_path}: is a directory; expected a YAML file"):
+        load_config(tmp_path)
+
+
+def test_values_are_shown_short_and_every_problem_at_once(tmp_path: Path) -> None:
+    raw = mutate("task", "x" * 5000)
+    raw["models"][0]["colour"] = "blue"
+    raw["models"][0]["features"]["age"] = {"kind": "numerical", "range": [5, 1]}
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert "3 problem(s)" in message and len(message) < 1200, message
+    assert "... (5002 chars)" in message
+    assert "model 'churn': unknown field 'colour' (allowed: alerts, features, id_column," in message
+    assert "field 'features.age.range': [min, max] with min <= max; got [5.0, 1.0]" in message
+
+
+def test_sinks_are_typed_and_a_secret_is_never_echoed(tmp_path: Path) -> None:
+    secret = "https://hooks.slack.example/services/T000/B000/XXXXSECRET"
+    raw = copy.deepcopy(BASE)
+    raw["alerting"] = {
+        "sinks": {
+            "chat": {"type": "webhook", "url_env": secret},
+            "pager": {"type": "sms"},
+            "mail": {"type": "email"},
+        }
+    }
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert "XXXXSECRET" not in message
+    assert "field 'alerting.sinks.chat.url_env': must be the NAME of an environment variable" in message
+    assert (
+        "field 'alerting.sinks.pager': expected a mapping with type: webhook or type: email; got 'sms'"
+        in message
+    )
+    assert "field 'alerting.sinks.mail.host': required" in message
+    raw["alerting"] = {"sinks": {"chat": {"type": "webhook", "url_env": "CHAT_URL"}}}
+    raw["models"][0]["alerts"] = [{"sink": "chat"}, {"sink": "nowhere", "min_severity": "error"}]
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert "model 'churn': field 'alerts[1].sink': unknown sink 'nowhere' (alerting.sinks: chat)" in message
+    raw["models"][0]["alerts"].pop()
+    assert load_config(write(tmp_path, raw)).models[0].alerts[0].min_severity == "WARN"
+
+
+def test_every_sink_type_has_a_sender() -> None:
+    from monitoring_pipeline.alerts.sinks import SENDERS
+    from monitoring_pipeline.config import SINK_TYPES, SinkConfig
+
+    union = typing.get_args(typing.get_args(SinkConfig)[0])
+    tags = tuple(typing.get_args(member.model_fields["type"].annotation)[0] for member in union)
+    assert tags == SINK_TYPES and tuple(SENDERS) == SINK_TYPES
+
+
+def test_range_and_values_are_read(tmp_path: Path) -> None:
+    raw = mutate("features.age", {"kind": "numerical", "range": [0, 120]})
+    raw["models"][0]["features"]["plan"] = {"kind": "categorical", "values": ["free", "pro", 3]}
+    model = load_config(write(tmp_path, raw)).models[0]
+    columns = {c.name: c for c in model.features}
+    assert columns["age"].range == (0.0, 120.0) and columns["plan"].values == ("free", "pro", "3")
+    wrong = mutate("features.plan", {"kind": "categorical", "range": [0, 1]})
+    assert "field 'features.plan.range': for numerical columns only" in problems_of(
+        tmp_path, yaml.safe_dump(wrong)
+    )
+
+
+def test_the_readme_table_is_generated_from_the_models() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    start, end = "<!-- config-table: start -->\n", "<!-- config-table: end -->"
+    assert start in readme and end in readme
+    table = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert table == reference_table(), "regenerate it: .venv/bin/python -m monitoring_pipeline.config"
+
+
+def test_declared_range_and_values_drive_the_expectation_suite(tmp_path: Path) -> None:
+    """Through to Great Expectations on a real frame: the declared bounds fail an hour whose values
+    the derived ones (from recent profiles, here none) would not even have checked."""
+    import pandas as pd
+
+    from monitoring_pipeline.quality.suite import build_suite
+    from monitoring_pipeline.quality.validate import validate
+
+    raw = mutate("features.age", {"kind": "numerical", "range": [0, 120]})
+    raw["models"][0]["features"]["plan"] = {"kind": "categorical", "values": ["free", "pro"]}
+    model = load_config(write(tmp_path, raw)).models[0]
+    specs = build_suite(model, {})
+    frame = pd.DataFrame(
+        {
+            "id": [str(i) for i in range(100)],
+            "age": [30.0] * 95 + [500.0] * 5,  # 5 % outside [0, 120]: more than the 1 % allowed
+            "plan": ["free"] * 90 + ["enterprise"] * 10,  # 10 % outside the set: more than 5 %
+            "p": [0.5] * 100,
+        }
+    )
+    results = {(r.expectation, r.column): r for r in validate(frame, specs)}
+    between = results[("ExpectColumnValuesToBeBetween", "age")]
+    in_set = results[("ExpectColumnValuesToBeInSet", "plan")]
+    assert not between.success and between.unexpected_count == 5 and "[0, 120]" in between.description
+    assert not in_set.success and in_set.unexpected_count == 10 and "enterprise" in in_set.sample_values
+    frame["age"], frame["plan"] = 30.0, "pro"
+    assert all(r.success for r in validate(frame, specs))

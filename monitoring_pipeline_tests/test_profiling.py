@@ -26,7 +26,11 @@ def frame() -> pd.DataFrame:
     return pd.DataFrame({"x": x, "k": RNG.poisson(2, N).astype(float), "c": pd.Series(cats, dtype="str")})
 
 
-COLUMNS = [Column("x", "numerical"), Column("k", "numerical"), Column("c", "categorical")]
+COLUMNS = [
+    Column(name="x", kind="numerical"),
+    Column(name="k", kind="numerical"),
+    Column(name="c", kind="categorical"),
+]
 
 
 def test_duckdb_profile_matches_numpy(frame: pd.DataFrame) -> None:

@@ -134,7 +134,7 @@ def prediction_logs_checks(model: ModelConfig) -> list[dg.AssetChecksDefinition]
             "prediction_logs",
             "volume_within_band",
             lambda h, wh: checks.volume_within_band(model, h, wh),
-            f"{sev['volume']}: rows within +-{t['volume_band']:.0%} of the median of the same hour over "
+            f"{sev.volume}: rows within +-{t.volume_band:.0%} of the median of the same hour over "
             "the previous 7 days.",
         ),
         hourly_check(
@@ -142,7 +142,7 @@ def prediction_logs_checks(model: ModelConfig) -> list[dg.AssetChecksDefinition]
             "prediction_logs",
             "logs_arrived_on_time",
             lambda h, _: checks.logs_arrived_on_time(model, h),
-            f"{sev['freshness']}: the hour's last object landed within {t['freshness_lag_minutes']:g} "
+            f"{sev.freshness}: the hour's last object landed within {t.freshness_lag_minutes:g} "
             "minutes after the hour ended.",
         ),
         hourly_check(
@@ -150,9 +150,9 @@ def prediction_logs_checks(model: ModelConfig) -> list[dg.AssetChecksDefinition]
             "prediction_logs",
             "data_quality_expectations_pass",
             lambda h, wh: checks.data_quality(model, h, wh),
-            f"{sev['data_quality']}: the Great Expectations suite built from the config: ids present and "
-            f"unique, at most {t['max_null_share']:.0%} nulls per feature, values in declared or recent "
-            f"ranges, at least {t['min_known_category_share']:.0%} of categories known, valid predictions.",
+            f"{sev.data_quality}: the Great Expectations suite built from the config: ids present and "
+            f"unique, at most {t.max_null_share:.0%} nulls per feature, values in declared or recent "
+            f"ranges, at least {t.min_known_category_share:.0%} of categories known, valid predictions.",
             after=["feature_profiles"],  # its ranges and known sets come from the previous hours' profiles
         ),
     ]
@@ -165,15 +165,15 @@ def drift_check_specs(model: ModelConfig) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "drift_share_below_threshold",
             asset=key,
-            description=f"WARN at >= {t['drift_share_warn']:.0%} of features drifted, "
-            f"ERROR at >= {t['drift_share_error']:.0%}.",
+            description=f"WARN at >= {t.drift_share_warn:.0%} of features drifted, "
+            f"ERROR at >= {t.drift_share_error:.0%}.",
         )
     ]
     specs += [
         dg.AssetCheckSpec(
             f"{c.name}_not_drifted",
             asset=key,
-            description=f"{model.severities['critical_feature_drift']}: critical feature `{c.name}` "
+            description=f"{model.severities.critical_feature_drift}: critical feature `{c.name}` "
             "has not drifted from the reference.",
         )
         for c in model.features
@@ -183,7 +183,7 @@ def drift_check_specs(model: ModelConfig) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             "prediction_not_drifted",
             asset=key,
-            description=f"{model.severities['prediction_drift']}: no prediction column drifted.",
+            description=f"{model.severities.prediction_drift}: no prediction column drifted.",
         )
     )
     return specs

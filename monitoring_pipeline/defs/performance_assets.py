@@ -92,7 +92,7 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "label_coverage_sufficient",
             asset=key,
             description=(
-                f"{model.severities['label_coverage']}: once an hour is {cfg.coverage_after_hours} h old, at "
+                f"{model.severities.label_coverage}: once an hour is {cfg.coverage_after_hours} h old, at "
                 f"least {cfg.min_coverage:.0%} of its predictions have a label."
             ),
         ),

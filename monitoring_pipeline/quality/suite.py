@@ -47,8 +47,8 @@ def known_values(column: Column, profile: Profile | None) -> list[str] | None:
 
 def build_suite(model: ModelConfig, recent: Mapping[str, Profile]) -> list[ExpectationSpec]:
     """The model's expectations; `recent` holds the merged profiles of the last hours (may be empty)."""
-    max_null = model.thresholds["max_null_share"]
-    known_share = model.thresholds["min_known_category_share"]
+    max_null = model.thresholds.max_null_share
+    known_share = model.thresholds.min_known_category_share
     specs = [
         ExpectationSpec(
             "ExpectColumnValuesToNotBeNull", model.id_column, description="prediction id present"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
 from monitoring_pipeline.defs.factory import build_definitions
 from monitoring_pipeline.defs.schedules import due_hour
 from monitoring_pipeline_tests.conftest import HOURS, write_config
-from monitoring_pipeline_tests.helpers import key, query, run_pipeline
+from monitoring_pipeline_tests.helpers import key, query, replace, run_pipeline
 
 FRAUD = "fraud_classifier"
 
