@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,18 +21,30 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.config import ModelConfig, Severity
 from monitoring_pipeline.hourly import HourDrift, load_profiles
 from monitoring_pipeline.ingest import ROLE_TYPES, expected_columns
-from monitoring_pipeline.performance import HourPerformance, labels_of
+from monitoring_pipeline.performance import HourPerformance, judged_metric, labels_of
 from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import catalog, layout
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 
-BLOCKING = ("schema_matches", "hour_is_not_empty")
 RECENT_HOURS = 24
 VOLUME_DAYS = 7
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What an evaluation found for one hour; the check's declaration names it and gives its severity."""
+
+    hour: datetime
+    passed: bool
+    observed: float | None
+    threshold: float | None
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+    severity: Severity | None = None  # only where the evaluation decides it (None: the declaration's)
 
 
 @dataclass(frozen=True)
@@ -40,7 +52,7 @@ class CheckOutcome:
     check: str
     hour: datetime
     passed: bool
-    severity: str  # the severity a failure has: WARN or ERROR
+    severity: Severity  # the severity a failure has
     observed: float | None
     threshold: float | None
     description: str
@@ -51,13 +63,13 @@ def _fetch_partition(warehouse: Warehouse, model: ModelConfig, hour: datetime) -
     return warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour]).get(hour)
 
 
-def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
     """The stored partition has every declared column with its canonical type (catches a config
     that changed after the hour was loaded, or a partition written by another version)."""
     path = _fetch_partition(warehouse, model, hour)
     schema = pq.read_schema(path) if path else None
     if schema is None:
-        return CheckOutcome("schema_matches", hour, False, "ERROR", None, 0, "the hour has not been loaded")
+        return Verdict(hour, False, None, 0, "the hour has not been loaded")
     expected = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
     problems = []
     for column, role in expected_columns(model):
@@ -67,9 +79,7 @@ def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
         elif not schema.field(column).type.equals(want):
             problems.append(f"column {column!r} is {schema.field(column).type}, expected {want}")
     text = "; ".join(problems) if problems else "all declared columns present with their types"
-    return CheckOutcome(
-        "schema_matches", hour, not problems, "ERROR", len(problems), 0, text, {"problems": problems}
-    )
+    return Verdict(hour, not problems, len(problems), 0, text, {"problems": problems})
 
 
 def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -> dict[datetime, int]:
@@ -78,34 +88,32 @@ def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -
     return {r["partition_hour"]: r["rows"] for r in found}
 
 
-def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+def hour_is_not_empty(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
     rows = _rows(warehouse, model, [hour]).get(hour, 0)
     text = f"{rows} rows" if rows else "no rows: no objects, or only empty ones, under the hour's prefix"
-    return CheckOutcome("hour_is_not_empty", hour, rows > 0, "ERROR", rows, 1, text)
+    return Verdict(hour, rows > 0, rows, 1, text)
 
 
-def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
     """Rows within +-volume_band of the median of the same hour of day over the previous 7 days, so a
     daily traffic cycle is not mistaken for a volume problem."""
-    band, severity = model.thresholds.volume_band, model.severities.volume
+    band = model.thresholds.volume_band
     previous = [hour - timedelta(days=k) for k in range(1, VOLUME_DAYS + 1)]
     counts = _rows(warehouse, model, [hour, *previous])
     typical = [n for h, n in counts.items() if h != hour and n > 0]
     rows = counts.get(hour, 0)
     if not typical:
         text = "no earlier day has this hour loaded yet: nothing to compare with"
-        return CheckOutcome("volume_within_band", hour, True, severity, rows, None, text)
+        return Verdict(hour, True, rows, None, text)
     median = statistics.median(typical)
     low, high = (1 - band) * median, (1 + band) * median
     ratio = rows / median
     text = (
         f"{rows} rows, {ratio:.2f}x the median {median:g} of the same hour on {len(typical)} earlier day(s)"
     )
-    return CheckOutcome(
-        "volume_within_band",
+    return Verdict(
         hour,
         low <= rows <= high,
-        severity,
         ratio,
         band,
         text,
@@ -113,7 +121,7 @@ def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse)
     )
 
 
-def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | None = None) -> CheckOutcome:
+def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | None = None) -> Verdict:
     """The hour's newest object landed within `freshness_lag_minutes` after the hour ended; an hour
     with no objects fails once that deadline has passed."""
     lag = model.thresholds.freshness_lag_minutes
@@ -123,14 +131,11 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
         for o in open_store(model.logs).list(layout.hour_prefix(model.name, hour))
         if layout.is_data_object(o.key)
     ]
-    severity = model.severities.freshness
     if not objects:
         late = (now or datetime.now(UTC)) > deadline
-        return CheckOutcome(
-            "logs_arrived_on_time",
+        return Verdict(
             hour,
             not late,
-            severity,
             None,
             lag,
             "no objects yet" + (f"; the deadline {deadline:%Y-%m-%d %H:%M} UTC has passed" if late else ""),
@@ -138,11 +143,9 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
     newest = max(o.modified for o in objects if o.modified is not None)
     minutes = (newest - hour - timedelta(hours=1)).total_seconds() / 60
     text = f"last object landed {minutes:.0f} min after the hour ended (allowed: {lag:g})"
-    return CheckOutcome(
-        "logs_arrived_on_time",
+    return Verdict(
         hour,
         minutes <= lag,
-        severity,
         minutes,
         lag,
         text,
@@ -150,7 +153,7 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
     )
 
 
-def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> CheckOutcome:
+def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
     """The Great Expectations suite built from the config and the last 24 hours' profiles."""
     from monitoring_pipeline.quality.suite import build_suite
     from monitoring_pipeline.quality.validate import validate
@@ -173,17 +176,8 @@ def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Ch
     frame = table.to_pandas(types_mapper=strings, split_blocks=True) if table is not None else None
     if frame is not None:
         frame, ids = _ids_as_codes(frame, model.id_column)
-    severity = model.severities.data_quality
     if frame is None:
-        return CheckOutcome(
-            "data_quality_expectations_pass",
-            hour,
-            False,
-            severity,
-            None,
-            None,
-            "the hour has not been loaded",
-        )
+        return Verdict(hour, False, None, None, "the hour has not been loaded")
     results = [
         _id_samples(r, model.id_column, ids) for r in validate(frame, specs, name=f"{model.name}_logs")
     ]
@@ -207,11 +201,9 @@ def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Ch
         if failed
         else f"all {len(results)} expectations passed"
     )
-    return CheckOutcome(
-        "data_quality_expectations_pass",
+    return Verdict(
         hour,
         not failed,
-        severity,
         len(failed),
         0,
         text,
@@ -235,75 +227,72 @@ def _id_samples(result: Any, column: str, ids: Any) -> Any:
     return replace(result, sample_values=samples)
 
 
-def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
-    """Drift share against the warn/error thresholds, each critical feature, and prediction drift."""
+def drift_share(model: ModelConfig, drift: HourDrift) -> Verdict:
+    """The share of drifted features against the warn and error thresholds."""
     s, hour = drift.summary, drift.hour
     warn, error = model.thresholds.drift_share_warn, model.thresholds.drift_share_error
     share = s.drift_share
-    severity = "ERROR" if share is not None and share >= error else "WARN"
-    outcomes = [
-        CheckOutcome(
-            "drift_share_below_threshold",
-            hour,
-            share is None or share < warn,
-            severity,
-            share,
-            error if severity == "ERROR" else warn,
-            f"{s.drifted} of {s.evaluated} evaluated features drifted"
-            + "".join(f"; {r.feature}: {r.explanation}" for r in s.top if r.explanation)
-            if share is not None
-            else "no feature could be evaluated (empty hour or no reference)",
-            {"drifted_features": [r.feature for r in s.top], "warn": warn, "error": error},
-        )
-    ]
-    by_name = {r.feature: r for r in drift.results}
-    for column in model.features:
-        if column.critical:
-            r = by_name[column.name]
-            outcomes.append(
-                CheckOutcome(
-                    f"{column.name}_not_drifted",
-                    hour,
-                    not r.drifted,
-                    model.severities.critical_feature_drift,
-                    r.score,
-                    r.threshold,
-                    (
-                        r.explanation
-                        or f"{r.test} score {r.score:.4g} vs threshold {r.threshold:g} ({r.status})"
-                    )
-                    if r.score is not None
-                    else f"not evaluated ({r.status})",
-                    {"p_value": r.p_value, "status": r.status, "fired": r.details.get("fired", [])},
-                )
-            )
+    severity = Severity.ERROR if share is not None and share >= error else Severity.WARN
+    return Verdict(
+        hour,
+        share is None or share < warn,
+        share,
+        error if severity == Severity.ERROR else warn,
+        f"{s.drifted} of {s.evaluated} evaluated features drifted"
+        + "".join(f"; {r.feature}: {r.explanation}" for r in s.top if r.explanation)
+        if share is not None
+        else "no feature could be evaluated (empty hour or no reference)",
+        {"drifted_features": [r.feature for r in s.top], "warn": warn, "error": error},
+        severity,
+    )
+
+
+def critical_feature(model: ModelConfig, drift: HourDrift, column: str) -> Verdict:
+    r = next(r for r in drift.results if r.feature == column)
+    return Verdict(
+        drift.hour,
+        not r.drifted,
+        r.score,
+        r.threshold,
+        (r.explanation or f"{r.test} score {r.score:.4g} vs threshold {r.threshold:g} ({r.status})")
+        if r.score is not None
+        else f"not evaluated ({r.status})",
+        {"p_value": r.p_value, "status": r.status, "fired": r.details.get("fired", [])},
+    )
+
+
+def prediction_drift(model: ModelConfig, drift: HourDrift) -> Verdict:
     predictions = [r for r in drift.results if r.role == "prediction"]
     drifted = [r.feature for r in predictions if r.drifted]
-    outcomes.append(
-        CheckOutcome(
-            "prediction_not_drifted",
-            hour,
-            not drifted,
-            model.severities.prediction_drift,
-            s.prediction_score,
-            1.0,
-            "drifted: " + "; ".join(f"{r.feature}: {r.explanation}" for r in predictions if r.drifted)
-            if drifted
-            else "no prediction column drifted",
-            {"drifted_predictions": drifted},
-        )
+    return Verdict(
+        drift.hour,
+        not drifted,
+        drift.summary.prediction_score,
+        1.0,
+        "drifted: " + "; ".join(f"{r.feature}: {r.explanation}" for r in predictions if r.drifted)
+        if drifted
+        else "no prediction column drifted",
+        {"drifted_predictions": drifted},
     )
-    return outcomes
+
+
+def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
+    """Every check of the drift_metrics asset for one hour."""
+    return [c.run(model, drift) for c in checks_of(model, "drift_metrics")]
 
 
 def performance_checks(
     model: ModelConfig, perf: HourPerformance, now: datetime | None = None
 ) -> list[CheckOutcome]:
-    """The judged metric against the reference hours' baseline, and label coverage once it is due.
+    """Every check of the model_performance asset for one hour."""
+    return [c.run(model, perf, now) for c in checks_of(model, "model_performance")]
 
-    A drop alarms only when it is past `labels.max_drop` (absolute for ROC AUC / accuracy, relative for
-    MAE) AND past 3 standard errors of the hour's figure: an hour with few labels (or, for a fraud model,
-    few positives) is reported, not judged on noise. WARN past the margin, ERROR past twice it."""
+
+def performance_margin(model: ModelConfig, perf: HourPerformance, now: datetime | None = None) -> Verdict:
+    """The judged metric against the reference hours' baseline. A drop alarms only when it is past
+    `labels.max_drop` (absolute for ROC AUC / accuracy, relative for MAE) AND past 3 standard errors of
+    the hour's figure: an hour with few labels (or, for a fraud model, few positives) is reported, not
+    judged on noise. WARN past the margin, ERROR past twice it."""
     cfg = labels_of(model)
     hour, value, base = perf.hour, perf.metrics.get(perf.metric), perf.baseline
     worse = None
@@ -313,35 +302,36 @@ def performance_checks(
     if perf.metric == "mae" and se is not None and base:
         se = se / base  # on the relative scale of the margin
     if perf.labelled < cfg.min_labelled:
-        passed, severity, why = True, "WARN", f"not judged: {perf.labelled} labelled (< {cfg.min_labelled})"
+        passed, severity, why = (
+            True,
+            Severity.WARN,
+            f"not judged: {perf.labelled} labelled (< {cfg.min_labelled})",
+        )
     elif worse is None:
-        passed, severity, why = True, "WARN", "not judged: no baseline yet or metric undefined"
+        passed, severity, why = True, Severity.WARN, "not judged: no baseline yet or metric undefined"
     else:
         significant = se is None or worse > 3 * se
-        severity = "ERROR" if worse > 2 * cfg.max_drop else "WARN"
+        severity = Severity.ERROR if worse > 2 * cfg.max_drop else Severity.WARN
         passed = not (worse > cfg.max_drop and significant)
         how = "relative rise" if perf.metric == "mae" else "drop"
         why = (
             f"{perf.metric} {value:.4g} vs baseline {base:.4g} (median of {perf.baseline_hours} reference "
             f"hours): {how} {worse:.3g}, margin {cfg.max_drop:g}, 3 standard errors {3 * (se or 0):.3g}"
         )
-    outcomes = [
-        CheckOutcome(
-            "performance_within_margin",
-            hour,
-            passed,
-            severity,
-            value,
-            base,
-            why,
-            {
-                "metric": perf.metric,
-                "labelled": perf.labelled,
-                "standard_error": perf.metric_se,
-                "worse": worse,
-            },
-        )
-    ]
+    return Verdict(
+        hour,
+        passed,
+        value,
+        base,
+        why,
+        {"metric": perf.metric, "labelled": perf.labelled, "standard_error": perf.metric_se, "worse": worse},
+        severity,
+    )
+
+
+def label_coverage(model: ModelConfig, perf: HourPerformance, now: datetime | None = None) -> Verdict:
+    """Label coverage, once the hour is old enough for its labels to have arrived."""
+    cfg, hour = labels_of(model), perf.hour
     now = now or datetime.now(UTC)
     due = hour + timedelta(hours=1 + cfg.coverage_after_hours)
     needed = hour + timedelta(hours=cfg.coverage_after_hours)  # the last arrival hour that counts
@@ -357,19 +347,14 @@ def performance_checks(
     else:
         ok = coverage is not None and coverage >= cfg.min_coverage
         why = f"{perf.labelled} of {perf.predictions} predictions labelled ({coverage:.1%})"
-    outcomes.append(
-        CheckOutcome(
-            "label_coverage_sufficient",
-            hour,
-            ok,
-            model.severities.label_coverage,
-            coverage,
-            cfg.min_coverage,
-            why,
-            {"labelled": perf.labelled, "predictions": perf.predictions, "due": due.isoformat()},
-        )
+    return Verdict(
+        hour,
+        ok,
+        coverage,
+        cfg.min_coverage,
+        why,
+        {"labelled": perf.labelled, "predictions": perf.predictions, "due": due.isoformat()},
     )
-    return outcomes
 
 
 def record(
@@ -413,3 +398,216 @@ def run_rows(warehouse: Warehouse, model: str, checks: Sequence[str], run_id: st
 def failed_blocking_hours(warehouse: Warehouse, model: str, run_id: str) -> set[datetime]:
     """Hours of this run whose blocking checks failed: downstream assets skip exactly these."""
     return {r["partition_hour"] for r in run_rows(warehouse, model, BLOCKING, run_id) if not r["passed"]}
+
+
+# ---- the declarations: every check, once --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A check as declared once: the Dagster spec, the evaluation and the recorded rows all come from it.
+
+    `severity` is what a failure is: a fixed Severity, the name of a `severities` field of the model
+    (configurable), or None where the evaluation decides (a WARN band and an ERROR band). `columns`
+    makes it a family: one check per column it returns, `name` holding `{column}`."""
+
+    name: str
+    asset: str
+    evaluate: Callable[..., Verdict]
+    describe: Callable[..., str]
+    severity: Severity | str | None
+    blocking: bool = False
+    after: tuple[str, ...] = ()  # other assets of the model it reads: it runs after them
+    columns: Callable[[ModelConfig], Sequence[str]] | None = None
+    applies: Callable[[ModelConfig], bool] = lambda model: True
+
+
+@dataclass(frozen=True)
+class Check:
+    """One declared check of one model (a family's member for one column)."""
+
+    declared: Declared
+    name: str
+    column: str | None = None
+
+    @property
+    def asset(self) -> str:
+        return self.declared.asset
+
+    @property
+    def blocking(self) -> bool:
+        return self.declared.blocking
+
+    def severity(self, model: ModelConfig) -> Severity:
+        fixed = self.declared.severity
+        if isinstance(fixed, Severity):
+            return fixed
+        assert fixed is not None, f"{self.name}: its evaluation gives the severity"
+        return Severity(getattr(model.severities, fixed))
+
+    def description(self, model: ModelConfig) -> str:
+        d = self.declared
+        text = d.describe(model, self.column) if d.columns else d.describe(model)
+        if d.blocking:
+            return f"Blocking: {text}"
+        return text if d.severity is None else f"{self.severity(model)}: {text}"  # None: the text says
+
+    def run(self, model: ModelConfig, *subject: Any) -> CheckOutcome:
+        d = self.declared
+        v = d.evaluate(model, *subject, self.column) if d.columns else d.evaluate(model, *subject)
+        severity = v.severity or self.severity(model)
+        return CheckOutcome(
+            self.name, v.hour, v.passed, severity, v.observed, v.threshold, v.description, v.details
+        )
+
+
+def _critical(model: ModelConfig) -> list[str]:
+    return [c.name for c in model.features if c.critical]
+
+
+def _margin_text(model: ModelConfig) -> str:
+    cfg, metric = labels_of(model), judged_metric(model)
+    kind = "relative" if metric == "mae" else "absolute"
+    return (
+        f"WARN when {metric} is worse than the median of the previous {cfg.reference_hours} hours by more "
+        f"than {cfg.max_drop:g} ({kind}) and by more than 3 standard errors of the hour's figure; ERROR past "
+        "twice the margin."
+    )
+
+
+DECLARED: tuple[Declared, ...] = (
+    Declared(
+        "schema_matches",
+        "prediction_logs",
+        schema_matches,
+        lambda m: (
+            "the hour's stored rows have every declared column with its type. A failure stops "
+            "profiles and drift for the hour."
+        ),
+        Severity.ERROR,
+        blocking=True,
+    ),
+    Declared(
+        "hour_is_not_empty",
+        "prediction_logs",
+        hour_is_not_empty,
+        lambda m: (
+            "the hour has at least one row (a missing or empty hour usually means the serving fleet "
+            "stopped logging). A failure stops profiles and drift for the hour."
+        ),
+        Severity.ERROR,
+        blocking=True,
+    ),
+    Declared(
+        "volume_within_band",
+        "prediction_logs",
+        volume_within_band,
+        lambda m: (
+            f"rows within +-{m.thresholds.volume_band:.0%} of the median of the same hour over the "
+            "previous 7 days."
+        ),
+        "volume",
+    ),
+    Declared(
+        "logs_arrived_on_time",
+        "prediction_logs",
+        lambda m, hour, warehouse: logs_arrived_on_time(m, hour),
+        lambda m: (
+            f"the hour's last object landed within {m.thresholds.freshness_lag_minutes:g} minutes "
+            "after the hour ended."
+        ),
+        "freshness",
+    ),
+    Declared(
+        "data_quality_expectations_pass",
+        "prediction_logs",
+        data_quality,
+        lambda m: (
+            "the Great Expectations suite built from the config: ids present and unique, at most "
+            f"{m.thresholds.max_null_share:.0%} nulls per feature, values in declared or recent ranges, "
+            f"at least {m.thresholds.min_known_category_share:.0%} of categories known, valid predictions."
+        ),
+        "data_quality",
+        after=("feature_profiles",),  # its ranges and known sets come from the previous hours' profiles
+    ),
+    Declared(
+        "drift_share_below_threshold",
+        "drift_metrics",
+        drift_share,
+        lambda m: (
+            f"WARN at >= {m.thresholds.drift_share_warn:.0%} of features drifted, ERROR at >= "
+            f"{m.thresholds.drift_share_error:.0%}."
+        ),
+        None,
+    ),
+    Declared(
+        "{column}_not_drifted",
+        "drift_metrics",
+        critical_feature,
+        lambda m, column: f"critical feature `{column}` has not drifted from the reference.",
+        "critical_feature_drift",
+        columns=_critical,
+    ),
+    Declared(
+        "prediction_not_drifted",
+        "drift_metrics",
+        prediction_drift,
+        lambda m: "no prediction column drifted.",
+        "prediction_drift",
+    ),
+    Declared(
+        "performance_within_margin",
+        "model_performance",
+        performance_margin,
+        _margin_text,
+        None,
+        applies=lambda m: m.labels is not None,
+    ),
+    Declared(
+        "label_coverage_sufficient",
+        "model_performance",
+        label_coverage,
+        lambda m: (
+            f"once an hour is {labels_of(m).coverage_after_hours} h old, at least "
+            f"{labels_of(m).min_coverage:.0%} of its predictions have a label."
+        ),
+        "label_coverage",
+        applies=lambda m: m.labels is not None,
+    ),
+)
+BLOCKING = tuple(d.name for d in DECLARED if d.blocking)
+
+
+def checks_of(model: ModelConfig, asset: str | None = None) -> list[Check]:
+    """The model's checks (of one asset), in declaration order."""
+    out = []
+    for d in DECLARED:
+        if (asset is not None and d.asset != asset) or not d.applies(model):
+            continue
+        if d.columns is None:
+            out.append(Check(d, d.name))
+        else:
+            out += [Check(d, d.name.format(column=c), c) for c in d.columns(model)]
+    return out
+
+
+def evaluate(model: ModelConfig, name: str, *subject: Any) -> CheckOutcome:
+    """One check of the model by name, on one subject (an hour and the warehouse, an HourDrift, ...)."""
+    for check in checks_of(model):
+        if check.name == name:
+            return check.run(model, *subject)
+    raise KeyError(f"{model.name}: no check {name!r}; checks: {[c.name for c in checks_of(model)]}")
+
+
+def expect_complete(model: ModelConfig, asset: str, outcomes: Sequence[CheckOutcome]) -> None:
+    """Every hour evaluated has a result for each of the asset's declared checks, and no other one."""
+    declared = {c.name for c in checks_of(model, asset)}
+    by_hour: dict[datetime, set[str]] = {}
+    for o in outcomes:
+        by_hour.setdefault(o.hour, set()).add(o.check)
+    for hour, found in by_hour.items():
+        if found != declared:
+            raise ValueError(
+                f"{model.name}/{asset} {hour:%Y-%m-%d %H}:00: results for undeclared checks "
+                f"{sorted(found - declared)}, none for declared checks {sorted(declared - found)}"
+            )

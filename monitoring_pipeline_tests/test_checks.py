@@ -52,39 +52,39 @@ def rewrite_hour(logs: Path, index: int, change: callable) -> None:
 def test_schema_matches(setup: tuple) -> None:
     config, wh, _ = setup
     model = config.model(FRAUD)
-    ok = checks.schema_matches(model, HOURS[1], wh)
+    ok = checks.evaluate(model, "schema_matches", HOURS[1], wh)
     assert ok.passed and ok.observed == 0 and ok.severity == "ERROR"
     newer = replace(
         model, features=(*model.features, Column(name="merchant_risk", kind="numerical"))
     )  # config changed later
-    bad = checks.schema_matches(newer, HOURS[1], wh)
+    bad = checks.evaluate(newer, "schema_matches", HOURS[1], wh)
     assert not bad.passed and (bad.observed, bad.threshold, bad.severity) == (1, 0, "ERROR")
     assert "missing column 'merchant_risk'" in bad.description
-    never = checks.schema_matches(model, HOURS[50], wh)
+    never = checks.evaluate(model, "schema_matches", HOURS[50], wh)
     assert not never.passed and "not been loaded" in never.description
 
 
 def test_hour_is_not_empty(setup: tuple) -> None:
     config, wh, logs = setup
     model = config.model(FRAUD)
-    ok = checks.hour_is_not_empty(model, HOURS[1], wh)
+    ok = checks.evaluate(model, "hour_is_not_empty", HOURS[1], wh)
     assert ok.passed and ok.observed > 1000 and ok.threshold == 1
     ingest_hour(model, HOURS[31], LocalObjectStore(logs), wh)  # no objects at all
-    bad = checks.hour_is_not_empty(model, HOURS[31], wh)
+    bad = checks.evaluate(model, "hour_is_not_empty", HOURS[31], wh)
     assert not bad.passed and (bad.observed, bad.threshold, bad.severity) == (0, 1, "ERROR")
 
 
 def test_volume_within_band(setup: tuple) -> None:
     config, wh, logs = setup
     model = config.model(FRAUD)
-    ok = checks.volume_within_band(model, HOURS[25], wh)  # vs the same hour a day earlier
+    ok = checks.evaluate(model, "volume_within_band", HOURS[25], wh)  # vs the same hour a day earlier
     assert ok.passed and ok.observed == pytest.approx(ok.details["rows"] / ok.details["median"])
     rewrite_hour(logs, 25, lambda f: f.iloc[: len(f) // 4])  # a quarter of the traffic
     ingest_hour(model, HOURS[25], LocalObjectStore(logs), wh)
-    bad = checks.volume_within_band(model, HOURS[25], wh)
+    bad = checks.evaluate(model, "volume_within_band", HOURS[25], wh)
     assert not bad.passed and bad.observed == pytest.approx(0.25, abs=0.01)
     assert (bad.threshold, bad.severity) == (0.5, "WARN")
-    first = checks.volume_within_band(model, HOURS[1], wh)
+    first = checks.evaluate(model, "volume_within_band", HOURS[1], wh)
     assert first.passed and "nothing to compare" in first.description
 
 
@@ -98,7 +98,7 @@ def test_logs_arrived_on_time(setup: tuple) -> None:
     late = (HOURS[1] + timedelta(hours=4)).timestamp()
     for path in (logs / FRAUD / f"dt={HOURS[1]:%Y-%m-%d}" / f"hour={HOURS[1]:%H}").glob("*"):
         os.utime(path, (late, late))
-    bad = checks.logs_arrived_on_time(model, HOURS[1])
+    bad = checks.evaluate(model, "logs_arrived_on_time", HOURS[1], None)
     assert not bad.passed and bad.observed == pytest.approx(180.0) and bad.severity == "WARN"
     missing = checks.logs_arrived_on_time(model, HOURS[40], now=HOURS[41] + timedelta(hours=2))
     assert not missing.passed and "deadline" in missing.description
@@ -108,7 +108,7 @@ def test_logs_arrived_on_time(setup: tuple) -> None:
 
 def test_data_quality_passes_on_a_clean_hour(setup: tuple) -> None:
     config, wh, _ = setup
-    outcome = checks.data_quality(config.model(FRAUD), HOURS[3], wh)
+    outcome = checks.evaluate(config.model(FRAUD), "data_quality_expectations_pass", HOURS[3], wh)
     assert outcome.passed and outcome.observed == 0, outcome.description
     kinds = {e["expectation"] for e in outcome.details["expectations"]}
     assert kinds == {
@@ -139,7 +139,7 @@ def test_data_quality_failures_name_column_share_and_threshold(
     model = config.model(FRAUD)
     rewrite_hour(logs, 3, change)
     ingest_hour(model, HOURS[3], LocalObjectStore(logs), wh)
-    outcome = checks.data_quality(model, HOURS[3], wh)
+    outcome = checks.evaluate(model, "data_quality_expectations_pass", HOURS[3], wh)
     assert (
         not outcome.passed and outcome.severity == "WARN" and outcome.observed >= 1 and outcome.threshold == 0
     )
@@ -203,3 +203,44 @@ def test_drift_checks(setup: tuple) -> None:
     warn = out["drift_share_below_threshold"]  # 1 of 4 = 0.25: below warn 0.3
     assert warn.passed and out["distance_km_not_drifted"].passed
     assert not out["prediction_not_drifted"].passed and out["prediction_not_drifted"].severity == "WARN"
+
+
+def test_each_check_is_declared_once_and_documented() -> None:
+    """The registry is the one place a check is named: the Dagster specs, the evaluations and the
+    README's table follow it, and every `severities` field it names exists."""
+    import re
+
+    from monitoring_pipeline.config import REPO_ROOT, Severities
+
+    names = [d.name.replace("{column}", "<feature>") for d in checks.DECLARED]
+    assert len(names) == len(set(names))
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme[readme.index("| check | on | severity | passes when |") :].split("\n\n")[0]
+    listed = re.findall(r"^\| `([^`]+)` \| `(\w+)` \|", table, flags=re.M)
+    declared = {(d.name.replace("{column}", "<feature>"), d.asset) for d in checks.DECLARED}
+    assert set(listed) <= declared and {n for n, _ in listed} | {
+        "performance_within_margin",
+        "label_coverage_sufficient",
+    } == set(names)
+    assert all(f"`{n}`" in readme for n in names)
+    configurable = {d.severity for d in checks.DECLARED if type(d.severity) is str}  # not a fixed Severity
+    assert configurable and configurable <= set(Severities.model_fields)
+    assert checks.BLOCKING == ("schema_matches", "hour_is_not_empty")
+
+
+def test_an_undeclared_or_a_missing_result_is_an_error(tmp_path: Path) -> None:
+    model = load_config(write_config(tmp_path, str(tmp_path / "logs"))).model("delivery_time_regressor")
+    drift = drift_of(model, {})
+    outcomes = checks.drift_checks(model, drift)
+    checks.expect_complete(model, "drift_metrics", outcomes)  # complete: no error
+    with pytest.raises(ValueError, match=r"none for declared checks \['prediction_not_drifted'\]"):
+        checks.expect_complete(model, "drift_metrics", outcomes[:-1])
+    renamed = [*outcomes[:-1], replace_outcome(outcomes[-1], check="predictions_not_drifted")]
+    with pytest.raises(ValueError, match=r"results for undeclared checks \['predictions_not_drifted'\]"):
+        checks.expect_complete(model, "drift_metrics", renamed)
+
+
+def replace_outcome(outcome: checks.CheckOutcome, **changes: object) -> checks.CheckOutcome:
+    import dataclasses
+
+    return dataclasses.replace(outcome, **changes)

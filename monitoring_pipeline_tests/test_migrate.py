@@ -95,4 +95,4 @@ def test_migrate_a_previous_release_warehouse(
     samples = {(s.name, s.labels.get("check")): s.value for s in collect(config, wh)}
     assert samples[("last_partition_timestamp_seconds", None)] == LAST.timestamp()
     assert ("check_passed", "hour_is_not_empty") in samples
-    assert checks.hour_is_not_empty(model, LAST, wh).observed == facts[LAST]
+    assert checks.evaluate(model, "hour_is_not_empty", LAST, wh).observed == facts[LAST]

@@ -7,7 +7,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.checks import drift_check_specs, record_and_fold
+from monitoring_pipeline.defs.checks import check_specs, record_and_fold
 from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
 from monitoring_pipeline.defs.report_assets import report_link
 from monitoring_pipeline.hourly import (
@@ -177,7 +177,7 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
         kinds={"duckdb"},
-        check_specs=drift_check_specs(model),
+        check_specs=check_specs(model, "drift_metrics"),
         description=(
             f"Drift of each feature and prediction of `{model.name}` in one hour against its reference: the "
             "test used, score, threshold, p-value, drifted flag and sample sizes, plus the share of drifted "
@@ -209,8 +209,7 @@ def drift_check_results(
 ) -> list[dg.AssetCheckResult]:
     """The drift checks of every hour: recorded per hour in check_results, folded for Dagster."""
     outcomes = [o for drift in drifts for o in checks.drift_checks(model, drift)]
-    names = [spec.name for spec in drift_check_specs(model)]
-    return record_and_fold(wh, model.name, "drift_metrics", context.run.run_id, names, outcomes)
+    return record_and_fold(wh, model, "drift_metrics", context.run.run_id, outcomes)
 
 
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:

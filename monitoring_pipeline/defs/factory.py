@@ -6,7 +6,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.defs.assets import prediction_logs_asset
-from monitoring_pipeline.defs.checks import drift_check_specs, prediction_logs_checks
+from monitoring_pipeline.defs.checks import check_specs, prediction_logs_checks
 from monitoring_pipeline.defs.drift_assets import (
     drift_metrics_asset,
     feature_profiles_asset,
@@ -61,7 +61,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     jobs.append(retention)
     schedules.append(retention_schedule(retention))
     check_keys += [key for c in asset_checks for key in c.check_keys]
-    check_keys += [spec.key for model in config.models for spec in drift_check_specs(model)]
+    check_keys += [spec.key for model in config.models for spec in check_specs(model, "drift_metrics")]
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,

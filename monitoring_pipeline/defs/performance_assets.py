@@ -9,7 +9,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
-from monitoring_pipeline.defs.checks import record_and_fold
+from monitoring_pipeline.defs.checks import check_specs, record_and_fold
 from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
@@ -21,14 +21,11 @@ from monitoring_pipeline.performance import (
     HourPerformance,
     LabelsResult,
     ingest_labels,
-    judged_metric,
     labels_of,
     performance_hour,
 )
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.object_store import open_store
-
-PERFORMANCE_CHECKS = ("performance_within_margin", "label_coverage_sufficient")
 
 
 def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -77,26 +74,6 @@ def labels_metadata(results: list[LabelsResult]) -> dict[str, Any]:
 def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
     cfg = labels_of(model)
     key = dg.AssetKey([model.name, "model_performance"])
-    metric = judged_metric(model)
-    specs = [
-        dg.AssetCheckSpec(
-            "performance_within_margin",
-            asset=key,
-            description=(
-                f"WARN when {metric} is worse than the median of the previous {cfg.reference_hours} hours by "
-                f"more than {cfg.max_drop:g} ({'relative' if metric == 'mae' else 'absolute'}) and by more "
-                "than 3 standard errors of the hour's figure; ERROR past twice the margin."
-            ),
-        ),
-        dg.AssetCheckSpec(
-            "label_coverage_sufficient",
-            asset=key,
-            description=(
-                f"{model.severities.label_coverage}: once an hour is {cfg.coverage_after_hours} h old, at "
-                f"least {cfg.min_coverage:.0%} of its predictions have a label."
-            ),
-        ),
-    ]
 
     @dg.asset(
         key=key,
@@ -106,7 +83,7 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
         backfill_policy=backfill_policy(model),
         deps=[dg.AssetKey([model.name, "prediction_logs"]), dg.AssetKey([model.name, "labels"])],
         kinds={"duckdb"},
-        check_specs=specs,
+        check_specs=check_specs(model, "model_performance"),
         description=(
             f"Realized performance of `{model.name}` for the predictions made during the hour, from the "
             f"labels known now (arrived within {cfg.max_delay_hours} h): label coverage and "
@@ -127,9 +104,7 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
         hours, skipped = usable_hours(context, model, wh)  # as a one-hour run skips a blocked hour
         results = [performance_hour(model, hour, wh) for hour in hours]
         outcomes = [o for perf in results for o in checks.performance_checks(model, perf)]
-        check_results = record_and_fold(
-            wh, model.name, "model_performance", context.run.run_id, PERFORMANCE_CHECKS, outcomes
-        )
+        check_results = record_and_fold(wh, model, "model_performance", context.run.run_id, outcomes)
         metadata = (performance_metadata(results) if results else {"hours": 0}) | skipped_metadata(skipped)
         return dg.MaterializeResult(metadata=metadata, check_results=check_results)
 
