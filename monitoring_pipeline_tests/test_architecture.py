@@ -51,3 +51,24 @@ def test_the_checker_sees_imports() -> None:
     """The test above must be able to fail: it finds the imports of a file that has them."""
     assert "dagster" in imported_roots(PACKAGE / "defs" / "assets.py")
     assert "duckdb" in imported_roots(PACKAGE / "ingest.py")
+
+
+def private_dagster_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        found |= {n for n in names if n.startswith("dagster._")}
+    return found
+
+
+def test_private_dagster_api_only_through_its_one_wrapper() -> None:
+    users = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if private_dagster_imports(path)
+    }
+    assert users == {"defs/dagster_api.py"}
+    for path in PACKAGE.rglob("*.py"):  # nor reached through an attribute chain
+        assert "._core." not in path.read_text() or path.name == "dagster_api.py", path

@@ -6,13 +6,12 @@ import time
 from collections.abc import Sequence
 
 import dagster as dg
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as Status
 
 from monitoring_pipeline.alerts import dispatch, engine
 from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
-DONE = (Status.SUCCEEDED, Status.FAILED)
 PAGE = 100
 ABANDONED_AFTER_SECONDS = 6 * 3600
 
@@ -24,14 +23,14 @@ def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor:
     floor, handled = cursor.get("floor", 0), set(cursor.get("handled", []))
     records, before = [], None
     while True:
-        page = instance.event_log_storage.get_asset_check_execution_history(key, limit=PAGE, cursor=before)
+        page = check_executions(instance, key, PAGE, before)
         records += [r for r in page if r.id > floor]
         if len(page) < PAGE or page[-1].id <= floor:
             break
         before = page[-1].id
     new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
     stale = time.time() - ABANDONED_AFTER_SECONDS  # a run that died leaves its checks PLANNED forever
-    in_flight = [r.id for r in records if r.status == Status.PLANNED and r.create_timestamp > stale]
+    in_flight = [r.id for r in records if r.status == PLANNED and r.create_timestamp > stale]
     handled |= {r.id for r in new}
     top = max([floor, *handled])
     cursor["floor"] = min(in_flight) - 1 if in_flight else top

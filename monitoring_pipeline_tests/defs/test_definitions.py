@@ -7,8 +7,9 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
-from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
+from monitoring_pipeline.config import REPO_ROOT, ConfigError, MonitorsConfig, load_config
 from monitoring_pipeline.defs.factory import build_definitions
 
 
@@ -86,7 +87,9 @@ def test_a_bad_config_stops_loading_with_one_clear_error(tmp_path) -> None:
     assert result.returncode != 0
     assert f"{bad}: 1 problem(s)" in result.stderr
     assert "model 'fraud_classifier': field 'features.merchant_category.kind'" in result.stderr
-    assert load_config  # the same parser the CLI and the definitions use
+    with pytest.raises(ConfigError) as info:  # the same parser and message as the CLI's
+        load_config(bad)
+    assert str(info.value) in result.stderr
 
 
 def reference_deps(config: MonitorsConfig, model: str) -> tuple:
