@@ -5,7 +5,10 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
+from monitoring_pipeline.defs.partitions import (
+    hourly_asset,
+    partition_hours,
+)
 from monitoring_pipeline.ingest import IngestResult, ingest_hour
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.catalog import prediction_logs
@@ -13,12 +16,9 @@ from monitoring_pipeline.storage.object_store import open_store
 
 
 def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=[model.name, prediction_logs.name],
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
+    @hourly_asset(
+        model,
+        prediction_logs.name,
         kinds={"duckdb", "s3" if model.logs.startswith("s3://") else "parquet", "great_expectations"},
         description=(
             f"Prediction logs of model `{model.name}` for one UTC hour, copied from `{model.logs}` into the "

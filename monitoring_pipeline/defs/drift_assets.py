@@ -8,7 +8,12 @@ import dagster as dg
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.checks import check_specs, record_and_fold
-from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
+from monitoring_pipeline.defs.partitions import (
+    backfill_policy,
+    hourly_asset,
+    hourly_partitions,
+    partition_hours,
+)
 from monitoring_pipeline.defs.report_assets import report_link
 from monitoring_pipeline.hourly import (
     STATIC_HOUR,
@@ -27,13 +32,10 @@ from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 
 
 def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=[model.name, "feature_profiles"],
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
-        deps=[dg.AssetKey([model.name, "prediction_logs"])],
+    @hourly_asset(
+        model,
+        "feature_profiles",
+        deps=["prediction_logs"],
         kinds={"duckdb"},
         description=(
             f"Profile of every monitored column of `{model.name}` for one hour, computed in one DuckDB pass: "
@@ -169,13 +171,10 @@ def reference_data_spec(model: ModelConfig) -> dg.AssetSpec:
 
 
 def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    @dg.asset(
-        key=[model.name, "drift_metrics"],
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
-        deps=[dg.AssetKey([model.name, "feature_profiles"]), dg.AssetKey([model.name, "reference_profile"])],
+    @hourly_asset(
+        model,
+        "drift_metrics",
+        deps=["feature_profiles", "reference_profile"],
         kinds={"duckdb"},
         check_specs=check_specs(model, "drift_metrics"),
         description=(

@@ -13,8 +13,7 @@ from monitoring_pipeline.defs.checks import check_specs, record_and_fold
 from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
-    backfill_policy,
-    hourly_partitions,
+    hourly_asset,
     partition_hours,
 )
 from monitoring_pipeline.performance import (
@@ -31,13 +30,10 @@ from monitoring_pipeline.storage.object_store import open_store
 def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
     cfg = labels_of(model)
 
-    @dg.asset(
-        key=[model.name, "labels"],
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
-        deps=[dg.AssetKey([model.name, "prediction_logs"])],
+    @hourly_asset(
+        model,
+        "labels",
+        deps=["prediction_logs"],
         kinds={"duckdb", "s3" if cfg.location.startswith("s3://") else "parquet"},
         description=(
             f"Ground truth of `{model.name}` that *arrived* during the hour (partitioned by arrival, as the "
@@ -73,15 +69,11 @@ def labels_metadata(results: list[LabelsResult]) -> dict[str, Any]:
 
 def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
     cfg = labels_of(model)
-    key = dg.AssetKey([model.name, "model_performance"])
 
-    @dg.asset(
-        key=key,
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
-        deps=[dg.AssetKey([model.name, "prediction_logs"]), dg.AssetKey([model.name, "labels"])],
+    @hourly_asset(
+        model,
+        "model_performance",
+        deps=["prediction_logs", "labels"],
         kinds={"duckdb"},
         check_specs=check_specs(model, "model_performance"),
         description=(

@@ -6,7 +6,10 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.partitions import backfill_policy, hourly_partitions, partition_hours
+from monitoring_pipeline.defs.partitions import (
+    hourly_asset,
+    partition_hours,
+)
 from monitoring_pipeline.reports import (
     drift_hours,
     hour_report,
@@ -24,16 +27,11 @@ def report_link(uri: str) -> Any:
 
 
 def drift_report_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    deps = [dg.AssetKey([model.name, "drift_metrics"])]
-    if model.labels:
-        deps.append(dg.AssetKey([model.name, "model_performance"]))
+    deps = ["drift_metrics", "model_performance"] if model.labels else ["drift_metrics"]
 
-    @dg.asset(
-        key=[model.name, "drift_report"],
-        group_name=model.name,
-        owners=list(model.owners),
-        partitions_def=hourly_partitions(model),
-        backfill_policy=backfill_policy(model),
+    @hourly_asset(
+        model,
+        "drift_report",
         deps=deps,
         kinds={"html"},
         description=(
