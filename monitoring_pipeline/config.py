@@ -784,7 +784,8 @@ def describe(exc: ValidationError, raw: Any) -> Iterator[str]:
             hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
             yield _where(loc[:-1], raw) + f"unknown field {show(loc[-1])}{hint}"
             continue
-        yield _where(loc, raw) + _problem(error)
+        # a sink's settings may hold a secret put there by mistake (a webhook URL): never echo them
+        yield _where(loc, raw) + _problem(error, echo=loc[:2] != ("alerting", "sinks"))
 
 
 def _where(loc: tuple[Any, ...], raw: Any) -> str:
@@ -822,9 +823,9 @@ def _where(loc: tuple[Any, ...], raw: Any) -> str:
     return f"{head or field or 'top level'}: "
 
 
-def _problem(error: Any) -> str:
+def _problem(error: Any, echo: bool = True) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    got = f"; got {show(value)}"
+    got = f"; got {show(value)}" if echo else f"; got a {type(value).__name__}"
     if kind == "missing":
         return "required"
     if kind == "value_error":

@@ -323,6 +323,8 @@ def test_sinks_are_typed_and_a_secret_is_never_echoed(tmp_path: Path) -> None:
             "chat": {"type": "webhook", "url_env": secret},
             "pager": {"type": "sms"},
             "mail": {"type": "email"},
+            "hook": secret,  # the URL itself instead of a sink's settings
+            "other": {"type": "webhook", "url_env": "OTHER_URL", "timeout_seconds": secret},
         }
     }
     message = problems_of(tmp_path, yaml.safe_dump(raw))
@@ -333,6 +335,8 @@ def test_sinks_are_typed_and_a_secret_is_never_echoed(tmp_path: Path) -> None:
         in message
     )
     assert "field 'alerting.sinks.mail.host': required" in message
+    assert "field 'alerting.sinks.hook': expected a mapping; got a str" in message
+    assert "field 'alerting.sinks.other.timeout_seconds': expected a number; got a str" in message
     raw["alerting"] = {"sinks": {"chat": {"type": "webhook", "url_env": "CHAT_URL"}}}
     raw["models"][0]["alerts"] = [{"sink": "chat"}, {"sink": "nowhere", "min_severity": "error"}]
     message = problems_of(tmp_path, yaml.safe_dump(raw))
