@@ -173,18 +173,15 @@ def floor(config_path: str, first: str, count: int) -> None:
         for hour in chunk:
             ingest_hour(model, hour, logs, wh)
         outcomes: dict[str, list] = {}
-        for name, evaluate in [
-            ("schema_matches", lambda h: checks.schema_matches(model, h, wh)),
-            ("hour_is_not_empty", lambda h: checks.hour_is_not_empty(model, h, wh)),
-            ("volume_within_band", lambda h: checks.volume_within_band(model, h, wh)),
-            ("logs_arrived_on_time", lambda h: checks.logs_arrived_on_time(model, h)),
-        ]:
-            outcomes[name] = [evaluate(h) for h in chunk]
+        for name in ("schema_matches", "hour_is_not_empty", "volume_within_band", "logs_arrived_on_time"):
+            outcomes[name] = [checks.evaluate(model, name, h, wh) for h in chunk]
         blocked = {o.hour for n in checks.BLOCKING for o in outcomes[n] if not o.passed}
         usable = [h for h in chunk if h not in blocked]
         for hour in usable:
             profile_hour(model, hour, wh)
-        outcomes["data_quality_expectations_pass"] = [checks.data_quality(model, h, wh) for h in usable]
+        outcomes["data_quality_expectations_pass"] = [
+            checks.evaluate(model, "data_quality_expectations_pass", h, wh) for h in usable
+        ]
         for hour in usable:
             publish_reference(model, hour, build_reference(model, hour, wh), wh)
         for hour in usable:

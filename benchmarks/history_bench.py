@@ -106,11 +106,7 @@ def day_one_template(config: Any) -> dict[str, Any]:
     ingest_labels(model, HOUR, open_store(model.labels.location), wh)
     perf = performance_hour(model, HOUR, wh)
     logs_checks = [
-        checks.schema_matches(model, HOUR, wh),
-        checks.hour_is_not_empty(model, HOUR, wh),
-        checks.volume_within_band(model, HOUR, wh),
-        checks.logs_arrived_on_time(model, HOUR, NOW),
-        checks.data_quality(model, HOUR, wh),
+        checks.evaluate(model, c.name, HOUR, wh, NOW) for c in checks.checks_of(model, "prediction_logs")
     ]
     outcomes = [("prediction_logs", o) for o in logs_checks]
     outcomes += [("drift_metrics", o) for o in checks.drift_checks(model, drift)]
@@ -204,16 +200,9 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
 
     def hourly_run() -> None:
         ingest_hour(model, HOUR, open_store(model.logs), wh)
-        for fn in (
-            checks.schema_matches,
-            checks.hour_is_not_empty,
-            checks.volume_within_band,
-            checks.data_quality,
-        ):
-            outcome = fn(model, HOUR, wh)
+        for check in checks.checks_of(model, "prediction_logs"):
+            outcome = check.run(model, HOUR, wh, NOW)
             checks.record(wh, model.name, "prediction_logs", outcome.check, run_id, [outcome])
-        fresh = checks.logs_arrived_on_time(model, HOUR, NOW)
-        checks.record(wh, model.name, "prediction_logs", fresh.check, run_id, [fresh])
         profile_hour(model, HOUR, wh)
         publish_reference(model, HOUR, build_reference(model, HOUR, wh), wh)
         for o in checks.drift_checks(model, drift_hour(model, HOUR, wh)):

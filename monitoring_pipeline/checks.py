@@ -511,7 +511,7 @@ DECLARED: tuple[Declared, ...] = (
     Declared(
         "logs_arrived_on_time",
         "prediction_logs",
-        lambda m, hour, warehouse: logs_arrived_on_time(m, hour),
+        lambda m, hour, warehouse, now=None: logs_arrived_on_time(m, hour, now),
         lambda m: (
             f"the hour's last object landed within {m.thresholds.freshness_lag_minutes:g} minutes "
             "after the hour ended."

@@ -220,7 +220,9 @@ def _columns(value: Any) -> Any:
     out = []
     for name, spec in value.items():
         spec = {"kind": spec} if not isinstance(spec, dict) else spec
-        out.append({**spec, "name": name} if "name" not in spec else spec)
+        if "name" in spec:
+            raise FieldProblems([((str(name), "name"), "not a field: a column's name is its key")])
+        out.append({**spec, "name": name})
     return out
 
 
@@ -332,6 +334,12 @@ class Thresholds(Frozen):
         90.0, description="how late an hour's newest object may land after the hour ends"
     )
 
+    @model_validator(mode="after")
+    def _warn_before_error(self) -> Thresholds:
+        if self.drift_share_warn > self.drift_share_error:
+            raise FieldProblems([(("drift_share_warn",), "must not be above drift_share_error")])
+        return self
+
 
 class Severities(Frozen):
     """What a failure of each configurable check is (`schema_matches`, `hour_is_not_empty`: always ERROR)."""
@@ -427,6 +435,11 @@ class ModelConfig(Frozen):
                 problems.append(
                     (path, f"{name!r} and {first!r} differ only in case (DuckDB would mix them up)")
                 )
+        for i, c in enumerate(self.features):
+            if c.critical and c.name == "prediction":  # its check would be named prediction_not_drifted
+                problems.append(
+                    (("features", i, "critical"), "a critical feature may not be named 'prediction'")
+                )
         if self.labels is not None:
             labels, extra = self._labels(problems)
             object.__setattr__(self, "labels", labels.model_copy(update=extra))
@@ -515,9 +528,17 @@ SINK_TYPES = ("webhook", "email")  # the tags of SinkConfig (a test keeps them e
 def _named_sinks(value: Any) -> Any:
     if not isinstance(value, dict):
         return value
-    return {
-        k: {**v, "name": str(k)} if isinstance(v, dict) and "name" not in v else v for k, v in value.items()
-    }
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for k, v in value.items():
+        if isinstance(v, dict) and "name" in v:
+            problems.append(((str(k), "name"), "not a field: a sink's name is its key"))
+        if str(k) == "log":
+            problems.append(
+                ((str(k),), "'log' is the always-on JSON-lines log (alerting.log_path): pick another name")
+            )
+    if problems:
+        raise FieldProblems(problems)
+    return {k: {**v, "name": str(k)} if isinstance(v, dict) else v for k, v in value.items()}
 
 
 class AlertingConfig(Frozen):
@@ -646,13 +667,10 @@ class MonitorsConfig(Frozen):
         known = ", ".join(sorted(self.alerting.sinks)) or "none defined"
         for i, model in enumerate(self.models):
             for j, route in enumerate(model.alerts):
-                if route.sink not in self.alerting.sinks:
-                    problems.append(
-                        (
-                            ("models", i, "alerts", j, "sink"),
-                            f"unknown sink {route.sink!r} (alerting.sinks: {known})",
-                        )
-                    )
+                if route.sink not in self.alerting.sinks:  # shown only if it looks like a name, not a URL
+                    shown = show(route.sink) if IDENTIFIER.match(route.sink) else "(not a sink name)"
+                    where = ("models", i, "alerts", j, "sink")
+                    problems.append((where, f"unknown sink {shown} (alerting.sinks: {known})"))
         if problems:
             raise FieldProblems(problems)
         return self
@@ -711,10 +729,15 @@ def read_yaml(path: Path) -> Any:
         if problems:
             raise ConfigError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
         return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        message = str(exc)
-        message = message if len(message) <= 4 * SHOW_CHARS else message[: 4 * SHOW_CHARS] + " ..."
-        raise ConfigError(f"{path}: not valid YAML: {message}") from None
+    except (
+        yaml.YAMLError
+    ) as exc:  # its problem and place, not PyYAML's quote of the line (it may hold a secret)
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(f"{path}: not valid YAML: {str(problem)[:SHOW_CHARS]}{where}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     finally:
         loader.dispose()
 
@@ -785,7 +808,14 @@ def describe(exc: ValidationError, raw: Any) -> Iterator[str]:
             yield _where(loc[:-1], raw) + f"unknown field {show(loc[-1])}{hint}"
             continue
         # a sink's settings may hold a secret put there by mistake (a webhook URL): never echo them
-        yield _where(loc, raw) + _problem(error, echo=loc[:2] != ("alerting", "sinks"))
+        yield _where(loc, raw) + _problem(error, echo=not _sensitive(loc))
+
+
+def _sensitive(loc: tuple[Any, ...]) -> bool:
+    """Under `alerting` or a model's `alerts`: a secret may have been put there by mistake (a webhook URL)."""
+    return bool(loc) and (
+        loc[0] == "alerting" or (len(loc) > 2 and loc[0] == "models" and loc[2] == "alerts")
+    )
 
 
 def _where(loc: tuple[Any, ...], raw: Any) -> str:
@@ -858,7 +888,8 @@ def _problem(error: Any, echo: bool = True) -> str:
         return "expected at least one entry"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         types_ = " or ".join(f"type: {t}" for t in SINK_TYPES)
-        return f"expected a mapping with {types_}" + (f"; got {show(ctx.get('tag'))}" if "tag" in ctx else "")
+        shown = f"; got {show(ctx.get('tag'))}" if echo else ""
+        return f"expected a mapping with {types_}" + (shown if "tag" in ctx else "")
     if kind == "enum":
         return f"expected one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}{got}"
     return str(error["msg"]) + got

@@ -6,6 +6,7 @@ names, at send time; they never appear in errors, logs, metadata or the alerts t
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import smtplib
@@ -43,14 +44,21 @@ def post_webhook(sink: WebhookSink, msg: Mapping[str, Any]) -> None:
     url = _secret(sink.url_env, "url_env", sink.name)
     # Slack incoming webhooks take {"text": ...}
     body = {"text": text(msg)} if sink.format == "slack" else {**msg, "text": text(msg)}
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-    )
+    try:  # a URL without a scheme fails here, with the URL in the message: never let it out
+        request = urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+        )
+    except ValueError:
+        raise SinkError(f"sink {sink.name!r}: the URL in ${sink.url_env} is not an http(s) URL") from None
     try:
         with urllib.request.urlopen(request, timeout=sink.timeout_seconds) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         raise SinkError(f"sink {sink.name!r}: HTTP {exc.code}") from None
+    except (ValueError, http.client.InvalidURL):
+        raise SinkError(f"sink {sink.name!r}: the URL in ${sink.url_env} is not valid") from None
+    except http.client.HTTPException as exc:  # a malformed answer: its kind, never its text
+        raise SinkError(f"sink {sink.name!r}: {type(exc).__name__}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise SinkError(
