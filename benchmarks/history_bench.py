@@ -44,6 +44,11 @@ NOW = datetime(2027, 1, 1, 12, tzinfo=UTC)
 HOUR = NOW - timedelta(hours=2)  # the measured hour
 
 
+def logs_subject(check: str, wh: object) -> tuple:
+    """A prediction_logs check's arguments: the hour and the warehouse (freshness: also the clock)."""
+    return (HOUR, wh, NOW) if check == "logs_arrived_on_time" else (HOUR, wh)
+
+
 def write_config(folder: Path, models: int) -> Any:
     from monitoring_pipeline.config import load_config
 
@@ -106,7 +111,7 @@ def day_one_template(config: Any) -> dict[str, Any]:
     ingest_labels(model, HOUR, open_store(model.labels.location), wh)
     perf = performance_hour(model, HOUR, wh)
     logs_checks = [
-        checks.evaluate(model, c.name, HOUR, wh, NOW) for c in checks.checks_of(model, "prediction_logs")
+        c.run(model, *logs_subject(c.name, wh)) for c in checks.checks_of(model, "prediction_logs")
     ]
     outcomes = [("prediction_logs", o) for o in logs_checks]
     outcomes += [("drift_metrics", o) for o in checks.drift_checks(model, drift)]
@@ -201,7 +206,7 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
     def hourly_run() -> None:
         ingest_hour(model, HOUR, open_store(model.logs), wh)
         for check in checks.checks_of(model, "prediction_logs"):
-            outcome = check.run(model, HOUR, wh, NOW)
+            outcome = check.run(model, *logs_subject(check.name, wh))
             checks.record(wh, model.name, "prediction_logs", outcome.check, run_id, [outcome])
         profile_hour(model, HOUR, wh)
         publish_reference(model, HOUR, build_reference(model, HOUR, wh), wh)
