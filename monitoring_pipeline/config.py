@@ -137,6 +137,10 @@ def _non_empty(value: str) -> str:
     return value.strip()
 
 
+def _located(value: str, info: ValidationInfo) -> str:
+    return resolve_location(value, _base(info))
+
+
 def _upper(value: Any) -> Any:
     return value.upper() if isinstance(value, str) else value
 
@@ -145,6 +149,7 @@ Whole = Annotated[int, Strict()]
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Flag = Annotated[bool, Strict()]
 Text = Annotated[str, Strict(), AfterValidator(_non_empty)]
+Location = Annotated[Text, AfterValidator(_located)]  # a folder or s3:// URI, relative to the file's folder
 ColumnName = Annotated[str, Strict(), AfterValidator(_column_name)]
 EnvName = Annotated[str, Strict(), AfterValidator(_env_name)]
 Hour = Annotated[datetime, BeforeValidator(_hour)]
@@ -259,7 +264,7 @@ class ReferenceWindow(Frozen):
             if not self.path:
                 problems.append((("path",), "required for type 'file' (a Parquet file of reference data)"))
             else:
-                object.__setattr__(self, "path", resolve_location(self.path, _base(info)))
+                object.__setattr__(self, "path", _located(self.path, info))
         if problems:
             raise FieldProblems(problems)
         return self
@@ -271,7 +276,7 @@ Share = Annotated[Number, Field(ge=0.0, le=1.0)]
 class LabelsConfig(Frozen):
     """Ground truth that lands late, in objects laid out like the logs but by the hour the labels arrived."""
 
-    location: Text = Field(
+    location: Location = Field(
         description="folder or `s3://...`; objects under `<location>/<model>/dt=.../hour=HH/`"
     )
     column: ColumnName = Field(description="the label column")
@@ -307,11 +312,6 @@ class LabelsConfig(Frozen):
     min_labelled: Annotated[Whole, Field(ge=1)] = Field(
         100, description="fewer labelled rows: performance is reported, not judged"
     )
-
-    @field_validator("location")
-    @classmethod
-    def _resolve(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_location(value, _base(info))
 
 
 class Thresholds(Frozen):
@@ -368,7 +368,7 @@ class ModelConfig(Frozen):
         description="`[a-z][a-z0-9_]*`; the asset key prefix, the asset group and the warehouse schema"
     )
     task: Literal["classification", "regression"] = Field(description="`classification` or `regression`")
-    logs: Text = Field(
+    logs: Location = Field(
         description="prediction logs: a folder or `s3://bucket/prefix`, objects under "
         "`<logs>/<name>/dt=YYYY-MM-DD/hour=HH/*.parquet`"
     )
@@ -408,11 +408,6 @@ class ModelConfig(Frozen):
             raise ValueError("must match [a-z][a-z0-9_]* (it becomes an asset key prefix)")
         return value
 
-    @field_validator("logs")
-    @classmethod
-    def _resolve(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_location(value, _base(info))
-
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         problems: list[tuple[tuple[str | int, ...], str]] = []
@@ -422,13 +417,15 @@ class ModelConfig(Frozen):
             for role in ("features", "predictions")
             for i, c in enumerate(getattr(self, role))
         ]
-        seen: dict[str, str] = {}
+        seen: dict[str, str] = {}  # lower-cased name -> the first column's spelling
         for path, name in named:
-            if name.lower() in RESERVED_COLUMNS:
+            key = name.lower()
+            if key in RESERVED_COLUMNS:
                 problems.append((path, f"{name!r} is reserved: the warehouse adds that column to every row"))
-            first = seen.setdefault(name.lower(), name)
-            if path == next(p for p, n in named if n.lower() == name.lower()):
-                continue  # the first column of that name
+            if key not in seen:
+                seen[key] = name
+                continue
+            first = seen[key]
             if first == name:
                 problems.append(((), f"column {name!r} is declared more than once"))
             else:
@@ -542,7 +539,7 @@ def _named_sinks(value: Any) -> Any:
 
 
 class AlertingConfig(Frozen):
-    log_path: Text = Field("data/alerts.jsonl", description="the JSON-lines log: every alert, always on")
+    log_path: Location = Field("data/alerts.jsonl", description="the JSON-lines log: every alert, always on")
     summarize_hours_older_than: Annotated[Number, Field(ge=0.0)] = Field(
         48.0, description="alerts for older hours are counted per check, not listed"
     )
@@ -556,11 +553,6 @@ class AlertingConfig(Frozen):
         {}, description="webhooks and email servers by name (see Alerts)"
     )
 
-    @field_validator("log_path")
-    @classmethod
-    def _resolve(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_location(value, _base(info))
-
 
 class WarehouseConfig(Frozen):
     results: Text = Field(
@@ -568,7 +560,7 @@ class WarehouseConfig(Frozen):
         description="the results store: a SQLite file or a `postgresql://user@host:5432/db` URL "
         f"(env `{RESULTS_ENV}` overrides; a password goes there or in `PGPASSWORD`, never in the file)",
     )
-    tables_root: Text = Field(
+    tables_root: Location = Field(
         "data/warehouse",
         alias="data",
         description="per-hour objects: a folder or `s3://bucket/prefix` "
@@ -607,12 +599,7 @@ class WarehouseConfig(Frozen):
     def _resolve_results(cls, value: str, info: ValidationInfo) -> str:
         if value.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
             return value
-        return resolve_location(value, _base(info))
-
-    @field_validator("tables_root")
-    @classmethod
-    def _resolve_data(cls, value: str, info: ValidationInfo) -> str:
-        return resolve_location(value, _base(info))
+        return _located(value, info)
 
     def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
         return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
@@ -625,7 +612,7 @@ def _textfile(value: str | None, info: ValidationInfo) -> str | None:
         return None
     if not value.endswith(".prom"):
         raise ValueError(f"expected a path ending in .prom, or null; got {show(value)}")
-    return resolve_location(value, _base(info))
+    return _located(value, info)
 
 
 class MonitorsConfig(Frozen):

@@ -5,10 +5,7 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.partitions import (
-    hourly_asset,
-    partition_hours,
-)
+from monitoring_pipeline.defs.partitions import hourly_asset, partition_hours
 from monitoring_pipeline.ingest import IngestResult, ingest_hour
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.catalog import prediction_logs
