@@ -3,7 +3,7 @@ and the `alerts` table (one row per alert and sink, with its delivery state)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -109,8 +109,11 @@ def _row(
     return base
 
 
-def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -> list[engine.Outcome]:
-    """The per-hour rows a check evaluation wrote to check_history (see monitoring_pipeline.checks)."""
+def outcomes_of_run(
+    warehouse: Warehouse, model: str, check: str, run_id: str, hours: Collection[datetime] | None = None
+) -> list[engine.Outcome]:
+    """The per-hour rows a run's evaluations of a check wrote to check_history (see
+    monitoring_pipeline.checks): those of `hours`, or all of the run's."""
     return [
         engine.Outcome(
             r["model"],
@@ -124,4 +127,5 @@ def outcomes_of_run(warehouse: Warehouse, model: str, check: str, run_id: str) -
             r["description"],
         )
         for r in run_rows(warehouse, model, [check], run_id)
+        if hours is None or r["partition_hour"] in hours
     ]

@@ -5,11 +5,11 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.partitions import hourly_asset, partition_hours
+from monitoring_pipeline.defs.partitions import hourly_asset, hours_metadata, partition_hours
 from monitoring_pipeline.ingest import IngestResult, ingest_hour
+from monitoring_pipeline.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.catalog import prediction_logs
-from monitoring_pipeline.storage.object_store import open_store
 
 
 def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -26,9 +26,9 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
         ),
     )
     def _prediction_logs(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, object_store: ObjectStoreResource
     ) -> dg.MaterializeResult:
-        logs, wh = open_store(model.logs), warehouse.get()
+        logs, wh = object_store.open(model.logs), warehouse.get()
         results = []
         for hour in partition_hours(context):
             result = ingest_hour(model, hour, logs, wh)
@@ -43,32 +43,25 @@ def prediction_logs_asset(model: ModelConfig) -> dg.AssetsDefinition:
 
 
 def ingest_metadata(results: list[IngestResult]) -> dict[str, Any]:
-    """Key figures as numbers (so the UI plots them over partitions) plus a one-line summary.
-
-    A range run records the same metadata on each of its partitions, so per-hour figures are
-    listed in `rows_by_hour` and the plotted row count is only set for single-hour runs.
-    """
+    """Key figures as numbers (so the UI plots them over partitions) plus a one-line summary; the
+    per-hour row count and partition only for one hour (see hours_metadata)."""
     rows = sum(r.rows for r in results)
     empty = [f"{r.hour:%Y-%m-%d %H}:00" for r in results if r.empty]
     summary = f"{rows} rows loaded from {sum(len(r.files) for r in results)} object(s)"
     if empty:
         summary += f"; {len(empty)} of {len(results)} hour(s) empty (no objects, or only empty ones): "
         summary += ", ".join(empty)
-    metadata: dict[str, Any] = {
+    return {
         "rows": rows,
-        "hours": len(results),
         "empty_hours": len(empty),
         "files": sum(len(r.files) for r in results),
         "bytes": sum(r.bytes for r in results),
         "columns": dg.MetadataValue.json(list(results[0].columns)),
         "source_objects": dg.MetadataValue.json([f for r in results for f in r.files][:50]),
         "summary": dg.MetadataValue.md(summary),
-    }
-    if len(results) == 1:
-        metadata["dagster/row_count"] = rows
-        metadata["partition_uri"] = results[0].partition_uri
-    else:
-        metadata["rows_by_hour"] = dg.MetadataValue.json(
-            {f"{r.hour:%Y-%m-%d-%H:00}": r.rows for r in results}
-        )
-    return metadata
+    } | hours_metadata(
+        results,
+        lambda r: r.hour,
+        lambda r: {"dagster/row_count": r.rows, "partition_uri": r.partition_uri},
+        ("rows", lambda r: r.rows),
+    )

@@ -1,80 +1,87 @@
-"""Asset checks. Each evaluates every hour of the run, records one `check_results` row per hour, and
-folds the hours into the one result Dagster keeps per run (metadata: observed value, threshold,
-failed hours). Glue only: the evaluations are in monitoring_pipeline.checks."""
+"""Asset checks, per hour. Each check evaluates every hour of the run, records one `check_results` row
+per hour, and gives Dagster one evaluation per hour against that hour's partition, so the UI shows each
+check's failed hours, also inside a run of many hours. Glue only: the evaluations are in
+monitoring_pipeline.checks."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
 
 from monitoring_pipeline import checks
-from monitoring_pipeline.config import ModelConfig, Severity, parse_hour
+from monitoring_pipeline.config import ModelConfig, parse_hour
+from monitoring_pipeline.defs import dagster_api
+from monitoring_pipeline.defs.partitions import KEY_FORMAT, hourly_partitions
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.warehouse import Warehouse
 
+Event = dg.AssetCheckEvaluation | dg.Output
+AnyContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
 
-def fold(
-    outcomes: Sequence[checks.CheckOutcome], blocking: bool, check_name: str | None = None
-) -> dg.AssetCheckResult:
-    """One Dagster result for the run's hours. A blocking check that fails on only some hours of a
-    multi-hour run is reported as WARN, so the run goes on: downstream assets skip exactly the
-    failed hours (read from check_results) and process the others."""
-    if not outcomes:
-        return dg.AssetCheckResult(
-            check_name=check_name,
-            passed=True,
-            metadata={"hours_evaluated": 0},
-            description="no hour to evaluate (all blocked upstream)",
+
+def check_key(model: ModelConfig, check: checks.Check) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(dg.AssetKey([model.name, check.asset]), check.name)
+
+
+def hour_events(
+    context: AnyContext, model: ModelConfig, check: checks.Check, outcomes: Sequence[checks.CheckOutcome]
+) -> Iterator[Event]:
+    """One evaluation per hour, then the check's step output. A blocking check stops the run's
+    downstream steps only when it failed on every hour of the run; when only some hours failed, the run
+    goes on and downstream assets skip exactly those hours (read from check_results), so those hours'
+    evaluations are not blocking, though each keeps its severity."""
+    key = check_key(model, check)
+    partitions = [f"{o.hour:{KEY_FORMAT}}" for o in outcomes]
+    targets = dagster_api.latest_materializations(context.instance, key.asset_key, partitions)
+    stops = check.blocking and bool(outcomes) and not any(o.passed for o in outcomes)
+    for partition, o in zip(partitions, outcomes, strict=True):
+        metadata: dict[str, Any] = {
+            "observed": dg.MetadataValue.float(float(o.observed)) if o.observed is not None else "none",
+            "threshold": dg.MetadataValue.float(float(o.threshold)) if o.threshold is not None else "none",
+        }
+        yield dagster_api.partition_evaluation(
+            key,
+            partition,
+            targets,
+            passed=o.passed,
+            severity=dg.AssetCheckSeverity(o.severity),
+            blocking=stops,
+            metadata=metadata,
+            description=o.description,
         )
-    failed = [o for o in outcomes if not o.passed]
-    shown = failed[-1] if failed else outcomes[-1]
-    severity = max((o.severity for o in failed), key=list(Severity).index, default=Severity.WARN)
-    if blocking and failed and len(failed) < len(outcomes):
-        severity = Severity.WARN
-    metadata: dict[str, Any] = {
-        "observed": dg.MetadataValue.float(float(shown.observed)) if shown.observed is not None else "none",
-        "threshold": dg.MetadataValue.float(float(shown.threshold))
-        if shown.threshold is not None
-        else "none",
-        "hours_evaluated": len(outcomes),
-        "hours_failed": len(failed),
-        "summary": shown.description,
-    }
-    if failed:
-        metadata["failed_hours"] = dg.MetadataValue.json([f"{o.hour:%Y-%m-%d-%H:00}" for o in failed][:200])
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        passed=not failed,
-        severity=dg.AssetCheckSeverity(severity),
-        metadata=metadata,
-        description=shown.description,
-    )
+    yield dagster_api.check_output(context, key)
 
 
-def record_and_fold(
-    wh: Warehouse, model: ModelConfig, asset: str, run_id: str, outcomes: Sequence[checks.CheckOutcome]
-) -> list[dg.AssetCheckResult]:
+def record_and_evaluate(
+    context: dg.AssetExecutionContext,
+    wh: Warehouse,
+    model: ModelConfig,
+    asset: str,
+    outcomes: Sequence[checks.CheckOutcome],
+) -> Iterator[Event]:
     """Checks an asset evaluates itself (check_specs) over a run's hours: every hour must have a result
     for each of the asset's declared checks and no other; each check's per-hour outcomes are recorded in
-    check_results, then folded into the one result Dagster keeps per check and run."""
+    check_results, then given to Dagster hour by hour. Yield the asset's MaterializeResult first: an
+    evaluation points at its hour's materialization."""
     checks.expect_complete(model, asset, outcomes)
     by_check: dict[str, list[checks.CheckOutcome]] = {}
     for outcome in outcomes:
         by_check.setdefault(outcome.check, []).append(outcome)
-    results = []
-    for check in checks.checks_of(model, asset):
-        found = by_check.get(check.name, [])
-        if found:
-            checks.record(wh, model.name, asset, check.name, run_id, found)
-        results.append(fold(found, blocking=False, check_name=check.name))
-    return results
+    declared = checks.checks_of(model, asset)
+    for check in declared:  # recorded before Dagster hears of any: the alert sensor reads these rows
+        if by_check.get(check.name):
+            checks.record(wh, model.name, asset, check.name, context.run.run_id, by_check[check.name])
+    for check in declared:
+        yield from hour_events(context, model, check, by_check.get(check.name, []))
 
 
 def check_specs(model: ModelConfig, asset: str) -> list[dg.AssetCheckSpec]:
     """The Dagster specs of the checks an asset evaluates itself, from their declarations."""
     key = dg.AssetKey([model.name, asset])
     return [
-        dg.AssetCheckSpec(c.name, asset=key, description=c.description(model))
+        dg.AssetCheckSpec(
+            c.name, asset=key, description=c.description(model), partitions_def=hourly_partitions(model)
+        )
         for c in checks.checks_of(model, asset)
     ]
 
@@ -90,17 +97,18 @@ def hourly_check(model: ModelConfig, check: checks.Check) -> dg.AssetChecksDefin
         blocking=check.blocking,
         description=check.description(model),
         additional_deps=[dg.AssetKey([model.name, a]) for a in after],
+        partitions_def=hourly_partitions(model),
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[Event]:
         wh = warehouse.get()
         hours = [parse_hour(key) for key in context.partition_keys]
         if after:  # it reads downstream assets, so it skips the hours they skipped (as a one-hour run would)
             blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
             hours = [h for h in hours if h not in blocked]
         outcomes = [check.run(model, hour, wh) for hour in hours]
-        if outcomes:
+        if outcomes:  # recorded before Dagster hears of any: the alert sensor reads these rows
             checks.record(wh, model.name, check.asset, check.name, context.run.run_id, outcomes)
-        return fold(outcomes, check.blocking)
+        yield from hour_events(context, model, check, outcomes)
 
     return _check
 

@@ -1,5 +1,6 @@
 """Per-model profile, reference and drift assets. Glue only: the work is in monitoring_pipeline.hourly."""
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -7,11 +8,12 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.checks import check_specs, record_and_fold
+from monitoring_pipeline.defs.checks import Event, check_specs, record_and_evaluate
 from monitoring_pipeline.defs.partitions import (
     backfill_policy,
     hourly_asset,
     hourly_partitions,
+    hours_metadata,
     partition_hours,
 )
 from monitoring_pipeline.defs.report_assets import report_link
@@ -58,7 +60,7 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
 def usable_hours(
     context: dg.AssetExecutionContext, model: ModelConfig, wh: Any
 ) -> tuple[list[datetime], list[datetime]]:
-    """The run's hours, less those whose blocking checks failed in this run (see defs/checks.fold)."""
+    """The run's hours, less those whose blocking checks failed in this run (see defs/checks.hour_events)."""
     blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
     hours = partition_hours(context)
     return [h for h in hours if h not in blocked], [h for h in hours if h in blocked]
@@ -74,28 +76,25 @@ def skipped_metadata(skipped: list[datetime]) -> dict[str, Any]:
 def profile_metadata(profiled: dict[datetime, dict[str, Profile]]) -> dict[str, Any]:
     if not profiled:
         return {"hours": 0}
-    if len(profiled) > 1:  # a range run: per-hour figures, not the last hour's numbers on every partition
-        return {
-            "hours": len(profiled),
-            "rows_by_hour": dg.MetadataValue.json(
-                {
-                    f"{h:%Y-%m-%d-%H:00}": max((p.rows for p in v.values()), default=0)
-                    for h, v in profiled.items()
-                }
-            ),
-        }
-    last = profiled[max(profiled)]
-    rows = max((p.rows for p in last.values()), default=0)
+    return hours_metadata(
+        sorted(profiled.items()),
+        lambda item: item[0],
+        lambda item: _one_profile(item[1]),
+        ("rows", lambda item: max((p.rows for p in item[1].values()), default=0)),
+    )
+
+
+def _one_profile(profile: dict[str, Profile]) -> dict[str, Any]:
+    rows = max((p.rows for p in profile.values()), default=0)
     lines = ["| column | kind | non-null | nulls | mean | p50 |", "|---|---|---|---|---|---|"]
-    for name, p in last.items():
+    for name, p in profile.items():
         mean = f"{p.mean:.4g}" if isinstance(p, NumericProfile) and p.count else ""
         p50 = f"{p.quantiles()[0.5]:.4g}" if isinstance(p, NumericProfile) and p.count else ""
         lines.append(f"| {name} | {p.kind} | {p.count} | {p.nulls} | {mean} | {p50} |")
     return {
-        "hours": len(profiled),
         "rows": rows,
-        "columns": len(last),
-        "max_null_share": max((p.nulls / p.rows for p in last.values() if p.rows), default=0.0),
+        "columns": len(profile),
+        "max_null_share": max((p.nulls / p.rows for p in profile.values() if p.rows), default=0.0),
         "profile": dg.MetadataValue.md("\n".join(lines)),
     }
 
@@ -187,7 +186,7 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
     )
     def _drift_metrics(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | Event]:
         wh = warehouse.get()
         hours, skipped = usable_hours(context, model, wh)
         profiled = profiled_hours(model, hours, wh)  # a backfill may run drift apart from its profiles
@@ -196,49 +195,40 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
         if len(drifts) == 1:  # where the drift_report asset writes this hour's page
             metadata["drift_report"] = report_link(wh.store.uri(report_key(model.name, drifts[0].hour)))
-        return dg.MaterializeResult(
-            metadata=metadata, check_results=drift_check_results(context, model, wh, drifts)
-        )
+        yield dg.MaterializeResult(metadata=metadata)
+        outcomes = [o for drift in drifts for o in checks.drift_checks(model, drift)]
+        yield from record_and_evaluate(context, wh, model, "drift_metrics", outcomes)
 
     return _drift_metrics
 
 
-def drift_check_results(
-    context: dg.AssetExecutionContext, model: ModelConfig, wh: Any, drifts: list[HourDrift]
-) -> list[dg.AssetCheckResult]:
-    """The drift checks of every hour: recorded per hour in check_results, folded for Dagster."""
-    outcomes = [o for drift in drifts for o in checks.drift_checks(model, drift)]
-    return record_and_fold(wh, model, "drift_metrics", context.run.run_id, outcomes)
-
-
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:
-    """One hour: its figures as numbers (the UI plots them over partitions) and a markdown summary of
-    what changed. A range run records the same metadata on every partition it covers, so it gives the
-    figures per hour instead (JSON and a table) and no per-partition numbers that would be wrong."""
-    if len(drifts) > 1:
-        lines = ["| hour | drift share | drifted features |", "|---|---|---|"]
-        for d in drifts:
-            drifted = ", ".join(r.feature for r in d.results if r.drifted) or "-"
-            share = f"{d.summary.drift_share:.2f}" if d.summary.drift_share is not None else "n/a"
-            lines.append(f"| {d.hour:%Y-%m-%d %H}:00 | {share} | {drifted} |")
-        return {
-            "hours": len(drifts),
-            "drift_share_by_hour": dg.MetadataValue.json(
-                {f"{d.hour:%Y-%m-%d-%H:00}": d.summary.drift_share for d in drifts}
+    """One hour: its figures and a markdown summary of what changed; a range: per hour (hours_metadata)."""
+    return hours_metadata(
+        drifts,
+        lambda d: d.hour,
+        _one_drift,
+        ("drift_share", lambda d: d.summary.drift_share),
+        {
+            "drift share": lambda d: (
+                "n/a" if d.summary.drift_share is None else f"{d.summary.drift_share:.2f}"
             ),
-            "summary": dg.MetadataValue.md("\n".join(lines)),
-        }
-    last = drifts[-1]
-    s = last.summary
+            "drifted features": lambda d: ", ".join(r.feature for r in d.results if r.drifted) or "-",
+        },
+    )
+
+
+def _one_drift(drift: HourDrift) -> dict[str, Any]:
+    s = drift.summary
     lines = ["| feature | test | score | threshold | p-value |", "|---|---|---|---|---|"]
     for r in s.top:
         p = f"{r.p_value:.2g}" if r.p_value is not None else ""
         lines.append(f"| {r.feature} | {r.test} | {r.score:.4g} | {r.threshold:g} | {p} |")
-    drifted = [r.feature for r in last.results if r.drifted]
+    drifted = [r.feature for r in drift.results if r.drifted]
     headline = (
-        f"**{len(drifted)} column(s) drifted** against {last.reference_window}: {', '.join(drifted)}"
+        f"**{len(drifted)} column(s) drifted** against {drift.reference_window}: {', '.join(drifted)}"
         if drifted
-        else f"No column drifted against {last.reference_window}."
+        else f"No column drifted against {drift.reference_window}."
     )
     return {
         "drift_share": s.drift_share if s.drift_share is not None else float("nan"),
@@ -246,6 +236,6 @@ def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:
         "evaluated_features": s.evaluated,
         "prediction_drifted": s.prediction_drifted,
         "prediction_drift_score": s.prediction_score if s.prediction_score is not None else float("nan"),
-        "reference_window": last.reference_window,
+        "reference_window": drift.reference_window,
         "summary": dg.MetadataValue.md(headline + ("\n\n" + "\n".join(lines) if s.top else "")),
     }

@@ -24,6 +24,7 @@ from monitoring_pipeline.defs.report_assets import drift_report_asset
 from monitoring_pipeline.defs.retention import retention_job, retention_schedule
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor, prometheus_sensor
+from monitoring_pipeline.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
@@ -69,7 +70,10 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         schedules=schedules,
         sensors=[alerts_sensor(config, check_keys), *sensors]
         + ([prometheus_sensor(config)] if config.prometheus_textfile else []),
-        resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
+        resources={
+            "warehouse": WarehouseResource.from_config(config.warehouse),
+            "object_store": ObjectStoreResource(),
+        },
         # A run's steps form a chain (logs -> checks -> profiles -> reference -> drift) and this is a
         # 2-core machine: one process per step (the multiprocess default) re-imports Dagster, pandas and
         # DuckDB for every step, ~2-3 s each. In process, a 24-hour run pays the imports once

@@ -2,6 +2,7 @@
 the work is in monitoring_pipeline.performance and monitoring_pipeline.checks."""
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,11 +10,12 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
-from monitoring_pipeline.defs.checks import check_specs, record_and_fold
+from monitoring_pipeline.defs.checks import Event, check_specs, record_and_evaluate
 from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
     hourly_asset,
+    hours_metadata,
     partition_hours,
 )
 from monitoring_pipeline.performance import (
@@ -23,8 +25,8 @@ from monitoring_pipeline.performance import (
     labels_of,
     performance_hour,
 )
+from monitoring_pipeline.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.resources.warehouse import WarehouseResource
-from monitoring_pipeline.storage.object_store import open_store
 
 
 def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -42,8 +44,10 @@ def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "matches no prediction are counted as unknown and never joined. SQL: `main.labels`."
         ),
     )
-    def _labels(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        wh, store = warehouse.get(), open_store(cfg.location)
+    def _labels(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        wh, store = warehouse.get(), object_store.open(cfg.location)
         results = [ingest_labels(model, hour, store, wh) for hour in partition_hours(context)]
         return dg.MaterializeResult(metadata=labels_metadata(results))
 
@@ -91,14 +95,16 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
             "`main.model_performance_history` (every computation)."
         ),
     )
-    def _performance(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def _performance(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.MaterializeResult | Event]:
         wh = warehouse.get()
         hours, skipped = usable_hours(context, model, wh)  # as a one-hour run skips a blocked hour
         results = [performance_hour(model, hour, wh) for hour in hours]
-        outcomes = [o for perf in results for o in checks.performance_checks(model, perf)]
-        check_results = record_and_fold(wh, model, "model_performance", context.run.run_id, outcomes)
         metadata = (performance_metadata(results) if results else {"hours": 0}) | skipped_metadata(skipped)
-        return dg.MaterializeResult(metadata=metadata, check_results=check_results)
+        yield dg.MaterializeResult(metadata=metadata)
+        outcomes = [o for perf in results for o in checks.performance_checks(model, perf)]
+        yield from record_and_evaluate(context, wh, model, "model_performance", outcomes)
 
     return _performance
 
@@ -108,22 +114,26 @@ def _number(value: float | None) -> Any:
 
 
 def performance_metadata(results: list[HourPerformance]) -> dict[str, Any]:
-    if len(results) > 1:  # a range run: per-hour figures, not the last hour's numbers on every partition
-        lines = ["| hour | coverage | metric | value | CBPE |", "|---|---|---|---|---|"]
-        for r in results:
-            value, est = r.metrics.get(r.metric), r.estimated.get(f"estimated_{r.metric}")
-            cov = "" if r.coverage is None else f"{r.coverage:.1%}"
-            shown = "" if value is None else f"{value:.4g}"
-            cbpe = "" if est is None else f"{est:.4g}"
-            lines.append(f"| {r.hour:%Y-%m-%d %H}:00 | {cov} | {r.metric} | {shown} | {cbpe} |")
-        return {
-            "hours": len(results),
-            "coverage_by_hour": dg.MetadataValue.json(
-                {f"{r.hour:{KEY_FORMAT}}": r.coverage for r in results}
-            ),
-            "summary": dg.MetadataValue.md("\n".join(lines)),
-        }
-    last = results[-1]
+    """One hour: every figure, realized beside estimated; a range: per hour (hours_metadata)."""
+
+    def shown(value: float | None, form: str = ".4g") -> str:
+        return "" if value is None else f"{value:{form}}"
+
+    return hours_metadata(
+        results,
+        lambda r: r.hour,
+        _one_performance,
+        ("coverage", lambda r: r.coverage),
+        {
+            "coverage": lambda r: shown(r.coverage, ".1%"),
+            "metric": lambda r: r.metric,
+            "value": lambda r: shown(r.metrics.get(r.metric)),
+            "CBPE": lambda r: shown(r.estimated.get(f"estimated_{r.metric}")),
+        },
+    )
+
+
+def _one_performance(last: HourPerformance) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "predictions": last.predictions,
         "labelled": last.labelled,

@@ -8,8 +8,8 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import KEY_FORMAT
+from monitoring_pipeline.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.storage import layout
-from monitoring_pipeline.storage.object_store import open_store
 
 HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
 
@@ -84,9 +84,9 @@ def late_files_sensor(
             "(once per new object)."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def _sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
         now = datetime.now(UTC)
-        store, key_of = open_store(location), dg.AssetKey([model.name, asset])
+        store, key_of = object_store.open(location), dg.AssetKey([model.name, asset])
         due = due_hour(model, now)
         requests = []
         for k in range(1, model.late_window_hours + 1):

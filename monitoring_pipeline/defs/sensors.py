@@ -4,22 +4,26 @@ Glue only: the state machine and deliveries are in monitoring_pipeline.alerts.""
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import dagster as dg
 
 from monitoring_pipeline.alerts import dispatch, engine
-from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.config import MonitorsConfig, parse_hour
 from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 PAGE = 100
 ABANDONED_AFTER_SECONDS = 6 * 3600
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
 def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: dict) -> list:
-    """Completed evaluations of `key` not processed yet, oldest first. The cursor keeps the highest id
-    below which everything is done, plus the ids above it already handled (runs can finish out of
-    order: an evaluation planned earlier may complete after a later one)."""
+    """Completed evaluations of `key` not processed yet, oldest first: one per hour (partition) of a run.
+    The cursor keeps the highest id below which everything is done, plus the ids above it already
+    handled (runs can finish out of order: an evaluation planned earlier may complete after a later
+    one). A planned evaluation is waited on only while its run is going: an hour skipped in a finished
+    run stays planned, and so does one of a run that died (given up after ABANDONED_AFTER_SECONDS)."""
     floor, handled = cursor.get("floor", 0), set(cursor.get("handled", []))
     records, before = [], None
     while True:
@@ -29,13 +33,37 @@ def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor:
             break
         before = page[-1].id
     new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
-    stale = time.time() - ABANDONED_AFTER_SECONDS  # a run that died leaves its checks PLANNED forever
-    in_flight = [r.id for r in records if r.status == PLANNED and r.create_timestamp > stale]
+    stale = time.time() - ABANDONED_AFTER_SECONDS
+    planned = [r for r in records if r.status == PLANNED and r.create_timestamp > stale]
+    going = running(instance, {r.run_id for r in planned})
+    in_flight = [r.id for r in planned if r.run_id in going]
     handled |= {r.id for r in new}
     top = max([floor, *handled])
     cursor["floor"] = min(in_flight) - 1 if in_flight else top
     cursor["handled"] = sorted(i for i in handled if i > cursor["floor"])
     return new
+
+
+def running(instance: dg.DagsterInstance, run_ids: set[str]) -> set[str]:
+    """Those of `run_ids` that have not finished (one query; none when there is nothing planned)."""
+    if not run_ids:
+        return set()
+    records = instance.get_run_records(dg.RunsFilter(run_ids=sorted(run_ids)))
+    return {r.dagster_run.run_id for r in records if r.dagster_run.status not in FINISHED}
+
+
+def evaluated_hours(records: Sequence) -> dict[tuple[str, str], set[datetime] | None]:
+    """Per (check key, run): the hours its new evaluations cover, in the order they were first seen;
+    None for an evaluation with no partition (all the hours of its run, as recorded before checks
+    were partitioned)."""
+    found: dict[tuple[str, str], set[datetime] | None] = {}
+    for key, r in sorted(records, key=lambda kr: kr[1].id):
+        hours = found.setdefault((key, r.run_id), set())
+        if hours is None or r.partition is None:
+            found[(key, r.run_id)] = None
+        else:
+            hours.add(parse_hour(r.partition))
+    return found
 
 
 def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]) -> dg.SensorDefinition:
@@ -55,13 +83,14 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
         state = engine.State.from_json(context.cursor)
         wh = warehouse.get()
         found = []
-        for key in check_keys:
-            cursor = state.checks.setdefault(key.to_user_string(), {})
-            found += [(r.id, key, r.run_id) for r in new_evaluations(context.instance, key, cursor)]
+        by_name = {key.to_user_string(): key for key in check_keys}
+        for name, key in by_name.items():
+            cursor = state.checks.setdefault(name, {})
+            found += [(name, r) for r in new_evaluations(context.instance, key, cursor)]
         outcomes = []
-        for _, key, run_id in sorted(found, key=lambda f: f[0]):
-            model = key.asset_key.path[0]
-            outcomes += dispatch.outcomes_of_run(wh, model, key.name, run_id)
+        for (name, run_id), hours in evaluated_hours(found).items():
+            key = by_name[name]
+            outcomes += dispatch.outcomes_of_run(wh, key.asset_key.path[0], key.name, run_id, hours)
         report = dispatch.tick(state, outcomes, config, wh)
         context.update_cursor(state.to_json())
         return dg.SkipReason(

@@ -30,8 +30,12 @@ def config(stores: Stores) -> MonitorsConfig:
     return stores.config()
 
 
-def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+def evaluations(result: dg.ExecuteInProcessResult, check: str) -> dict[str, dg.AssetCheckEvaluation]:
+    """A check's evaluations in the run, by partition: Dagster gets one per hour."""
+    found = [e for e in result.get_asset_check_evaluations() if e.check_name == check]
+    by_partition = {e.partition: e for e in found}
+    assert len(by_partition) == len(found), "two evaluations of one hour"
+    return by_partition
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
@@ -42,7 +46,8 @@ def materialized(result: dg.ExecuteInProcessResult) -> set[str]:
 def test_blocking_failure_stops_downstream_for_a_single_hour(config: MonitorsConfig) -> None:
     result = run_pipeline(config, FRAUD, HOURS[30], HOURS[30])  # the demo's empty hour
     assert not result.success
-    check = evaluations(result)["hour_is_not_empty"]
+    [check] = evaluations(result, "hour_is_not_empty").values()
+    assert check.partition == key(HOURS[30]) and check.blocking
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
     assert check.metadata["observed"].value == 0 and check.metadata["threshold"].value == 1
     assert materialized(result) == {"prediction_logs"}  # no profile, reference or drift of garbage
@@ -54,9 +59,16 @@ def test_blocking_failure_stops_downstream_for_a_single_hour(config: MonitorsCon
 def test_multi_hour_run_skips_only_the_failed_hours(config: MonitorsConfig) -> None:
     result = run_pipeline(config, FRAUD, HOURS[28], HOURS[33])  # 30 is empty, 31 is missing
     assert result.success
-    check = evaluations(result)["hour_is_not_empty"]
-    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN  # partial: the run goes on
-    assert check.metadata["failed_hours"].value == [key(HOURS[30]), key(HOURS[31])]
+    hours = evaluations(result, "hour_is_not_empty")
+    assert sorted(hours) == [key(HOURS[i]) for i in range(28, 34)]  # one per hour, against its partition
+    assert sorted(p for p, e in hours.items() if not e.passed) == [key(HOURS[30]), key(HOURS[31])]
+    failed = hours[key(HOURS[30])]
+    assert failed.severity == dg.AssetCheckSeverity.ERROR and failed.metadata["observed"].value == 0
+    assert not failed.blocking  # partial: the run goes on, and downstream skips exactly those hours
+    for check in ("drift_share_below_threshold", "performance_within_margin"):  # checks of later assets
+        assert sorted(evaluations(result, check)) == [key(HOURS[i]) for i in (28, 29, 32, 33)]
+    targets = {e.partition: e.target_materialization_data for e in result.get_asset_check_evaluations()}
+    assert all(t is not None and t.run_id == result.run_id for t in targets.values())  # current status
     profiled = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.feature_profiles")}
     assert profiled == {HOURS[i] for i in (28, 29, 32, 33)}
     drifted = {h for (h,) in query(config, "SELECT DISTINCT partition_hour FROM main.drift_metrics")}

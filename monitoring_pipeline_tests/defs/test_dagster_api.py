@@ -1,11 +1,20 @@
 """The one wrapper around Dagster's non-public API (defs/dagster_api.py), on a real ephemeral
-instance: it fails when Dagster renames or reshapes the asset-check execution records."""
+instance: it fails when Dagster renames or reshapes the asset-check execution records, or stops
+counting per-partition evaluations as each partition's status."""
 
-from __future__ import annotations
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
-from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
+from monitoring_pipeline.defs.dagster_api import (
+    DONE,
+    PLANNED,
+    check_executions,
+    check_output,
+    latest_materializations,
+    partition_evaluation,
+)
 
 
 def test_check_execution_records_keep_their_shape() -> None:
@@ -22,3 +31,53 @@ def test_check_execution_records_keep_their_shape() -> None:
     assert records[0].status.value == "FAILED"
     older = check_executions(instance, key, limit=10, before=records[-1].id)
     assert [r.run_id for r in older] == [runs[0].run_id]
+
+
+def test_per_partition_evaluations_are_each_partitions_current_status() -> None:
+    """A range run's check evaluations, one per partition against its materialization, are what
+    Dagster's own check state (what the UI reads) counts as each partition's current status."""
+    parts = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
+    asset = dg.AssetKey(["m", "numbers"])
+    key = dg.AssetCheckKey(asset, "positive")
+    failing = "2026-01-01-01:00"
+
+    @dg.asset(
+        key=asset,
+        partitions_def=parts,
+        backfill_policy=dg.BackfillPolicy.multi_run(24),
+        check_specs=[dg.AssetCheckSpec("positive", asset=asset, partitions_def=parts)],
+    )
+    def numbers(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        yield dg.MaterializeResult()
+        targets = latest_materializations(context.instance, asset, context.partition_keys)
+        assert sorted(targets) == sorted(context.partition_keys)
+        for partition in context.partition_keys:
+            yield partition_evaluation(
+                key,
+                partition,
+                targets,
+                passed=partition != failing,
+                severity=dg.AssetCheckSeverity.ERROR,
+                blocking=False,
+                metadata={"observed": 1.0},
+                description=partition,
+            )
+        yield check_output(context, key)
+
+    instance = dg.DagsterInstance.ephemeral()
+    job = dg.Definitions(assets=[numbers], jobs=[dg.define_asset_job("j")]).resolve_job_def("j")
+    tags = {
+        "dagster/asset_partition_range_start": "2026-01-01-00:00",
+        "dagster/asset_partition_range_end": "2026-01-01-02:00",
+    }
+    for _ in range(2):  # the second run re-materializes: its evaluations point at the new materializations
+        result = job.execute_in_process(instance=instance, tags=tags)
+        assert result.success  # a failed hour that is not blocking leaves the run going
+    infos = {i.partition_key: i for i in instance.event_log_storage.get_asset_check_partition_info([key])}
+    assert sorted(infos) == ["2026-01-01-00:00", failing, "2026-01-01-02:00"]
+    assert all(i.is_current for i in infos.values())
+    assert {p: i.latest_execution_status.value for p, i in infos.items()}[failing] == "FAILED"
+    assert sum(i.latest_execution_status in DONE for i in infos.values()) == 3
+    records = check_executions(instance, key, limit=10)
+    assert len(records) == 6 and {r.partition for r in records} == set(infos)
+    assert {r.run_id for r in records[:3]} == {result.run_id}

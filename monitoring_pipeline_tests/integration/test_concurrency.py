@@ -48,11 +48,14 @@ import dagster as dg
 from monitoring_pipeline.config import load_config
 from monitoring_pipeline.defs.assets import prediction_logs_asset
 from monitoring_pipeline.defs.checks import prediction_logs_checks
+from monitoring_pipeline.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.resources.warehouse import WarehouseResource
 model = load_config().model("fraud_classifier")
 fast = {"schema_matches", "hour_is_not_empty", "volume_within_band"}  # the checks that read results rows
 checks = [c for c in prediction_logs_checks(model) if {k.name for k in c.check_keys} <= fast]
-resources = {"warehouse": WarehouseResource.from_config(load_config().warehouse)}
+resources = {
+    "warehouse": WarehouseResource.from_config(load_config().warehouse), "object_store": ObjectStoreResource()
+}
 with dg.DagsterInstance.get() as instance:
     for partition in sys.argv[1:]:
         start = time.perf_counter()
