@@ -1,6 +1,7 @@
 """As a person would see it: the Dagster webserver on loopback opened in headless Chromium (Debian's
 `chromium`), the asset graph of both demo models, a drift_metrics partition's metadata with the drift
-summary, and the drift report HTML rendered with its charts. Screenshots are saved beside the test's
+summary, a check's status per hour (also of hours checked in one run of several), and the drift report
+HTML rendered with its charts. Screenshots are saved beside the test's
 temporary files (the path is printed)."""
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from monitoring_pipeline.config import REPO_ROOT, load_config
 from monitoring_pipeline.reports import report_key
 from monitoring_pipeline_tests.browser import Browser
 from monitoring_pipeline_tests.conftest import HOURS, write_config
-from monitoring_pipeline_tests.helpers import free_port, key, run_pipeline, stop_process_group
+from monitoring_pipeline_tests.helpers import free_port, key, query, run_pipeline, stop_process_group
 
 pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
@@ -45,6 +46,16 @@ def test_the_ui_and_the_drift_report_in_a_real_browser(tmp_path: Path, demo_logs
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for hour in (HOURS[79], incident):  # hourly runs, as the schedule makes them
             assert run_pipeline(config, "delivery_time_regressor", hour, hour, instance=instance).success
+        # and a backfill's run of several hours: Dagster still gets each hour's check result
+        assert run_pipeline(
+            config, "delivery_time_regressor", HOURS[81], HOURS[84], instance=instance
+        ).success
+    [(failed, passed)] = query(
+        config,
+        "SELECT count(*) FILTER (NOT passed), count(*) FILTER (passed) FROM main.check_results "
+        "WHERE model = 'delivery_time_regressor' AND check_name = 'distance_km_not_drifted'",
+    )
+    assert failed >= 2 and passed >= 1 and failed + passed == 6
     env = {**os.environ, "MONITORING_CONFIG": str(config.path), "DAGSTER_HOME": str(home)}
     port = free_port()
     ui = subprocess.Popen(
@@ -100,6 +111,22 @@ def test_the_ui_and_the_drift_report_in_a_real_browser(tmp_path: Path, demo_logs
         assert sorted(drifted) == ["distance_km", "predicted_minutes"]
         shot = browser.screenshot(tmp_path / "drift-report.png")
         assert shot.stat().st_size > 20_000
+        # each check's status per hour, as Dagster itself keeps it, agrees with check_results
+        browser.goto(
+            f"{base}/assets/delivery_time_regressor/drift_metrics?view=checks&checkDetail=distance_km_not_drifted"
+        )
+        browser.wait_for("Execution history", "Partitions")
+        browser.click("Skip")
+        assert (
+            browser.evaluate(  # the check's own Partitions tab (the asset's comes first)
+                "(() => { const t = [...document.querySelectorAll('[role=tab]')]"
+                ".filter(e => e.innerText.trim() === 'Partitions');"
+                " t[t.length - 1].click(); return t.length; })()"
+            )
+            == 2
+        )
+        browser.wait_for(f"Failed ({failed})", f"Passed ({passed})", "In Progress (0)")
+        browser.screenshot(tmp_path / "check-partitions.png")
         print(f"screenshots in {tmp_path}")
     finally:
         if browser is not None:
