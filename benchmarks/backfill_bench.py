@@ -156,9 +156,20 @@ def floor(config_path: str, first: str, count: int) -> None:
     """The job's work for each hour, in this process, without Dagster (run in a fresh interpreter)."""
     from monitoring_pipeline import checks
     from monitoring_pipeline.config import load_config, parse_hour
-    from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
-    from monitoring_pipeline.ingest import ingest_hour
-    from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
+    from monitoring_pipeline.pipeline.ingest import ingest_hour
+    from monitoring_pipeline.pipeline.profile_and_drift import (
+        build_reference,
+        drift_hour,
+        profile_hour,
+        publish_reference,
+    )
+    from monitoring_pipeline.publish.reports import (
+        hour_report,
+        publish,
+        report_key,
+        window_key,
+        window_report,
+    )
     from monitoring_pipeline.storage.object_store import open_store
     from monitoring_pipeline.storage.warehouse import Warehouse
 

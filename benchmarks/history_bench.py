@@ -92,9 +92,14 @@ def seed_logs(folder: Path, rows: int) -> None:
 def day_one_template(config: Any) -> dict[str, Any]:
     """Run the measured model's 24 reference hours and one hour for real: real rows to copy back in time."""
     from monitoring_pipeline import checks
-    from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
-    from monitoring_pipeline.ingest import ingest_hour
-    from monitoring_pipeline.performance import ingest_labels, performance_hour
+    from monitoring_pipeline.pipeline.ingest import ingest_hour
+    from monitoring_pipeline.pipeline.performance import ingest_labels, performance_hour
+    from monitoring_pipeline.pipeline.profile_and_drift import (
+        build_reference,
+        drift_hour,
+        profile_hour,
+        publish_reference,
+    )
     from monitoring_pipeline.storage.object_store import open_store
     from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -124,11 +129,11 @@ def fill(config: Any, template: dict[str, Any], hours: int) -> int:
     import numpy as np
 
     from monitoring_pipeline import checks
-    from monitoring_pipeline.hourly import drift_rows, summary_row
-    from monitoring_pipeline.label_index import id_row
-    from monitoring_pipeline.performance import performance_row
-    from monitoring_pipeline.retention import ID_MARGIN_HOURS
+    from monitoring_pipeline.pipeline.performance import performance_row
+    from monitoring_pipeline.pipeline.profile_and_drift import drift_rows, summary_row
+    from monitoring_pipeline.pipeline.retention import ID_MARGIN_HOURS
     from monitoring_pipeline.storage import catalog
+    from monitoring_pipeline.storage.label_index import id_row
     from monitoring_pipeline.storage.warehouse import Warehouse
 
     wh = Warehouse.open(config.warehouse)
@@ -191,11 +196,16 @@ def copy_profiles(config: Any, hours: int) -> int:
 def operations(config: Any) -> dict[str, Callable[[], Any]]:
     from monitoring_pipeline import checks
     from monitoring_pipeline.alerts import dispatch, engine
-    from monitoring_pipeline.hourly import build_reference, drift_hour, profile_hour, publish_reference
-    from monitoring_pipeline.ingest import ingest_hour
-    from monitoring_pipeline.metrics import collect
-    from monitoring_pipeline.performance import ingest_labels, performance_hour
-    from monitoring_pipeline.reports import hour_report, publish, report_key
+    from monitoring_pipeline.pipeline.ingest import ingest_hour
+    from monitoring_pipeline.pipeline.performance import ingest_labels, performance_hour
+    from monitoring_pipeline.pipeline.profile_and_drift import (
+        build_reference,
+        drift_hour,
+        profile_hour,
+        publish_reference,
+    )
+    from monitoring_pipeline.publish.prometheus import collect
+    from monitoring_pipeline.publish.reports import hour_report, publish, report_key
     from monitoring_pipeline.storage.object_store import open_store
     from monitoring_pipeline.storage.sql_session import query
     from monitoring_pipeline.storage.warehouse import Warehouse

@@ -42,7 +42,7 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
 def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from monitoring_pipeline.backfill import backfill
+    from monitoring_pipeline.defs.backfill import backfill
     from monitoring_pipeline.demo import DEMO_MODELS, demo_hours
 
     if args.demo:
@@ -109,7 +109,7 @@ def _sql(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 
 def _metrics(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from monitoring_pipeline.metrics import collect, render, write_textfile
+    from monitoring_pipeline.publish.prometheus import collect, render, write_textfile
     from monitoring_pipeline.storage.warehouse import Warehouse
 
     text = render(collect(config, Warehouse.open(config.warehouse)))
@@ -122,7 +122,13 @@ def _metrics(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 
 def _report(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from monitoring_pipeline.reports import hour_report, publish, report_key, window_key, window_report
+    from monitoring_pipeline.publish.reports import (
+        hour_report,
+        publish,
+        report_key,
+        window_key,
+        window_report,
+    )
     from monitoring_pipeline.storage.warehouse import Warehouse
 
     wh = Warehouse.open(config.warehouse)
@@ -149,7 +155,7 @@ def _report(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 
 def _migrate(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from monitoring_pipeline.migrate import migrate
+    from monitoring_pipeline.storage.migrate import migrate
     from monitoring_pipeline.storage.warehouse import Warehouse
 
     wh = Warehouse.open(config.warehouse)

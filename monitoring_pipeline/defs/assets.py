@@ -1,4 +1,4 @@
-"""Per-model assets. Glue only: the work is in monitoring_pipeline.ingest."""
+"""Per-model assets. Glue only: the work is in monitoring_pipeline.pipeline.ingest."""
 
 from typing import Any
 
@@ -6,9 +6,9 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import hourly_asset, hours_metadata, partition_hours
-from monitoring_pipeline.ingest import IngestResult, ingest_hour
-from monitoring_pipeline.resources.object_store import ObjectStoreResource
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
+from monitoring_pipeline.pipeline.ingest import IngestResult, ingest_hour
 from monitoring_pipeline.storage.catalog import prediction_logs
 
 

@@ -1,4 +1,5 @@
-"""Per-model profile, reference and drift assets. Glue only: the work is in monitoring_pipeline.hourly."""
+"""Per-model profile, reference and drift assets. Glue only: the work is in
+monitoring_pipeline.pipeline.profile_and_drift."""
 
 from collections.abc import Iterator
 from datetime import datetime
@@ -8,7 +9,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.defs.checks import Event, check_specs, record_and_evaluate
+from monitoring_pipeline.defs.asset_checks import Event, check_specs, record_and_evaluate
 from monitoring_pipeline.defs.partitions import (
     backfill_policy,
     hourly_asset,
@@ -17,7 +18,8 @@ from monitoring_pipeline.defs.partitions import (
     partition_hours,
 )
 from monitoring_pipeline.defs.report_assets import report_link
-from monitoring_pipeline.hourly import (
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
+from monitoring_pipeline.pipeline.profile_and_drift import (
     STATIC_HOUR,
     HourDrift,
     build_reference,
@@ -28,8 +30,7 @@ from monitoring_pipeline.hourly import (
     profiled_hours,
     publish_reference,
 )
-from monitoring_pipeline.reports import report_key
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 
 
@@ -60,7 +61,7 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
 def usable_hours(
     context: dg.AssetExecutionContext, model: ModelConfig, wh: Any
 ) -> tuple[list[datetime], list[datetime]]:
-    """The run's hours, less those whose blocking checks failed in this run (see defs/checks.hour_events)."""
+    """The run's hours, less those whose blocking checks failed in this run (see defs/asset_checks.hour_events)."""
     blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
     hours = partition_hours(context)
     return [h for h in hours if h not in blocked], [h for h in hours if h in blocked]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
+from monitoring_pipeline.defs.asset_checks import check_specs, prediction_logs_checks
 from monitoring_pipeline.defs.assets import prediction_logs_asset
-from monitoring_pipeline.defs.checks import check_specs, prediction_logs_checks
 from monitoring_pipeline.defs.drift_assets import (
     drift_metrics_asset,
     feature_profiles_asset,
@@ -21,11 +21,11 @@ from monitoring_pipeline.defs.performance_assets import (
     performance_job,
 )
 from monitoring_pipeline.defs.report_assets import drift_report_asset
+from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 from monitoring_pipeline.defs.retention import retention_job, retention_schedule
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
 from monitoring_pipeline.defs.sensors import alerts_sensor, prometheus_sensor
-from monitoring_pipeline.resources.object_store import ObjectStoreResource
-from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:

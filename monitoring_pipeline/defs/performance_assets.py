@@ -1,5 +1,5 @@
 """Labels, model performance and the sensor that recomputes an hour when its labels land. Glue only:
-the work is in monitoring_pipeline.performance and monitoring_pipeline.checks."""
+the work is in monitoring_pipeline.pipeline.performance and monitoring_pipeline.checks."""
 
 import json
 from collections.abc import Iterator
@@ -10,7 +10,7 @@ import dagster as dg
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
-from monitoring_pipeline.defs.checks import Event, check_specs, record_and_evaluate
+from monitoring_pipeline.defs.asset_checks import Event, check_specs, record_and_evaluate
 from monitoring_pipeline.defs.drift_assets import skipped_metadata, usable_hours
 from monitoring_pipeline.defs.partitions import (
     KEY_FORMAT,
@@ -18,15 +18,15 @@ from monitoring_pipeline.defs.partitions import (
     hours_metadata,
     partition_hours,
 )
-from monitoring_pipeline.performance import (
+from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
+from monitoring_pipeline.pipeline.performance import (
     HourPerformance,
     LabelsResult,
     ingest_labels,
     labels_of,
     performance_hour,
 )
-from monitoring_pipeline.resources.object_store import ObjectStoreResource
-from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
 def labels_asset(model: ModelConfig) -> dg.AssetsDefinition:

@@ -1,5 +1,5 @@
 """The drift report asset: one self-contained HTML page per model and hour, and a window heat map for
-multi-hour runs. Glue only: the rendering is in monitoring_pipeline.reports."""
+multi-hour runs. Glue only: the rendering is in monitoring_pipeline.publish.reports."""
 
 from typing import Any
 
@@ -10,7 +10,8 @@ from monitoring_pipeline.defs.partitions import (
     hourly_asset,
     partition_hours,
 )
-from monitoring_pipeline.reports import (
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
+from monitoring_pipeline.publish.reports import (
     drift_hours,
     hour_report,
     publish,
@@ -18,7 +19,6 @@ from monitoring_pipeline.reports import (
     window_key,
     window_report,
 )
-from monitoring_pipeline.resources.warehouse import WarehouseResource
 
 
 def report_link(uri: str) -> Any:

@@ -1,12 +1,13 @@
-"""The daily retention job and its schedule. Glue only: the work is in monitoring_pipeline.retention."""
+"""The daily retention job and its schedule. Glue only: the work is in
+monitoring_pipeline.pipeline.retention."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
 from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.resources.warehouse import WarehouseResource
-from monitoring_pipeline.retention import apply_retention
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
+from monitoring_pipeline.pipeline.retention import apply_retention
 
 
 def retention_job(config: MonitorsConfig) -> dg.JobDefinition:

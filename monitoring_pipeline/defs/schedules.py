@@ -8,7 +8,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import KEY_FORMAT
-from monitoring_pipeline.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.storage import layout
 
 HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")

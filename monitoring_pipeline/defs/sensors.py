@@ -11,7 +11,7 @@ import dagster as dg
 from monitoring_pipeline.alerts import dispatch, engine
 from monitoring_pipeline.config import MonitorsConfig, parse_hour
 from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 
 PAGE = 100
 ABANDONED_AFTER_SECONDS = 6 * 3600
@@ -115,7 +115,7 @@ def prometheus_sensor(config: MonitorsConfig) -> dg.SensorDefinition:
     def prometheus_textfile(
         context: dg.SensorEvaluationContext, warehouse: WarehouseResource
     ) -> dg.SkipReason:
-        from monitoring_pipeline.metrics import collect, render, write_textfile
+        from monitoring_pipeline.publish.prometheus import collect, render, write_textfile
 
         assert config.prometheus_textfile is not None
         samples = collect(config, warehouse.get())

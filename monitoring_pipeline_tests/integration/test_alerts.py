@@ -17,7 +17,7 @@ import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.defs.factory import build_definitions
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import copy_hour, free_port, query, run_pipeline
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from monitoring_pipeline.config import REPO_ROOT, load_config
-from monitoring_pipeline.reports import report_key
+from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline_tests.browser import Browser
 from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import free_port, key, query, run_pipeline, stop_process_group

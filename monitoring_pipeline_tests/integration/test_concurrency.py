@@ -27,7 +27,7 @@ MODEL = "fraud_classifier"
 READER = """
 import sys
 from monitoring_pipeline.config import load_config
-from monitoring_pipeline.metrics import collect
+from monitoring_pipeline.publish.prometheus import collect
 from monitoring_pipeline.storage.warehouse import Warehouse
 config = load_config(sys.argv[1])
 wh = Warehouse.open(config.warehouse)
@@ -47,9 +47,9 @@ import sys, time
 import dagster as dg
 from monitoring_pipeline.config import load_config
 from monitoring_pipeline.defs.assets import prediction_logs_asset
-from monitoring_pipeline.defs.checks import prediction_logs_checks
-from monitoring_pipeline.resources.object_store import ObjectStoreResource
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.defs.asset_checks import prediction_logs_checks
+from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 model = load_config().model("fraud_classifier")
 fast = {"schema_matches", "hour_is_not_empty", "volume_within_band"}  # the checks that read results rows
 checks = [c for c in prediction_logs_checks(model) if {k.name for k in c.check_keys} <= fast]

@@ -17,10 +17,10 @@ import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.demo import seed_demo
-from monitoring_pipeline.hourly import profile_hour
-from monitoring_pipeline.ingest import IngestError, ingest_hour
-from monitoring_pipeline.metrics import collect
-from monitoring_pipeline.reports import hour_report
+from monitoring_pipeline.pipeline.ingest import IngestError, ingest_hour
+from monitoring_pipeline.pipeline.profile_and_drift import profile_hour
+from monitoring_pipeline.publish.prometheus import collect
+from monitoring_pipeline.publish.reports import hour_report
 from monitoring_pipeline.storage.object_store import CACHE, ObjectStoreError, S3ObjectStore
 from monitoring_pipeline.storage.sql_session import query as sql_query
 from monitoring_pipeline.storage.warehouse import Warehouse

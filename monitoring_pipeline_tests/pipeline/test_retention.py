@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import load_config
 from monitoring_pipeline.defs.factory import build_definitions
-from monitoring_pipeline.retention import ID_MARGIN_HOURS, cutoff_of
+from monitoring_pipeline.pipeline.retention import ID_MARGIN_HOURS, cutoff_of
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import write_config

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 import types
 import typing
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError
 CONFIG_ENV = "MONITORING_CONFIG"
 RESULTS_ENV = "MONITORING_RESULTS"
 WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
@@ -974,7 +973,3 @@ def reference_table() -> str:
     lines = ["| field | required | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{k}` | {r} | {m.replace('|', chr(92) + '|')} |" for k, r, m in reference_rows()]
     return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    sys.stdout.write(reference_table())

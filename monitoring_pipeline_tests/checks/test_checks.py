@@ -13,8 +13,8 @@ import pytest
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import Column, MonitorsConfig, load_config
-from monitoring_pipeline.hourly import HourDrift, profile_hour
-from monitoring_pipeline.ingest import ingest_hour
+from monitoring_pipeline.pipeline.ingest import ingest_hour
+from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, profile_hour
 from monitoring_pipeline.quality.suite import ExpectationSpec
 from monitoring_pipeline.quality.validate import validate
 from monitoring_pipeline.stats.drift import evaluate_feature, summarize

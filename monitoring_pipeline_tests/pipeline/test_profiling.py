@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from monitoring_pipeline.config import Column
-from monitoring_pipeline.profiling import profile_relation, profiles_from_table, profiles_to_table
+from monitoring_pipeline.pipeline.profiling import profile_relation, profiles_from_table, profiles_to_table
 from monitoring_pipeline.stats.profiles import OTHER, categorical_profile, numeric_profile
 from monitoring_pipeline.storage import duck
 

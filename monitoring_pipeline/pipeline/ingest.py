@@ -17,9 +17,8 @@ from typing import Any
 
 import duckdb
 
-from monitoring_pipeline import label_index
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
+from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index, layout
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
 from monitoring_pipeline.storage.warehouse import Warehouse
 

@@ -20,9 +20,8 @@ from typing import Any
 import duckdb
 import sqlalchemy as sa
 
-from monitoring_pipeline import label_index
 from monitoring_pipeline.config import ModelConfig, MonitorsConfig
-from monitoring_pipeline.storage import catalog, duck, layout
+from monitoring_pipeline.storage import catalog, duck, label_index, layout
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 Row = dict[str, Any]

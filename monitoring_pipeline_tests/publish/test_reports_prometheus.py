@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_pipeline.cli import main
 from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
-from monitoring_pipeline.metrics import HELP, PREFIX, collect, render
-from monitoring_pipeline.reports import report_key
+from monitoring_pipeline.publish.prometheus import HELP, PREFIX, collect, render
+from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import query, run_pipeline

@@ -23,9 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
-from monitoring_pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
-from monitoring_pipeline.label_index import arrival_window, loaded_arrivals, match_labels
-from monitoring_pipeline.stats.performance import (
+from monitoring_pipeline.pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.stats.performance_metrics import (
     calibration_counts,
     calibrator_from_counts,
     cbpe,
@@ -33,6 +32,7 @@ from monitoring_pipeline.stats.performance import (
     regression_metrics,
 )
 from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
+from monitoring_pipeline.storage.label_index import arrival_window, loaded_arrivals, match_labels
 from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 

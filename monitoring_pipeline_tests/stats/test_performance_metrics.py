@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitoring_pipeline.performance import standard_error
-from monitoring_pipeline.stats.performance import (
+from monitoring_pipeline.pipeline.performance import standard_error
+from monitoring_pipeline.stats.performance_metrics import (
     cbpe,
     classification_metrics,
     expected_calibration_error,

@@ -14,14 +14,14 @@ import sqlalchemy as sa
 from monitoring_pipeline import checks
 from monitoring_pipeline.cli import main
 from monitoring_pipeline.config import load_config
-from monitoring_pipeline.metrics import collect
-from monitoring_pipeline.reports import hour_report
+from monitoring_pipeline.publish.prometheus import collect
+from monitoring_pipeline.publish.reports import hour_report
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import write_config
 
-FIXTURE = Path(__file__).parent / "fixtures" / "previous_release_warehouse.tar.gz"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "previous_release_warehouse.tar.gz"
 MODEL = "fraud_classifier"
 LAST = datetime(2026, 11, 20, 0, tzinfo=UTC) + timedelta(hours=45)  # the fixture's last hour (demo hour 45)
 

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.demo import INCIDENTS, fraud_hour, write_hour
-from monitoring_pipeline.ingest import IngestError, ingest_hour
-from monitoring_pipeline.performance import ingest_labels, performance_hour
-from monitoring_pipeline.stats.performance import classification_metrics
+from monitoring_pipeline.pipeline.ingest import IngestError, ingest_hour
+from monitoring_pipeline.pipeline.performance import ingest_labels, performance_hour
+from monitoring_pipeline.stats.performance_metrics import classification_metrics
 from monitoring_pipeline.storage import catalog, duck, fingerprints, layout
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse

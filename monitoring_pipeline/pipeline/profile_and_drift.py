@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
+from monitoring_pipeline.pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
 from monitoring_pipeline.stats.drift import DriftColumn, DriftSummary, FeatureDrift, evaluate_hour, summarize
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck

@@ -22,9 +22,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from monitoring_pipeline.config import ModelConfig, Severity
-from monitoring_pipeline.hourly import HourDrift, load_profiles
-from monitoring_pipeline.ingest import ROLE_TYPES, expected_columns
-from monitoring_pipeline.performance import HourPerformance, judged_metric, labels_of
+from monitoring_pipeline.pipeline.ingest import ROLE_TYPES, expected_columns
+from monitoring_pipeline.pipeline.performance import HourPerformance, judged_metric, labels_of
+from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, load_profiles
 from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import catalog, layout
 from monitoring_pipeline.storage.object_store import open_store

@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.hourly import MissingInputError, load_profiles, load_reference
+from monitoring_pipeline.pipeline.profile_and_drift import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse

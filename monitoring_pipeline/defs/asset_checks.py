@@ -12,7 +12,7 @@ from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig, parse_hour
 from monitoring_pipeline.defs import dagster_api
 from monitoring_pipeline.defs.partitions import KEY_FORMAT, hourly_partitions
-from monitoring_pipeline.resources.warehouse import WarehouseResource
+from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 Event = dg.AssetCheckEvaluation | dg.Output
