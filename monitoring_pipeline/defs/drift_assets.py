@@ -61,7 +61,8 @@ def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
 def usable_hours(
     context: dg.AssetExecutionContext, model: ModelConfig, wh: Any
 ) -> tuple[list[datetime], list[datetime]]:
-    """The run's hours, less those whose blocking checks failed in this run (see defs/asset_checks.hour_events)."""
+    """The run's hours, less those whose blocking checks failed in this run (see
+    defs/asset_checks.hour_events)."""
     blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
     hours = partition_hours(context)
     return [h for h in hours if h not in blocked], [h for h in hours if h in blocked]
