@@ -30,7 +30,9 @@ def ticker(
     sensor = defs.resolve_sensor_def(name)
 
     def tick() -> list[dg.RunRequest]:
-        context = dg.build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+        context = dg.build_sensor_context(
+            instance=instance, repository_def=defs.get_repository_def(), resources=dict(defs.resources or {})
+        )
         return sensor.evaluate_tick(context).run_requests
 
     return tick
