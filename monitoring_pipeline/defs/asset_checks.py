@@ -3,7 +3,7 @@ per hour, and gives Dagster one evaluation per hour against that hour's partitio
 check's failed hours, also inside a run of many hours. Glue only: the evaluations are in
 monitoring_pipeline.checks."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -23,16 +23,27 @@ def check_key(model: ModelConfig, check: checks.Check) -> dg.AssetCheckKey:
     return dg.AssetCheckKey(dg.AssetKey([model.name, check.asset]), check.name)
 
 
+def targets_of(
+    context: AnyContext, model: ModelConfig, asset: str, outcomes: Sequence[checks.CheckOutcome]
+) -> dict[str, Any]:
+    """The latest materialization of each hour the outcomes cover: what their evaluations point at."""
+    partitions = sorted({f"{o.hour:{KEY_FORMAT}}" for o in outcomes})
+    return dagster_api.latest_materializations(context.instance, dg.AssetKey([model.name, asset]), partitions)
+
+
 def hour_events(
-    context: AnyContext, model: ModelConfig, check: checks.Check, outcomes: Sequence[checks.CheckOutcome]
+    context: AnyContext,
+    model: ModelConfig,
+    check: checks.Check,
+    outcomes: Sequence[checks.CheckOutcome],
+    targets: Mapping[str, Any],
 ) -> Iterator[Event]:
-    """One evaluation per hour, then the check's step output. A blocking check stops the run's
-    downstream steps only when it failed on every hour of the run; when only some hours failed, the run
-    goes on and downstream assets skip exactly those hours (read from check_results), so those hours'
-    evaluations are not blocking, though each keeps its severity."""
+    """One evaluation per hour (against `targets`, see targets_of), then the check's step output. A
+    blocking check stops the run's downstream steps only when it failed on every hour of the run; when
+    only some hours failed, the run goes on and downstream assets skip exactly those hours (read from
+    check_results), so those hours' evaluations are not blocking, though each keeps its severity."""
     key = check_key(model, check)
     partitions = [f"{o.hour:{KEY_FORMAT}}" for o in outcomes]
-    targets = dagster_api.latest_materializations(context.instance, key.asset_key, partitions)
     stops = check.blocking and bool(outcomes) and not any(o.passed for o in outcomes)
     for partition, o in zip(partitions, outcomes, strict=True):
         metadata: dict[str, Any] = {
@@ -71,8 +82,9 @@ def record_and_evaluate(
     for check in declared:  # recorded before Dagster hears of any: the alert sensor reads these rows
         if by_check.get(check.name):
             checks.record(wh, model.name, asset, check.name, context.run.run_id, by_check[check.name])
+    targets = targets_of(context, model, asset, outcomes)  # once for all the asset's checks
     for check in declared:
-        yield from hour_events(context, model, check, by_check.get(check.name, []))
+        yield from hour_events(context, model, check, by_check.get(check.name, []), targets)
 
 
 def check_specs(model: ModelConfig, asset: str) -> list[dg.AssetCheckSpec]:
@@ -108,7 +120,9 @@ def hourly_check(model: ModelConfig, check: checks.Check) -> dg.AssetChecksDefin
         outcomes = [check.run(model, hour, wh) for hour in hours]
         if outcomes:  # recorded before Dagster hears of any: the alert sensor reads these rows
             checks.record(wh, model.name, check.asset, check.name, context.run.run_id, outcomes)
-        yield from hour_events(context, model, check, outcomes)
+        yield from hour_events(
+            context, model, check, outcomes, targets_of(context, model, check.asset, outcomes)
+        )
 
     return _check
 

@@ -18,7 +18,24 @@ ABANDONED_AFTER_SECONDS = 6 * 3600
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 
 
-def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: dict) -> list:
+class Runs:
+    """Which runs are still going, asked once per run in a tick (every check of a run's model has
+    planned evaluations while it runs)."""
+
+    def __init__(self, instance: dg.DagsterInstance) -> None:
+        self.instance = instance
+        self.known: dict[str, bool] = {}  # run id -> still going
+
+    def going(self, run_ids: set[str]) -> set[str]:
+        unknown = sorted(run_ids - self.known.keys())
+        if unknown:
+            records = self.instance.get_run_records(dg.RunsFilter(run_ids=unknown))
+            status = {r.dagster_run.run_id: r.dagster_run.status not in FINISHED for r in records}
+            self.known |= {run_id: status.get(run_id, False) for run_id in unknown}  # deleted: not going
+        return {run_id for run_id in run_ids if self.known[run_id]}
+
+
+def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor: dict, runs: Runs) -> list:
     """Completed evaluations of `key` not processed yet, oldest first: one per hour (partition) of a run.
     The cursor keeps the highest id below which everything is done, plus the ids above it already
     handled (runs can finish out of order: an evaluation planned earlier may complete after a later
@@ -35,21 +52,13 @@ def new_evaluations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, cursor:
     new = sorted((r for r in records if r.status in DONE and r.id not in handled), key=lambda r: r.id)
     stale = time.time() - ABANDONED_AFTER_SECONDS
     planned = [r for r in records if r.status == PLANNED and r.create_timestamp > stale]
-    going = running(instance, {r.run_id for r in planned})
+    going = runs.going({r.run_id for r in planned})
     in_flight = [r.id for r in planned if r.run_id in going]
     handled |= {r.id for r in new}
     top = max([floor, *handled])
     cursor["floor"] = min(in_flight) - 1 if in_flight else top
     cursor["handled"] = sorted(i for i in handled if i > cursor["floor"])
     return new
-
-
-def running(instance: dg.DagsterInstance, run_ids: set[str]) -> set[str]:
-    """Those of `run_ids` that have not finished (one query; none when there is nothing planned)."""
-    if not run_ids:
-        return set()
-    records = instance.get_run_records(dg.RunsFilter(run_ids=sorted(run_ids)))
-    return {r.dagster_run.run_id for r in records if r.dagster_run.status not in FINISHED}
 
 
 def evaluated_hours(records: Sequence) -> dict[tuple[str, str], set[datetime] | None]:
@@ -84,9 +93,10 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
         wh = warehouse.get()
         found = []
         by_name = {key.to_user_string(): key for key in check_keys}
+        runs = Runs(context.instance)
         for name, key in by_name.items():
             cursor = state.checks.setdefault(name, {})
-            found += [(name, r) for r in new_evaluations(context.instance, key, cursor)]
+            found += [(name, r) for r in new_evaluations(context.instance, key, cursor, runs)]
         outcomes = []
         for (name, run_id), hours in evaluated_hours(found).items():
             key = by_name[name]
