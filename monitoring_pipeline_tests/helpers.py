@@ -112,19 +112,31 @@ def run_pipeline(
     instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Every asset (and check) of a model for the hours first..last in one run, the way a backfill
-    run does, after materializing a static (fixed-window or file) reference on its own."""
+    run does, after materializing a file reference on its own (a fixed window's: build_reference)."""
     job = build_definitions(config).resolve_implicit_global_asset_job_def()
     instance = instance or dg.DagsterInstance.ephemeral()
-    tags = {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
-    keys = {name: dg.AssetKey([model, name]) for name in PIPELINE}
-    reference = config.model(model).reference.type
-    if reference == "fixed":  # its input hours come first
-        selection = [keys["prediction_logs"], keys["feature_profiles"]]
-        job.execute_in_process(asset_selection=selection, tags=tags, instance=instance, raise_on_error=False)
-    if reference != "trailing":
-        job.execute_in_process(asset_selection=[keys["reference_profile"]], instance=instance)
+    if config.model(model).reference.type == "file":
+        job.execute_in_process(asset_selection=[dg.AssetKey([model, "reference_profile"])], instance=instance)
     hourly = [dg.AssetKey([model, name]) for name in hourly_asset_names(config.model(model))]
-    return job.execute_in_process(asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False)
+    return job.execute_in_process(
+        asset_selection=hourly, tags=range_tags(first, last), instance=instance, raise_on_error=False
+    )
+
+
+def build_reference(
+    config: MonitorsConfig, model: str, instance: dg.DagsterInstance, first: datetime, last: datetime
+) -> None:
+    """A fixed window's reference: its hours loaded and profiled (nothing else), then the reference."""
+    job = build_definitions(config).resolve_implicit_global_asset_job_def()
+    inputs = [dg.AssetKey([model, "prediction_logs"]), dg.AssetKey([model, "feature_profiles"])]
+    assert job.execute_in_process(
+        asset_selection=inputs, tags=range_tags(first, last), instance=instance
+    ).success
+    job.execute_in_process(asset_selection=[dg.AssetKey([model, "reference_profile"])], instance=instance)
+
+
+def range_tags(first: datetime, last: datetime) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
 
 
 def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:
