@@ -25,7 +25,7 @@ from monitoring_pipeline.config import ModelConfig, Severity
 from monitoring_pipeline.pipeline.ingest import ROLE_TYPES, expected_columns
 from monitoring_pipeline.pipeline.performance import HourPerformance, judged_metric, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, load_profiles
-from monitoring_pipeline.stats.profiles import merge_profiles
+from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, layout
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -155,32 +155,61 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
 
 def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
     """The Great Expectations suite built from the config and the last 24 hours' profiles."""
-    from monitoring_pipeline.quality.suite import build_suite
-    from monitoring_pipeline.quality.validate import validate
+    return data_quality_hours(model, [hour], warehouse)[0]
 
-    previous = [hour - timedelta(hours=k) for k in range(1, RECENT_HOURS + 1)]
-    by_hour = load_profiles(warehouse, catalog.feature_profiles, model.name, previous)
-    recent = {
+
+def data_quality_hours(model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse) -> list[Verdict]:
+    """`data_quality` for every hour of a run, each verdict the same as alone: the profiles they need
+    are read once, and small hours are validated together (`quality.validate.validate_hours`: GX's
+    cost is per expectation, not per row), never more than BATCH_ROWS rows held at once."""
+    from monitoring_pipeline.quality.suite import build_suite
+    from monitoring_pipeline.quality.validate import batches, validate_hours
+
+    hours = list(hours)
+    previous = sorted({h - timedelta(hours=k) for h in hours for k in range(1, RECENT_HOURS + 1)})
+    profiles = load_profiles(warehouse, catalog.feature_profiles, model.name, previous)
+    paths = warehouse.fetch_hours(catalog.prediction_logs, model.name, hours)
+    rows = _rows(warehouse, model, list(paths))
+    verdicts: dict[datetime, Verdict] = {
+        h: Verdict(h, False, None, None, "the hour has not been loaded") for h in hours if h not in paths
+    }
+    loaded = [h for h in hours if h in paths]
+    for chunk in batches([rows.get(h, 0) for h in loaded]):
+        chunk_hours = [loaded[i] for i in chunk]
+        suites = [build_suite(model, _recent(model, profiles, h)) for h in chunk_hours]
+        built = [_quality_frame(model, paths[h], s) for h, s in zip(chunk_hours, suites, strict=True)]
+        frames, ids = [f for f, _ in built], [i for _, i in built]
+        results = validate_hours(frames, suites, name=f"{model.name}_logs")
+        for h, found, hour_ids in zip(chunk_hours, results, ids, strict=True):
+            verdicts[h] = _quality_verdict(h, [_id_samples(r, model.id_column, hour_ids) for r in found])
+    return [verdicts[h] for h in hours]
+
+
+def _recent(
+    model: ModelConfig, profiles: dict[datetime, dict[str, Profile]], hour: datetime
+) -> dict[str, Profile]:
+    """The hour's previous RECENT_HOURS profiles, merged per monitored column."""
+    by_hour = [
+        profiles[p] for k in range(1, RECENT_HOURS + 1) if (p := hour - timedelta(hours=k)) in profiles
+    ]
+    return {
         c.name: m
         for c in model.monitored_columns
-        if (m := merge_profiles(p[c.name] for p in by_hour.values() if c.name in p)) is not None
+        if (m := merge_profiles(p[c.name] for p in by_hour if c.name in p)) is not None
     }
-    specs = build_suite(model, recent)
+
+
+def _quality_frame(model: ModelConfig, path: Path, specs: Sequence[Any]) -> tuple[pd.DataFrame, Any]:
+    """The columns the suite reads, as GX is fast on them: categories as pandas categoricals (cheap to
+    fingerprint and filter), prediction ids as factorized codes."""
     columns = sorted({s.column for s in specs})
-    path = _fetch_partition(warehouse, model, hour)
     categorical = [c.name for c in model.monitored_columns if c.kind == "categorical" and c.name in columns]
-    # categories read as dictionaries (pandas categoricals): cheap for GX to fingerprint and filter
-    table = pq.read_table(path, columns=columns, read_dictionary=categorical) if path else None
-    ids = None
+    table = pq.read_table(path, columns=columns, read_dictionary=categorical)
     strings = {pa.string(): pd.StringDtype("pyarrow")}.get  # ids stay Arrow strings: fast to factorize
-    frame = table.to_pandas(types_mapper=strings, split_blocks=True) if table is not None else None
-    if frame is not None:
-        frame, ids = _ids_as_codes(frame, model.id_column)
-    if frame is None:
-        return Verdict(hour, False, None, None, "the hour has not been loaded")
-    results = [
-        _id_samples(r, model.id_column, ids) for r in validate(frame, specs, name=f"{model.name}_logs")
-    ]
+    return _ids_as_codes(table.to_pandas(types_mapper=strings, split_blocks=True), model.id_column)
+
+
+def _quality_verdict(hour: datetime, results: Sequence[Any]) -> Verdict:
     failed = [r for r in results if not r.success]
     worst = min((r.observed for r in results if r.observed is not None), default=None)
     text = (
@@ -420,6 +449,9 @@ class Declared:
     after: tuple[str, ...] = ()  # other assets of the model it reads: it runs after them
     columns: Callable[[ModelConfig], Sequence[str]] | None = None
     applies: Callable[[ModelConfig], bool] = lambda model: True
+    # the evaluation of many hours at once (model, hours, warehouse) -> one Verdict per hour, each the
+    # same as `evaluate` gives alone; where one pass over the hours is cheaper than one per hour
+    evaluate_hours: Callable[..., list[Verdict]] | None = None
 
 
 @dataclass(frozen=True)
@@ -454,7 +486,22 @@ class Check:
 
     def run(self, model: ModelConfig, *subject: Any) -> CheckOutcome:
         d = self.declared
-        v = d.evaluate(model, *subject, self.column) if d.columns else d.evaluate(model, *subject)
+        return self._outcome(
+            model, d.evaluate(model, *subject, self.column) if d.columns else d.evaluate(model, *subject)
+        )
+
+    def run_hours(
+        self, model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse
+    ) -> list[CheckOutcome]:
+        """The check for each of `hours` (in one pass where the declaration has `evaluate_hours`)."""
+        d = self.declared
+        if d.evaluate_hours is None or d.columns or not hours:
+            return [self.run(model, hour, warehouse) for hour in hours]
+        verdicts = d.evaluate_hours(model, hours, warehouse)
+        assert [v.hour for v in verdicts] == list(hours), f"{self.name}: one verdict per hour, in order"
+        return [self._outcome(model, v) for v in verdicts]
+
+    def _outcome(self, model: ModelConfig, v: Verdict) -> CheckOutcome:
         severity = v.severity or self.severity(model)
         return CheckOutcome(
             self.name, v.hour, v.passed, severity, v.observed, v.threshold, v.description, v.details
@@ -529,6 +576,7 @@ DECLARED: tuple[Declared, ...] = (
         ),
         "data_quality",
         after=("feature_profiles",),  # its ranges and known sets come from the previous hours' profiles
+        evaluate_hours=data_quality_hours,
     ),
     Declared(
         "drift_share_below_threshold",

@@ -117,7 +117,7 @@ def hourly_check(model: ModelConfig, check: checks.Check) -> dg.AssetChecksDefin
         if after:  # it reads downstream assets, so it skips the hours they skipped (as a one-hour run would)
             blocked = checks.failed_blocking_hours(wh, model.name, context.run.run_id)
             hours = [h for h in hours if h not in blocked]
-        outcomes = [check.run(model, hour, wh) for hour in hours]
+        outcomes = check.run_hours(model, hours, wh)
         if outcomes:  # recorded before Dagster hears of any: the alert sensor reads these rows
             checks.record(wh, model.name, check.asset, check.name, context.run.run_id, outcomes)
         yield from hour_events(
