@@ -8,968 +8,114 @@ monitoring_pipeline.config`). Reading it:
 - every problem is reported at once, each as `<file>: model '<m>': field '<a.b>': <problem>`, and no
   value is shown longer than SHOW_CHARS characters;
 - relative paths are resolved against the file's own folder.
+
+Modules: `models` (the schema), `loader` (reading the file, errors as users read them),
+`readme_table` (the README's table). Import the names from here.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import re
-import types
-import typing
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from monitoring_pipeline.config.loader import (
+    default_config_path,
+    describe,
+    load_config,
+    read_yaml,
 )
-from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
-
-from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
-
-CONFIG_ENV = "MONITORING_CONFIG"
-RESULTS_ENV = "MONITORING_RESULTS"
-WAREHOUSE_DATA_ENV = "MONITORING_WAREHOUSE_DATA"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
-COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-# columns the warehouse adds to every hour's rows: a feature of that name would be renamed `_1`
-RESERVED_COLUMNS = ("partition_hour", "source_object")
-MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped file has ~300
-SHOW_CHARS = 200  # no value is shown longer than this in an error
-
-
-class ConfigError(ValueError):
-    """The monitors file is invalid; the message lists every problem found."""
-
-
-class Severity(StrEnum):
-    WARN = "WARN"
-    ERROR = "ERROR"
-
-
-class FieldProblems(ValueError):
-    """Problems found by a cross-field rule, each at its own field (a path below the validated model)."""
-
-    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
-        super().__init__("; ".join(message for _, message in problems))
-        self.problems = problems
-
-
-def show(value: Any) -> str:
-    """A value as an error shows it: its repr, cut to SHOW_CHARS characters."""
-    text = repr(value)
-    return text if len(text) <= SHOW_CHARS else text[: SHOW_CHARS - 20] + f"... ({len(text)} chars)"
-
-
-def _base(info: ValidationInfo) -> Path:
-    return (info.context or {}).get("base", Path.cwd())
-
-
-def resolve_location(location: str, base: Path) -> str:
-    """s3:// URIs stay as they are; local paths become absolute, relative to the config's folder."""
-    if location.startswith("s3://"):
-        return location.rstrip("/")
-    return str((base / Path(location).expanduser()).resolve())
-
-
-def parse_hour(value: Any) -> datetime:
-    """Accept '2024-01-01-05:00' (Dagster's key), ISO strings, dates and datetimes; return UTC."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif hasattr(value, "isoformat"):  # a date
-        parsed = datetime.fromisoformat(value.isoformat())
-    else:
-        text = str(value).strip()
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}-\d{2}:\d{2}", text):
-            text = text[:10] + "T" + text[11:]
-        parsed = datetime.fromisoformat(text)
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return parsed
-
-
-def _hour(value: Any) -> datetime:
-    try:
-        hour = parse_hour(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected an hour such as '2024-01-01-00:00'; got {show(value)}") from None
-    if hour.minute or hour.second or hour.microsecond:
-        raise ValueError(f"must fall on a whole hour; got {show(value)}")
-    return hour
-
-
-def _column_name(value: str) -> str:
-    if not COLUMN_NAME.match(value):
-        raise ValueError(f"{show(value)} is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if "://" in value or not ENV_NAME.match(value):  # never echo it: it may be the secret itself
-        raise ValueError(
-            "must be the NAME of an environment variable (e.g. SLACK_WEBHOOK_URL), not its value; "
-            "secrets never go in this file"
-        )
-    return value
-
-
-def _non_empty(value: str) -> str:
-    if not value.strip():
-        raise ValueError("required, a non-empty string")
-    return value.strip()
-
-
-def _located(value: str, info: ValidationInfo) -> str:
-    return resolve_location(value, _base(info))
-
-
-def _upper(value: Any) -> Any:
-    return value.upper() if isinstance(value, str) else value
-
-
-Whole = Annotated[int, Strict()]
-Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
-Flag = Annotated[bool, Strict()]
-Text = Annotated[str, Strict(), AfterValidator(_non_empty)]
-Location = Annotated[Text, AfterValidator(_located)]  # a folder or s3:// URI, relative to the file's folder
-ColumnName = Annotated[str, Strict(), AfterValidator(_column_name)]
-EnvName = Annotated[str, Strict(), AfterValidator(_env_name)]
-Hour = Annotated[datetime, BeforeValidator(_hour)]
-Level = Annotated[Severity, BeforeValidator(_upper)]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", validate_default=True, hide_input_in_errors=True, validate_by_name=True
-    )
-
-
-class Column(Frozen):
-    """A monitored column: `{name: kind}` or `{name: {kind: ..., critical: ..., ...}}`."""
-
-    name: ColumnName
-    kind: Literal["numerical", "categorical"] = Field(description="`numerical` or `categorical`")
-    critical: Flag = Field(
-        False, description="gets its own drift check (its severity: `critical_feature_drift`)"
-    )
-    drift_test: str | None = Field(
-        None, description="overrides the automatic battery `auto` (see Drift tests)"
-    )
-    drift_threshold: Annotated[Number, Field(gt=0.0)] | None = Field(
-        None, description="the test's threshold (for `auto`: a multiplier of every floor)"
-    )
-    values: tuple[Annotated[str, BeforeValidator(str)], ...] | None = Field(
-        None,
-        min_length=1,
-        description="categorical: the accepted values (default: those of the last 24 hours)",
-    )
-    range: tuple[Number, Number] | None = Field(
-        None, description="numerical: the accepted `[min, max]` (default: derived from the last 24 hours)"
-    )
-
-    @field_validator("drift_test")
-    @classmethod
-    def _known_test(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and info.data.get("kind"):
-            try:
-                get_test(value, info.data["kind"])
-            except UnknownDriftTestError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("values")
-    @classmethod
-    def _values_for_categories(
-        cls, value: tuple[str, ...] | None, info: ValidationInfo
-    ) -> tuple[str, ...] | None:
-        if value is not None and info.data.get("kind") == "numerical":
-            raise ValueError("for categorical columns only (a numerical column takes `range`)")
-        return value
-
-    @field_validator("range")
-    @classmethod
-    def _range_for_numbers(
-        cls, value: tuple[float, float] | None, info: ValidationInfo
-    ) -> tuple[float, float] | None:
-        if value is None:
-            return None
-        if info.data.get("kind") == "categorical":
-            raise ValueError("for numerical columns only (a categorical column takes `values`)")
-        if value[0] > value[1]:
-            raise ValueError(f"[min, max] with min <= max; got {show(list(value))}")
-        return value
-
-
-def _columns(value: Any) -> Any:
-    """{name: kind | {kind: ...}} -> a list of column mappings (errors keep the name in their path)."""
-    if not isinstance(value, dict):
-        return value
-    out = []
-    for name, spec in value.items():
-        spec = {"kind": spec} if not isinstance(spec, dict) else spec
-        if "name" in spec:
-            raise FieldProblems([((str(name), "name"), "not a field: a column's name is its key")])
-        out.append({**spec, "name": name})
-    return out
-
-
-Columns = Annotated[tuple[Column, ...], BeforeValidator(_columns), Field(min_length=1)]
-
-
-class ReferenceWindow(Frozen):
-    """`{type: trailing, hours: 24}`, `{type: fixed, start: ..., end: ...}` or `{type: file, path: ...}`."""
-
-    type: Literal["trailing", "fixed", "file"] = Field(
-        "trailing",
-        description="`trailing`: the hours before each hour; `fixed`: one window; `file`: training data",
-    )
-    hours: Annotated[Whole, Field(ge=1)] = Field(24, description="trailing: how many hours before the hour")
-    start: Hour | None = Field(None, description="fixed: first hour of the window")
-    end: Hour | None = Field(None, description="fixed: the hour after the window")
-    path: str | None = Field(None, description="file: a Parquet file of reference (training) data")
-
-    @model_validator(mode="after")
-    def _fields_of_the_type(self, info: ValidationInfo) -> ReferenceWindow:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        used = {"trailing": {"hours"}, "fixed": {"start", "end"}, "file": {"path"}}[self.type]
-        for name in sorted(self.model_fields_set - used - {"type"}):
-            problems.append(
-                ((name,), f"not a field of a {self.type} reference (its fields: {', '.join(sorted(used))})")
-            )
-        if self.type == "fixed":
-            for name in ("start", "end"):
-                if getattr(self, name) is None:
-                    problems.append(((name,), "required for type 'fixed'"))
-            if self.start and self.end and self.end <= self.start:
-                problems.append((("end",), "must be after start"))
-        if self.type == "file":
-            if not self.path:
-                problems.append((("path",), "required for type 'file' (a Parquet file of reference data)"))
-            else:
-                object.__setattr__(self, "path", _located(self.path, info))
-        if problems:
-            raise FieldProblems(problems)
-        return self
-
-
-Share = Annotated[Number, Field(ge=0.0, le=1.0)]
-
-
-class LabelsConfig(Frozen):
-    """Ground truth that lands late, in objects laid out like the logs but by the hour the labels arrived."""
-
-    location: Location = Field(
-        description="folder or `s3://...`; objects under `<location>/<model>/dt=.../hour=HH/`"
-    )
-    column: ColumnName = Field(description="the label column")
-    id_column: ColumnName | None = Field(
-        None, description="in the label objects (default: the model's id_column)"
-    )
-    positive_class: (
-        Annotated[str, BeforeValidator(lambda v: v if isinstance(v, dict | list) else str(v))] | None
-    ) = Field(None, description="classifiers: the label value that is positive (required)")
-    score_column: ColumnName | None = Field(
-        None,
-        description="classifiers: probability of the positive class (default: the only numerical prediction)",
-    )
-    class_column: ColumnName | None = Field(
-        None, description="classifiers: predicted class (default: the only categorical prediction)"
-    )
-    prediction_column: ColumnName | None = Field(
-        None, description="regressors: the predicted value (default: the only numerical prediction)"
-    )
-    max_delay_hours: Annotated[Whole, Field(ge=1)] = Field(
-        72, description="labels later than this are not joined"
-    )
-    coverage_after_hours: Annotated[Whole, Field(ge=0)] = Field(
-        24, description="label coverage is checked once an hour is this old"
-    )
-    min_coverage: Share = Field(0.5, description="the share of an hour's predictions that must get a label")
-    reference_hours: Annotated[Whole, Field(ge=1)] = Field(
-        48, description="performance baseline: the labelled rows of this many hours before"
-    )
-    max_drop: Annotated[Number, Field(ge=0.0)] = Field(
-        0.05, description="WARN past it (accuracy / ROC AUC drop; MAE relative rise), ERROR past twice it"
-    )
-    min_labelled: Annotated[Whole, Field(ge=1)] = Field(
-        100, description="fewer labelled rows: performance is reported, not judged"
-    )
-
-
-class Thresholds(Frozen):
-    """A model's thresholds; every one has its default here."""
-
-    drift_share_warn: Share = Field(0.3, description="the share of drifted features that WARNs")
-    drift_share_error: Share = Field(0.5, description="the share of drifted features that is an ERROR")
-    drift_alpha: Annotated[Number, Field(gt=0.0, lt=1.0)] = Field(
-        DEFAULT_ALPHA,
-        description="false-alarm level of a model-hour: the chance an unchanged hour reports any drift",
-    )
-    max_null_share: Share = Field(0.05, description="most nulls a column may hold in an hour")
-    min_known_category_share: Share = Field(
-        0.95, description="least share of a categorical's rows in known values"
-    )
-    volume_band: Annotated[Number, Field(ge=0.0)] = Field(
-        0.5, description="an hour's row count may differ from the usual by this share"
-    )
-    freshness_lag_minutes: Annotated[Number, Field(ge=0.0)] = Field(
-        90.0, description="how late an hour's newest object may land after the hour ends"
-    )
-
-    @model_validator(mode="after")
-    def _warn_before_error(self) -> Thresholds:
-        if self.drift_share_warn > self.drift_share_error:
-            raise FieldProblems([(("drift_share_warn",), "must not be above drift_share_error")])
-        return self
-
-
-class Severities(Frozen):
-    """What a failure of each configurable check is (`schema_matches`, `hour_is_not_empty`: always ERROR)."""
-
-    data_quality: Level = Field(Severity.WARN, description="the expectation suite")
-    volume: Level = Field(Severity.WARN, description="the row count")
-    freshness: Level = Field(Severity.WARN, description="logs arrived on time")
-    critical_feature_drift: Level = Field(Severity.ERROR, description="a critical feature drifted")
-    prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
-    label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")
-
-
-class AlertRoute(Frozen):
-    sink: Annotated[str, Strict()] = Field(description="a name in `alerting.sinks`")
-    min_severity: Level = Field(Severity.WARN, description="the least severity sent there")
-
-
-def _owner(value: str) -> str:
-    if not OWNER.match(value):
-        raise ValueError(f"expected an email or team:<name>; got {show(value)}")
-    return value
-
-
-class ModelConfig(Frozen):
-    name: Annotated[str, Strict()] = Field(
-        description="`[a-z][a-z0-9_]*`; the asset key prefix, the asset group and the warehouse schema"
-    )
-    task: Literal["classification", "regression"] = Field(description="`classification` or `regression`")
-    logs: Location = Field(
-        description="prediction logs: a folder or `s3://bucket/prefix`, objects under "
-        "`<logs>/<name>/dt=YYYY-MM-DD/hour=HH/*.parquet`"
-    )
-    timestamp_column: ColumnName = Field(description="event time (a Parquet timestamp; naive ones are UTC)")
-    id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
-    features: Columns = Field(
-        description="`{column: numerical | categorical}` or `{column: {kind: ..., ...}}`"
-    )
-    predictions: Columns = Field(description="the prediction column(s), in the form of features")
-    partitions_start: Hour = Field(
-        datetime(2024, 1, 1, tzinfo=UTC), description="first hourly partition, `YYYY-MM-DD-HH:00` UTC"
-    )
-    reference: ReferenceWindow = Field(default_factory=dict, description="the drift reference")
-    labels: LabelsConfig | None = Field(
-        None, description="ground truth that arrives late (see Model performance)"
-    )
-    thresholds: Thresholds = Field(default_factory=dict, description="overrides of the thresholds")
-    severities: Severities = Field(default_factory=dict, description="WARN or ERROR, per configurable check")
-    alerts: tuple[AlertRoute, ...] = Field(
-        (), description="routes to `alerting.sinks`; the log always gets all"
-    )
-    schedule_lag_minutes: Annotated[Whole, Field(ge=0)] = Field(
-        30, description="how long after an hour ends the schedule processes it"
-    )
-    late_window_hours: Annotated[Whole, Field(ge=1)] = Field(
-        48, description="how far back the late-file sensor looks"
-    )
-    max_hours_per_run: Annotated[Whole, Field(ge=1)] = Field(24, description="hours per run in a backfill")
-    owners: tuple[Annotated[str, Strict(), AfterValidator(_owner)], ...] = Field(
-        (), description="who is on call, shown on each asset: emails or `team:<name>`"
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _identifier(cls, value: str) -> str:
-        if not IDENTIFIER.match(value):
-            raise ValueError("must match [a-z][a-z0-9_]* (it becomes an asset key prefix)")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ModelConfig:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        named = [(("timestamp_column",), self.timestamp_column), (("id_column",), self.id_column)]
-        named += [
-            ((role, i), c.name)
-            for role in ("features", "predictions")
-            for i, c in enumerate(getattr(self, role))
-        ]
-        seen: dict[str, str] = {}  # lower-cased name -> the first column's spelling
-        for path, name in named:
-            key = name.lower()
-            if key in RESERVED_COLUMNS:
-                problems.append((path, f"{name!r} is reserved: the warehouse adds that column to every row"))
-            if key not in seen:
-                seen[key] = name
-                continue
-            first = seen[key]
-            if first == name:
-                problems.append(((), f"column {name!r} is declared more than once"))
-            else:
-                problems.append(
-                    (path, f"{name!r} and {first!r} differ only in case (DuckDB would mix them up)")
-                )
-        for i, c in enumerate(self.features):
-            if c.critical and c.name == "prediction":  # its check would be named prediction_not_drifted
-                problems.append(
-                    (("features", i, "critical"), "a critical feature may not be named 'prediction'")
-                )
-        if self.labels is not None:
-            labels, extra = self._labels(problems)
-            object.__setattr__(self, "labels", labels.model_copy(update=extra))
-        if problems:
-            raise FieldProblems(problems)
-        return self
-
-    def _labels(
-        self, problems: list[tuple[tuple[str | int, ...], str]]
-    ) -> tuple[LabelsConfig, dict[str, Any]]:
-        labels = self.labels
-        assert labels is not None
-        by_name = {c.name: c for c in self.predictions}
-
-        def prediction(key: str, kind: str) -> str | None:
-            name = getattr(labels, key)
-            if name is None:  # default: the model's only prediction of that kind
-                found = [c.name for c in self.predictions if c.kind == kind]
-                return found[0] if len(found) == 1 else None
-            if name not in by_name or by_name[name].kind != kind:
-                problems.append((("labels", key), f"{name!r} is not a {kind} prediction of the model"))
-            return name
-
-        extra: dict[str, Any] = {"id_column": labels.id_column or self.id_column}
-        if self.task == "classification":
-            extra["score_column"] = prediction("score_column", "numerical")
-            extra["class_column"] = prediction("class_column", "categorical")
-            if labels.positive_class is None:
-                problems.append(
-                    (("labels", "positive_class"), "required for a classifier (the positive label)")
-                )
-            if extra["score_column"] is None and extra["class_column"] is None:
-                problems.append((("labels",), "a classifier needs a score_column or a class_column"))
-        else:
-            extra["prediction_column"] = prediction("prediction_column", "numerical")
-            if extra["prediction_column"] is None:
-                problems.append((("labels", "prediction_column"), "required: the numerical prediction"))
-        return labels, extra
-
-    @property
-    def monitored_columns(self) -> tuple[Column, ...]:
-        return self.features + self.predictions
-
-
-class WebhookSink(Frozen):
-    name: str = Field(description="its key in `alerting.sinks`")
-    type: Literal["webhook"] = Field(description="`webhook`: a JSON POST")
-    url_env: EnvName = Field(description="the NAME of the environment variable that holds the URL")
-    format: Literal["json", "slack"] = Field(
-        "json", description="`json` (the whole message) or `slack` (`{text}`)"
-    )
-    timeout_seconds: Annotated[Number, Field(gt=0.0)] = Field(5.0, description="per request")
-    rate_limit_per_hour: Annotated[Whole, Field(ge=1)] = Field(
-        30, description="messages an hour; the rest wait"
-    )
-
-
-class EmailSink(Frozen):
-    name: str = Field(description="its key in `alerting.sinks`")
-    type: Literal["email"] = Field(description="`email`: SMTP")
-    host: Text = Field(description="the SMTP server")
-    port: Annotated[Whole, Field(ge=1, le=65535)] = Field(25, description="its port")
-    starttls: Flag = Field(False, description="upgrade the connection with STARTTLS")
-    username_env: EnvName | None = Field(None, description="the NAME of the variable holding the SMTP user")
-    password_env: EnvName | None = Field(None, description="the NAME of the variable holding the password")
-    sender: Text = Field(description="the From address")
-    to: Annotated[tuple[Text, ...], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
-        min_length=1, description="one address or a list"
-    )
-    timeout_seconds: Annotated[Number, Field(gt=0.0)] = Field(10.0, description="per connection")
-    rate_limit_per_hour: Annotated[Whole, Field(ge=1)] = Field(
-        30, description="messages an hour; the rest wait"
-    )
-
-    @model_validator(mode="after")
-    def _login_pair(self) -> EmailSink:
-        if (self.username_env is None) != (self.password_env is None):
-            raise FieldProblems([(("password_env",), "username_env and password_env go together")])
-        return self
-
-
-SinkConfig = Annotated[WebhookSink | EmailSink, Field(discriminator="type")]
-SINK_TYPES = ("webhook", "email")  # the tags of SinkConfig (a test keeps them equal)
-
-
-def _named_sinks(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    problems: list[tuple[tuple[str | int, ...], str]] = []
-    for k, v in value.items():
-        if isinstance(v, dict) and "name" in v:
-            problems.append(((str(k), "name"), "not a field: a sink's name is its key"))
-        if str(k) == "log":
-            problems.append(
-                ((str(k),), "'log' is the always-on JSON-lines log (alerting.log_path): pick another name")
-            )
-    if problems:
-        raise FieldProblems(problems)
-    return {k: {**v, "name": str(k)} if isinstance(v, dict) else v for k, v in value.items()}
-
-
-class AlertingConfig(Frozen):
-    log_path: Location = Field("data/alerts.jsonl", description="the JSON-lines log: every alert, always on")
-    summarize_hours_older_than: Annotated[Number, Field(ge=0.0)] = Field(
-        48.0, description="alerts for older hours are counted per check, not listed"
-    )
-    retry_base_seconds: Annotated[Number, Field(ge=0.0)] = Field(
-        60.0, description="a failed sink is retried after this x 2^(attempts-1), at most an hour"
-    )
-    interval_seconds: Annotated[Number, Field(gt=0.0)] = Field(
-        30.0, description="the alert sensor's interval"
-    )
-    sinks: Annotated[dict[str, SinkConfig], BeforeValidator(_named_sinks)] = Field(
-        {}, description="webhooks and email servers by name (see Alerts)"
-    )
-
-
-class WarehouseConfig(Frozen):
-    results: Text = Field(
-        "data/results.sqlite",
-        description="the results store: a SQLite file or a `postgresql://user@host:5432/db` URL "
-        f"(env `{RESULTS_ENV}` overrides; a password goes there or in `PGPASSWORD`, never in the file)",
-    )
-    tables_root: Location = Field(
-        "data/warehouse",
-        alias="data",
-        description="per-hour objects: a folder or `s3://bucket/prefix` "
-        f"(env `{WAREHOUSE_DATA_ENV}` overrides)",
-    )
-    retention_days: Annotated[Whole, Field(ge=1)] = Field(
-        400, description="per-hour objects and result rows older than this are deleted by the daily job"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _environment(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        if "catalog" in data:
-            raise FieldProblems(
-                [
-                    (
-                        ("catalog",),
-                        "the DuckDB catalog file is gone: results live in `warehouse.results` (a SQLite file "
-                        "or a postgresql:// URL) and `monitoring-pipeline sql` builds its views per session; "
-                        "remove the field",
-                    )
-                ]
-            )
-        data = dict(data)
-        if os.environ.get(RESULTS_ENV):
-            data["results"] = os.environ[RESULTS_ENV]
-        if os.environ.get(WAREHOUSE_DATA_ENV):
-            data.pop("tables_root", None)
-            data["data"] = os.environ[WAREHOUSE_DATA_ENV]
-        return data
-
-    @field_validator("results")
-    @classmethod
-    def _resolve_results(cls, value: str, info: ValidationInfo) -> str:
-        if value.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
-            return value
-        return _located(value, info)
-
-    def __repr__(self) -> str:  # a PostgreSQL URL may carry a password: never print it
-        return f"WarehouseConfig(results=<{self.results.split('://')[0]}>, tables_root={self.tables_root!r})"
-
-    __str__ = __repr__
-
-
-def _textfile(value: str | None, info: ValidationInfo) -> str | None:
-    if value is None:
-        return None
-    if not value.endswith(".prom"):
-        raise ValueError(f"expected a path ending in .prom, or null; got {show(value)}")
-    return _located(value, info)
-
-
-class MonitorsConfig(Frozen):
-    path: Path = Field(description="(the file itself)", exclude=True)
-    warehouse: WarehouseConfig = Field(
-        default_factory=dict, description="where results and per-hour objects go"
-    )
-    models: tuple[ModelConfig, ...] = Field(min_length=1, description="the monitored models")
-    dagster_ui_url: Annotated[str, Strict()] = Field(
-        "http://127.0.0.1:3000", description="base URL of the Dagster UI, for links in alerts"
-    )
-    alerting: AlertingConfig = Field(
-        default_factory=dict, description="the alert sensor and its sinks (see Alerts)"
-    )
-    prometheus_textfile: Annotated[str, Strict()] | None = Field(
-        "data/metrics/monitoring_pipeline.prom",
-        description="Prometheus text format for node_exporter's textfile collector (null: not written)",
-    )
-
-    @field_validator("dagster_ui_url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"expected an http(s):// URL; got {show(value)}")
-        return value.rstrip("/")
-
-    @field_validator("prometheus_textfile")
-    @classmethod
-    def _prom(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return _textfile(value, info)
-
-    @model_validator(mode="after")
-    def _across_models(self) -> MonitorsConfig:
-        problems: list[tuple[tuple[str | int, ...], str]] = []
-        names = [m.name for m in self.models]
-        for i, name in enumerate(names):
-            if names.index(name) != i:
-                problems.append((("models", i), "declared more than once"))
-        known = ", ".join(sorted(self.alerting.sinks)) or "none defined"
-        for i, model in enumerate(self.models):
-            for j, route in enumerate(model.alerts):
-                if route.sink not in self.alerting.sinks:  # shown only if it looks like a name, not a URL
-                    shown = show(route.sink) if IDENTIFIER.match(route.sink) else "(not a sink name)"
-                    where = ("models", i, "alerts", j, "sink")
-                    problems.append((where, f"unknown sink {shown} (alerting.sinks: {known})"))
-        if problems:
-            raise FieldProblems(problems)
-        return self
-
-    def model(self, name: str) -> ModelConfig:
-        for model in self.models:
-            if model.name == name:
-                return model
-        raise KeyError(f"no model {name!r} in {self.path}; models: {[m.name for m in self.models]}")
-
-
-# ---- reading the file --------------------------------------------------------------------------------
-
-
-def default_config_path() -> Path:
-    """MONITORING_CONFIG if set, else ./monitors.yaml, else the repository's monitors.yaml."""
-    if os.environ.get(CONFIG_ENV):
-        return Path(os.environ[CONFIG_ENV]).expanduser()
-    local = Path.cwd() / "monitors.yaml"
-    return local if local.exists() else REPO_ROOT / "monitors.yaml"
-
-
-def load_config(path: str | Path | None = None) -> MonitorsConfig:
-    """Read and validate a monitors file; raise ConfigError listing every problem."""
-    path = Path(path) if path is not None else default_config_path()
-    raw = read_yaml(path)
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: 1 problem(s):\n  - top level: expected a mapping with a 'models' list")
-    if "path" in raw:
-        raise ConfigError(f"{path}: 1 problem(s):\n  - top level: unknown field 'path'")
-    try:
-        return MonitorsConfig.model_validate({**raw, "path": path}, context={"base": path.resolve().parent})
-    except ValidationError as exc:
-        problems = list(describe(exc, raw))
-        raise ConfigError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems)) from None
-
-
-def read_yaml(path: Path) -> Any:
-    """The file's YAML document, refusing what would mislead or exhaust: duplicate keys, alias bombs."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found (set {CONFIG_ENV} to choose another)") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory; expected a YAML file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a text file (not UTF-8 at byte {exc.start}); expected YAML") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read: {type(exc).__name__}: {exc.strerror}") from None
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        problems = _node_problems(node)
-        if problems:
-            raise ConfigError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
-        return loader.construct_document(node)
-    except (
-        yaml.YAMLError
-    ) as exc:  # its problem and place, not PyYAML's quote of the line (it may hold a secret)
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise ConfigError(f"{path}: not valid YAML: {str(problem)[:SHOW_CHARS]}{where}") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-def _node_problems(root: yaml.Node) -> list[str]:
-    """Duplicate keys in any mapping, and the size of the document once aliases are expanded."""
-    problems: list[str] = []
-    sizes: dict[int, int] = {}
-    seen: set[int] = set()
-
-    def size(node: yaml.Node) -> int:
-        key = id(node)
-        if key in sizes:
-            return sizes[key]
-        if key in seen:  # a recursive alias
-            return MAX_NODES + 1
-        seen.add(key)
-        total = 1
-        if isinstance(node, yaml.MappingNode):
-            keys: dict[str, int] = {}
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value != "<<":
-                    line = k.start_mark.line + 1
-                    if k.value in keys:
-                        problems.append(
-                            f"line {line}: duplicate key {show(k.value)} (first at line {keys[k.value]}); "
-                            "the second would silently replace the first"
-                        )
-                    keys.setdefault(k.value, line)
-                total += size(k) + size(v)
-                if total > MAX_NODES:
-                    break
-        elif isinstance(node, yaml.SequenceNode):
-            for item in node.value:
-                total += size(item)
-                if total > MAX_NODES:
-                    break
-        sizes[key] = total
-        return total
-
-    if size(root) > MAX_NODES:
-        problems.append(
-            f"top level: the document expands to more than {MAX_NODES} nodes (aliases of aliases?); "
-            "a monitors file needs a few hundred"
-        )
-    return problems
-
-
-# ---- errors as users read them -----------------------------------------------------------------------
-
-
-def describe(exc: ValidationError, raw: Any) -> Iterator[str]:
-    """Each pydantic error as `model 'm': field 'a.b': problem`, its path named after the raw file."""
-    errors = exc.errors(include_url=False)
-    deeper = {tuple(e["loc"])[:i] for e in errors for i in range(len(e["loc"]))}
-    for error in errors:
-        if error["type"] == "too_short" and tuple(error["loc"]) in deeper:
-            continue  # its items failed: that is the problem, not their number
-        found = (error.get("ctx") or {}).get("error")
-        if isinstance(found, FieldProblems):
-            for sub, message in found.problems:
-                yield _where(tuple(error["loc"]) + tuple(sub), raw) + message
-            continue
-        loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden":
-            allowed = _allowed(loc[:-1])
-            hint = f" (allowed: {', '.join(allowed)})" if allowed else ""
-            yield _where(loc[:-1], raw) + f"unknown field {show(loc[-1])}{hint}"
-            continue
-        # a sink's settings may hold a secret put there by mistake (a webhook URL): never echo them
-        yield _where(loc, raw) + _problem(error, echo=not _sensitive(loc))
-
-
-def _sensitive(loc: tuple[Any, ...]) -> bool:
-    """Under `alerting` or a model's `alerts`: a secret may have been put there by mistake (a webhook URL)."""
-    return bool(loc) and (
-        loc[0] == "alerting" or (len(loc) > 2 and loc[0] == "models" and loc[2] == "alerts")
-    )
-
-
-def _where(loc: tuple[Any, ...], raw: Any) -> str:
-    """('models', 0, 'features', 1, 'kind') -> "model 'churn': field 'features.plan.kind': "."""
-    head = ""
-    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
-        models = raw.get("models") if isinstance(raw, dict) else None
-        item = models[loc[1]] if isinstance(models, list) and loc[1] < len(models) else None
-        name = item.get("name") if isinstance(item, dict) else None
-        head = f"model {show(name)}" if isinstance(name, str) else f"models[{loc[1]}]"
-        node, loc = item, loc[2:]
-    else:
-        node = raw
-    parts: list[str] = []
-    for i, part in enumerate(loc):
-        if part in ("webhook", "email") and i > 0 and isinstance(node, dict) and node.get("type") == part:
-            continue  # the discriminated union's tag
-        if isinstance(part, int):
-            if isinstance(node, dict):  # a mapping validated as a list (columns): name the key
-                key = list(node)[part] if part < len(node) else part
-                node = node.get(key)
-                if i == len(loc) - 2 and loc[-1] == "name":
-                    parts.append(str(key))
-                    break
-                parts.append(str(key))
-            else:
-                parts[-1:] = [f"{parts[-1] if parts else ''}[{part}]"]
-                node = node[part] if isinstance(node, list) and part < len(node) else None
-            continue
-        parts.append(str(part))
-        node = node.get(part) if isinstance(node, dict) else None
-    field = f"field '{'.'.join(parts)}'" if parts else ""
-    if head and field:
-        return f"{head}: {field}: "
-    return f"{head or field or 'top level'}: "
-
-
-def _problem(error: Any, echo: bool = True) -> str:
-    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
-    got = f"; got {show(value)}" if echo else f"; got a {type(value).__name__}"
-    if kind == "missing":
-        return "required"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
-    if kind == "literal_error":
-        options = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
-        return f"expected one of {options}{got}"
-    if kind in ("int_type", "int_from_float", "int_parsing"):
-        return f"expected a whole number{got}"
-    if kind in ("float_type", "float_parsing"):
-        return f"expected a number{got}"
-    if kind == "finite_number":
-        return f"expected a finite number{got}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
-            kind
-        ]
-        bound = next(iter(ctx.values()))  # float bounds belong to number fields, int ones to whole numbers
-        number = "a number" if isinstance(bound, float) else "a whole number"
-        return f"expected {number} {sign} {bound:g}{got}"
-    if kind in ("bool_type", "bool_parsing"):
-        return f"expected true or false{got}"
-    if kind in ("string_type", "str_type"):
-        return f"expected a string{got}"
-    if kind in ("tuple_type", "list_type"):
-        return f"expected a list{got}"
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return f"expected a mapping{got}"
-    if kind == "too_short":
-        return "expected at least one entry"
-    if kind in ("union_tag_invalid", "union_tag_not_found"):
-        types_ = " or ".join(f"type: {t}" for t in SINK_TYPES)
-        shown = f"; got {show(ctx.get('tag'))}" if echo else ""
-        return f"expected a mapping with {types_}" + (shown if "tag" in ctx else "")
-    if kind == "enum":
-        return f"expected one of {ctx.get('expected', '').replace(chr(39), '').replace(' or ', ', ')}{got}"
-    return str(error["msg"]) + got
-
-
-def _allowed(loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model at `loc` (for "unknown field" errors)."""
-    target: Any = MonitorsConfig
-    for part in loc:
-        target = _unwrap(target, part)
-        if target is None:
-            return []
-        if isinstance(part, str) and _is_model(target) and part in target.model_fields:
-            target = target.model_fields[part].annotation
-    target = _unwrap(target, None)
-    if not _is_model(target):
-        return []
-    return sorted(f.alias or n for n, f in target.model_fields.items() if n not in ("name", "path"))
-
-
-def _tag(t: Any) -> str | None:
-    """The `type` tag of a member of a tagged union (a sink)."""
-    if not _is_model(t) or "type" not in t.model_fields:
-        return None
-    values = typing.get_args(t.model_fields["type"].annotation)
-    return values[0] if len(values) == 1 else None
-
-
-def _is_model(t: Any) -> bool:
-    return isinstance(t, type) and issubclass(t, BaseModel)
-
-
-def _unwrap(t: Any, part: Any) -> Any:
-    """Through Annotated, Optional, tuple[X, ...], dict[str, X] and tagged unions, to the type at `part`."""
-    while True:
-        origin = typing.get_origin(t)
-        if origin is Annotated:
-            t = typing.get_args(t)[0]
-        elif origin in (typing.Union, types.UnionType):
-            options = [a for a in typing.get_args(t) if a is not type(None)]
-            tagged = [a for a in options if part is not None and _tag(a) == part]
-            models = [a for a in options if _is_model(a)]
-            t = tagged[0] if tagged else (models[0] if len(models) == 1 else options[0])
-            if tagged:
-                return t
-        elif origin in (tuple, dict):
-            return typing.get_args(t)[-1 if origin is dict else 0]
-        else:
-            return t
-
-
-# ---- the README's table ------------------------------------------------------------------------------
-
-
-def reference_rows(
-    model: type[BaseModel] = MonitorsConfig, prefix: str = ""
-) -> Iterator[tuple[str, str, str]]:
-    """(field, required, meaning with its default) for every field of the file, nested models expanded."""
-    for name, info in model.model_fields.items():
-        if info.exclude or (name == "name" and model is not ModelConfig):
-            continue  # the file's path; a column's or a sink's name is its key
-        key = f"{prefix}{info.alias or name}"
-        inner = _unwrap(info.annotation, None)
-        if name == "sinks":
-            yield key, "no", info.description or ""
-            for sink in (WebhookSink, EmailSink):
-                yield from reference_rows(sink, f"{key}.<{_tag(sink)}>.")
-        elif name == "features":
-            yield key, "yes", info.description or ""
-            yield from reference_rows(Column, f"{key}.<column>.")
-        elif _is_model(inner) and inner is not Column:
-            many = typing.get_origin(info.annotation) is tuple
-            yield from reference_rows(inner, f"{key}[]." if many else f"{key}.")
-        else:
-            yield key, "yes" if info.is_required() else "no", _meaning(info)
-
-
-def _meaning(info: FieldInfo) -> str:
-    text = info.description or ""
-    if info.is_required() or info.default in (None, (), PydanticUndefined):
-        return text
-    default = info.default
-    if isinstance(default, datetime):
-        default = f"{default:%Y-%m-%d-%H:%M}"
-    elif isinstance(default, StrEnum):
-        default = default.value
-    elif isinstance(default, bool):
-        default = str(default).lower()
-    elif isinstance(default, float) and default == math.floor(default) and default < 1e6:
-        default = int(default)
-    return f"{text} (default `{default}`)"
-
-
-def reference_table() -> str:
-    lines = ["| field | required | meaning |", "| --- | --- | --- |"]
-    lines += [f"| `{k}` | {r} | {m.replace('|', chr(92) + '|')} |" for k, r, m in reference_rows()]
-    return "\n".join(lines) + "\n"
+from monitoring_pipeline.config.models import (
+    COLUMN_NAME,
+    CONFIG_ENV,
+    ENV_NAME,
+    IDENTIFIER,
+    MAX_NODES,
+    OWNER,
+    REPO_ROOT,
+    RESERVED_COLUMNS,
+    RESULTS_ENV,
+    SHOW_CHARS,
+    SINK_TYPES,
+    WAREHOUSE_DATA_ENV,
+    AlertingConfig,
+    AlertRoute,
+    Column,
+    ColumnName,
+    Columns,
+    ConfigError,
+    EmailSink,
+    EnvName,
+    FieldProblems,
+    Flag,
+    Frozen,
+    Hour,
+    LabelsConfig,
+    Level,
+    Location,
+    ModelConfig,
+    MonitorsConfig,
+    Number,
+    ReferenceWindow,
+    Severities,
+    Severity,
+    Share,
+    SinkConfig,
+    Text,
+    Thresholds,
+    WarehouseConfig,
+    WebhookSink,
+    Whole,
+    parse_hour,
+    resolve_location,
+    show,
+)
+from monitoring_pipeline.config.readme_table import reference_rows, reference_table
+
+__all__ = [
+    "COLUMN_NAME",
+    "CONFIG_ENV",
+    "ENV_NAME",
+    "IDENTIFIER",
+    "MAX_NODES",
+    "OWNER",
+    "REPO_ROOT",
+    "RESERVED_COLUMNS",
+    "RESULTS_ENV",
+    "SHOW_CHARS",
+    "SINK_TYPES",
+    "WAREHOUSE_DATA_ENV",
+    "AlertRoute",
+    "AlertingConfig",
+    "Column",
+    "ColumnName",
+    "Columns",
+    "ConfigError",
+    "EmailSink",
+    "EnvName",
+    "FieldProblems",
+    "Flag",
+    "Frozen",
+    "Hour",
+    "LabelsConfig",
+    "Level",
+    "Location",
+    "ModelConfig",
+    "MonitorsConfig",
+    "Number",
+    "ReferenceWindow",
+    "Severities",
+    "Severity",
+    "Share",
+    "SinkConfig",
+    "Text",
+    "Thresholds",
+    "WarehouseConfig",
+    "WebhookSink",
+    "Whole",
+    "default_config_path",
+    "describe",
+    "load_config",
+    "parse_hour",
+    "read_yaml",
+    "reference_rows",
+    "reference_table",
+    "resolve_location",
+    "show",
+]
