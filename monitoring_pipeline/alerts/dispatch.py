@@ -26,7 +26,7 @@ class TickReport:
 
 def tick(
     state: engine.State,
-    outcomes: Sequence[engine.Outcome],
+    outcomes: Sequence[engine.CheckRow],
     config: MonitorsConfig,
     warehouse: Warehouse,
     now: datetime | None = None,
@@ -111,11 +111,11 @@ def _row(
 
 def outcomes_of_run(
     warehouse: Warehouse, model: str, check: str, run_id: str, hours: Collection[datetime] | None = None
-) -> list[engine.Outcome]:
+) -> list[engine.CheckRow]:
     """The per-hour rows a run's evaluations of a check wrote to check_history (see
     monitoring_pipeline.checks): those of `hours`, or all of the run's."""
     return [
-        engine.Outcome(
+        engine.CheckRow(
             r["model"],
             r["asset"],
             r["check_name"],

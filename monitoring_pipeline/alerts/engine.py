@@ -23,7 +23,7 @@ OPEN_RETENTION = timedelta(days=30)  # open failures older than this are forgott
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CheckRow:
     """One per-hour row of check_results."""
 
     model: str
@@ -76,7 +76,7 @@ def asset_url(ui_url: str, model: str, asset: str, hour: datetime) -> str:
     return f"{ui_url}/assets/{model}/{asset}?view=checks&partition={hour:%Y-%m-%d-%H:00}"
 
 
-def update(state: State, outcomes: Iterable[Outcome], ui_url: str, now: datetime) -> list[Alert]:
+def update(state: State, outcomes: Iterable[CheckRow], ui_url: str, now: datetime) -> list[Alert]:
     """New alerts from per-hour outcomes (oldest evaluation first): a failure of a key that is not
     open alerts and opens it; a pass of an open key sends one recovery notice and closes it."""
     alerts = []

@@ -11,8 +11,8 @@ NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 
 def outcome(
     check: str, hours_ago: int, passed: bool, severity: str = "WARN", model: str = "m"
-) -> engine.Outcome:
-    return engine.Outcome(
+) -> engine.CheckRow:
+    return engine.CheckRow(
         model, "prediction_logs", check, NOW - timedelta(hours=hours_ago), passed, severity, 0.0, 1.0, "d"
     )
 

@@ -33,7 +33,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class StatOutcome:
     """What a test computed: its score, the p-value of its significance test, details, and (for a
     battery of comparisons) each comparison's finding."""
 
@@ -49,7 +49,7 @@ class StatTest:
     kinds: frozenset[str]
     score_kind: ScoreKind
     default_threshold: float
-    compute: Callable[[Profile, Profile], Outcome]
+    compute: Callable[[Profile, Profile], StatOutcome]
     description: str
     min_count: int = 30  # below this many values on either side the result is "insufficient data"
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 from monitoring_pipeline.stats.drift import point_mass, ranks, tails
-from monitoring_pipeline.stats.drift.base import Finding, Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import Finding, StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import binned_counts
 from monitoring_pipeline.stats.drift.chisquare import CRESSIE_READ, homogeneity
 from monitoring_pipeline.stats.drift.exact import number, percent
@@ -106,14 +106,14 @@ def _largest_move(ref: CategoricalProfile, cur: CategoricalProfile) -> str:
     return f"; most: {moved!r} {percent(c.get(moved, 0.0))} of rows (reference {percent(r.get(moved, 0.0))})"
 
 
-def _auto(ref: Profile, cur: Profile) -> Outcome:
+def _auto(ref: Profile, cur: Profile) -> StatOutcome:
     if isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile):
         findings = numerical_findings(ref, cur)
     else:
         assert isinstance(ref, CategoricalProfile) and isinstance(cur, CategoricalProfile)
         findings = categorical_findings(ref, cur)
     strength = max(f.effect / f.floor for f in findings)
-    return Outcome(score=float(strength), findings=findings)
+    return StatOutcome(score=float(strength), findings=findings)
 
 
 AUTO = register(

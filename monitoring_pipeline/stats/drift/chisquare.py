@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import chi2
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import binned_counts
 from monitoring_pipeline.stats.profiles import Profile
 
@@ -54,9 +54,9 @@ def _expected(table: np.ndarray) -> np.ndarray:
     return table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
 
 
-def _chisquare(ref: Profile, cur: Profile) -> Outcome:
+def _chisquare(ref: Profile, cur: Profile) -> StatOutcome:
     statistic, dof, p = homogeneity(*binned_counts(ref, cur, n_bins=10))
-    return Outcome(score=p, p_value=p, details={"statistic": statistic, "dof": dof})
+    return StatOutcome(score=p, p_value=p, details={"statistic": statistic, "dof": dof})
 
 
 CHISQUARE = register(

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import false_discovery_control
 
-from monitoring_pipeline.stats.drift.base import REGISTRY, Finding, Outcome, StatTest, get_test
+from monitoring_pipeline.stats.drift.base import REGISTRY, Finding, StatOutcome, StatTest, get_test
 from monitoring_pipeline.stats.profiles import CategoricalProfile, Profile
 
 AUTO_TESTS = {"numerical": "auto", "categorical": "auto"}
@@ -91,7 +91,7 @@ class _Judged:
     threshold: float
     reference: Profile | None
     current: Profile
-    outcome: Outcome | None  # None: not evaluated (see status)
+    outcome: StatOutcome | None  # None: not evaluated (see status)
     status: Status
     reason: str = ""
 

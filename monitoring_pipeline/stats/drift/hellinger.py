@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import binned_counts, proportions
 from monitoring_pipeline.stats.drift.significance import significance
 from monitoring_pipeline.stats.profiles import Profile
@@ -16,8 +16,8 @@ def hellinger(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return float(np.sqrt(max(1.0 - np.sum(np.sqrt(p * q)), 0.0)))
 
 
-def _hellinger(ref: Profile, cur: Profile) -> Outcome:
-    return Outcome(score=hellinger(*binned_counts(ref, cur, n_bins=20)), p_value=significance(ref, cur))
+def _hellinger(ref: Profile, cur: Profile) -> StatOutcome:
+    return StatOutcome(score=hellinger(*binned_counts(ref, cur, n_bins=20)), p_value=significance(ref, cur))
 
 
 HELLINGER = register(

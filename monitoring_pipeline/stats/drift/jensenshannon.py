@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import binned_counts, proportions
 from monitoring_pipeline.stats.drift.significance import significance
 from monitoring_pipeline.stats.profiles import Profile
@@ -24,8 +24,8 @@ def js_distance(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     return float(np.sqrt(max((kl(p) + kl(q)) / 2, 0.0)))
 
 
-def _js(ref: Profile, cur: Profile) -> Outcome:
-    return Outcome(score=js_distance(*binned_counts(ref, cur, n_bins=20)), p_value=significance(ref, cur))
+def _js(ref: Profile, cur: Profile) -> StatOutcome:
+    return StatOutcome(score=js_distance(*binned_counts(ref, cur, n_bins=20)), p_value=significance(ref, cur))
 
 
 JENSENSHANNON = register(

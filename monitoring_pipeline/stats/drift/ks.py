@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import ks_2samp, kstwo
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 from monitoring_pipeline.stats.sketch import aligned_counts
 
@@ -50,14 +50,14 @@ def ks_statistic_exact(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(fa - fb)))
 
 
-def _ks(ref: Profile, cur: Profile) -> Outcome:
+def _ks(ref: Profile, cur: Profile) -> StatOutcome:
     d, p = ks_from_profiles(ref, cur)
-    return Outcome(score=d, p_value=p, details={"statistic": d})
+    return StatOutcome(score=d, p_value=p, details={"statistic": d})
 
 
-def _ks_pvalue(ref: Profile, cur: Profile) -> Outcome:
+def _ks_pvalue(ref: Profile, cur: Profile) -> StatOutcome:
     d, p = ks_from_profiles(ref, cur)
-    return Outcome(score=p, p_value=p, details={"statistic": d})
+    return StatOutcome(score=p, p_value=p, details={"statistic": d})
 
 
 KS = register(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import EPSILON, binned_counts, proportions
 from monitoring_pipeline.stats.drift.significance import significance
 from monitoring_pipeline.stats.profiles import Profile
@@ -17,8 +17,8 @@ def psi(ref_counts: np.ndarray, cur_counts: np.ndarray, epsilon: float = EPSILON
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def _psi(ref: Profile, cur: Profile) -> Outcome:
-    return Outcome(score=psi(*binned_counts(ref, cur, n_bins=10)), p_value=significance(ref, cur))
+def _psi(ref: Profile, cur: Profile) -> StatOutcome:
+    return StatOutcome(score=psi(*binned_counts(ref, cur, n_bins=10)), p_value=significance(ref, cur))
 
 
 PSI = register(

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from monitoring_pipeline.stats.drift.base import Outcome, StatTest, register
+from monitoring_pipeline.stats.drift.base import StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.ks import ks_from_profiles
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 
@@ -31,13 +31,13 @@ def scale_of(profile: NumericProfile) -> float:
     return abs(profile.mean) or 1.0
 
 
-def _wasserstein(ref: Profile, cur: Profile) -> Outcome:
+def _wasserstein(ref: Profile, cur: Profile) -> StatOutcome:
     assert isinstance(ref, NumericProfile) and isinstance(cur, NumericProfile)
     w = wasserstein_1(
         ref.sketch.means, ref.sketch.counts.astype(float), cur.sketch.means, cur.sketch.counts.astype(float)
     )
     _, p = ks_from_profiles(ref, cur)
-    return Outcome(
+    return StatOutcome(
         score=w / scale_of(ref), p_value=p, details={"wasserstein": w, "reference_scale": scale_of(ref)}
     )
 
