@@ -171,7 +171,8 @@ def data_quality_hours(model: ModelConfig, hours: Sequence[datetime], warehouse:
     for chunk in batches([rows.get(h, 0) for h in loaded]):
         chunk_hours = [loaded[i] for i in chunk]
         suites = [build_suite(model, _recent(model, profiles, h)) for h in chunk_hours]
-        built = [_quality_frame(model, paths[h], s) for h, s in zip(chunk_hours, suites, strict=True)]
+        columns = sorted({spec.column for suite in suites for spec in suite})  # the same in every frame
+        built = [_quality_frame(model, paths[h], columns) for h in chunk_hours]
         frames, ids = [f for f, _ in built], [i for _, i in built]
         results = validate_hours(frames, suites, name=f"{model.name}_logs")
         for h, found, hour_ids in zip(chunk_hours, results, ids, strict=True):
@@ -193,10 +194,9 @@ def _recent(
     }
 
 
-def _quality_frame(model: ModelConfig, path: Path, specs: Sequence[Any]) -> tuple[pd.DataFrame, Any]:
-    """The columns the suite reads, as GX is fast on them: categories as pandas categoricals (cheap to
+def _quality_frame(model: ModelConfig, path: Path, columns: Sequence[str]) -> tuple[pd.DataFrame, Any]:
+    """The columns the suites read, as GX is fast on them: categories as pandas categoricals (cheap to
     fingerprint and filter), prediction ids as factorized codes."""
-    columns = sorted({s.column for s in specs})
     categorical = [c.name for c in model.monitored_columns if c.kind == "categorical" and c.name in columns]
     table = pq.read_table(path, columns=columns, read_dictionary=categorical)
     strings = {pa.string(): pd.StringDtype("pyarrow")}.get  # ids stay Arrow strings: fast to factorize

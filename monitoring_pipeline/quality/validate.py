@@ -159,15 +159,14 @@ _SEP = "\x1f"  # between an hour's number and a value in a key qualified by the 
 
 
 def batches(rows: Sequence[int], budget: int = BATCH_ROWS) -> list[list[int]]:
-    """Positions of consecutive hours to validate together: up to `budget` rows in all; an empty hour
+    """Positions of the hours to validate together: up to `budget` rows in all, in order; an empty hour
     or one over the budget alone."""
     out: list[list[int]] = []
     current: list[int] = []
     total = 0
     for i, n in enumerate(rows):
         if n == 0 or n > budget:
-            out += [current, [i]] if current else [[i]]
-            current, total = [], 0
+            out.append([i])
             continue
         if current and total + n > budget:
             out.append(current)
@@ -242,18 +241,10 @@ def _validate_together(
     combined = pd.concat([combined, pd.DataFrame(extra, index=combined.index)], axis=1) if extra else combined
 
     batch = _batch_definition()
-    with_nulls = {c for c in combined.columns if combined[c].isna().any()}
-    groups: dict[tuple[str, ...], dict[tuple[Any, int], ExpectationSpec]] = {}
-    for key, planned in parts.items():
-        for j, part in enumerate(planned):
-            group = part.columns if with_nulls & set(part.columns) else ()
-            groups.setdefault(group, {})[key, j] = part.spec
-    columns_of = {(key, j): part.columns for key, planned in parts.items() for j, part in enumerate(planned)}
-    raw: dict[tuple[Any, int], Any] = {}
+    specs = {(key, j): part.spec for key, planned in parts.items() for j, part in enumerate(planned)}
+    needed = list(dict.fromkeys(c for planned in parts.values() for part in planned for c in part.columns))
     complete = {"result_format": "COMPLETE", "return_unexpected_index_query": False}
-    for specs in groups.values():
-        needed = list(dict.fromkeys(c for k in specs for c in columns_of[k]))
-        raw.update(_run(batch, combined[needed], specs, f"{name}_{len(raw)}", complete))
+    raw = _run(batch, combined[needed], specs, f"{name}_hours", complete)  # one pass: the frame is small
 
     results: list[list[ExpectationResult | None]] = [[None] * len(s) for s in suites]
     nonnull = {c: np.add.reduceat(combined[c].notna().to_numpy(np.int64), starts) for c in combined.columns}
@@ -346,7 +337,8 @@ def _plan(
     if gx_type == "ExpectColumnValuesToBeInSet" and all(set(k) == {"value_set"} for k in kwargs):
         values = combined[column]
         sets = [spec.kwargs["value_set"] for _, spec in entries.values()]
-        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty") or not all(
+        kinds = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values
+        if pd.api.types.infer_dtype(kinds, skipna=True) not in ("string", "empty") or not all(
             isinstance(v, str) for s in sets for v in s
         ):
             return None

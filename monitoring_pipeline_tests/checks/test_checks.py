@@ -106,6 +106,28 @@ def test_logs_arrived_on_time(setup: tuple) -> None:
     assert not_yet.passed
 
 
+def test_data_quality_of_a_run_equals_each_hour_alone_in_one_gx_pass(
+    setup: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hour 1 has no previous profiles (no derived ranges, no known sets, so fewer columns read): the
+    run's verdicts still come from one Great Expectations pass, each equal to the hour's own."""
+    from monitoring_pipeline.quality import validate
+
+    config, wh, _ = setup
+    model = config.model(FRAUD)
+    hours = [HOURS[i] for i in (1, 2, 3, 25)]
+    passes: list[int] = []
+    real = validate._run
+    monkeypatch.setattr(validate, "_run", lambda *a, **k: passes.append(len(a[2])) or real(*a, **k))
+    alone = [checks.data_quality(model, h, wh) for h in hours]
+    one_by_one = len(passes)
+    passes.clear()
+    together = checks.data_quality_hours(model, hours, wh)
+    assert together == alone
+    assert len(passes) == 1 < one_by_one, passes  # one GX validation for the 4 hours
+    assert len(alone[0].details["expectations"]) < len(alone[1].details["expectations"])
+
+
 def test_data_quality_passes_on_a_clean_hour(setup: tuple) -> None:
     config, wh, _ = setup
     outcome = checks.evaluate(config.model(FRAUD), "data_quality_expectations_pass", HOURS[3], wh)

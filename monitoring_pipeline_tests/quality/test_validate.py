@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from monitoring_pipeline.quality import validate as validate_module
 from monitoring_pipeline.quality.suite import ExpectationSpec
 from monitoring_pipeline.quality.validate import BATCH_ROWS, batches, validate, validate_hours
 
@@ -70,7 +72,15 @@ def as_rows(results: list) -> list[dict]:
     return [r.__dict__ for r in results]
 
 
-def test_many_hours_in_one_pass_equal_each_hour_validated_alone() -> None:
+def gx_passes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of expectations of every GX validation from now on."""
+    passes: list[int] = []
+    real = validate_module._run
+    monkeypatch.setattr(validate_module, "_run", lambda *a, **k: passes.append(len(a[2])) or real(*a, **k))
+    return passes
+
+
+def test_many_hours_in_one_pass_equal_each_hour_validated_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(7)
     plan = [  # (rows, incident, range's upper bound, known categories)
         (300, None, 400.0, CATEGORIES),
@@ -85,7 +95,10 @@ def test_many_hours_in_one_pass_equal_each_hour_validated_alone() -> None:
     frames = [hour_frame(rng, n, incident) for n, incident, _, _ in plan]
     suites = [suite(hi, cats) for _, _, hi, cats in plan]
 
+    passes = gx_passes(monkeypatch)
     together = validate_hours(frames, suites, name="t")
+    # one pass for the empty hour, one for the 7 others (their ranges and sets kept per hour)
+    assert len(passes) == 2 and passes[0] == len(suites[3]), passes
     alone = [validate(f, s, name="t") for f, s in zip(frames, suites, strict=True)]
 
     assert [len(r) for r in together] == [len(s) for s in suites]
@@ -108,11 +121,13 @@ def test_many_hours_in_one_pass_equal_each_hour_validated_alone() -> None:
     assert unique.unexpected_count == 5  # id 4.0 five times; no hour's ids meet another hour's
 
 
-def test_hours_with_equal_suites_and_a_known_set_that_changes() -> None:
+def test_hours_with_equal_suites_and_a_known_set_that_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(3)
     frames = [hour_frame(rng, 150, "category" if h == 2 else None) for h in range(4)]
     suites = [suite(500.0, CATEGORIES if h != 3 else [*CATEGORIES, "crypto"]) for h in range(4)]
+    passes = gx_passes(monkeypatch)
     together = validate_hours(frames, suites)
+    assert len(passes) == 1
     for got, frame, specs in zip(together, frames, suites, strict=True):
         assert as_rows(got) == as_rows(validate(frame, specs))
     in_set = [next(r for r in hour if r.column == "category") for hour in together]
@@ -122,6 +137,6 @@ def test_hours_with_equal_suites_and_a_known_set_that_changes() -> None:
 
 def test_batches_bound_the_rows_held_together() -> None:
     assert batches([10, 20, 30], budget=40) == [[0, 1], [2]]
-    assert batches([10, 0, 10, 50, 5], budget=40) == [[0], [1], [2], [3], [4]]
+    assert batches([10, 0, 10, 50, 5], budget=40) == [[1], [3], [0, 2, 4]]
     big = batches([BATCH_ROWS // 3] * 7)
     assert [len(b) for b in big] == [3, 3, 1]
