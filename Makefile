@@ -59,10 +59,11 @@ system-packages:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-## The whole suite: lint, format check, then every test layer, on two workers (a module's tests stay on
-## one worker, so a module-scoped fixture such as the demo's whole pipeline run is built once).
+## The whole suite: lint, format check, then every test layer, on three workers (a module's tests stay on
+## one worker, so a module-scoped fixture such as the demo's whole pipeline run is built once). Three on
+## two cores: many tests wait on subprocesses (dagster dev, the daemon, servers), and the third fills in.
 test: lint system-packages
-	$(BIN)/python -m pytest -n 2 --dist loadscope
+	$(BIN)/python -m pytest -n 3 --dist loadscope
 
 clean-data:
 	find data -mindepth 1 -not -name README.md -delete

@@ -51,7 +51,7 @@ def test_make_run_backfill_and_daemon_produce_the_demo_alerts(
     }
     for step in (["seed-demo", "--if-empty"], ["backfill", "--demo"]):  # the first two lines of `make run`
         subprocess.run(
-            [str(BIN / "monitoring-pipeline"), *step], env=env, check=True, timeout=600, capture_output=True
+            [str(BIN / "monitoring-pipeline"), *step], env=env, check=True, timeout=1200, capture_output=True
         )
     assert (home / ".demo_backfilled").exists()
 
