@@ -111,7 +111,7 @@ def test_tests_mirror_the_package() -> None:
     folders = {p.name for p in TESTS.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     units = {unit(p) for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
     assert folders - {"integration"} <= units, sorted(folders - units - {"integration"})
-    for folder in units - {"quality"}:  # the suite is tested through checks, on real frames
+    for folder in units:
         assert (TESTS / folder).is_dir(), f"no tests/{folder}/"
 
 
