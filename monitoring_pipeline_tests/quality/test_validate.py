@@ -140,3 +140,16 @@ def test_batches_bound_the_rows_held_together() -> None:
     assert batches([10, 0, 10, 50, 5], budget=40) == [[1], [3], [0, 2, 4]]
     big = batches([BATCH_ROWS // 3] * 7)
     assert [len(b) for b in big] == [3, 3, 1]
+
+
+def test_a_suite_that_cannot_be_split_by_rows_is_validated_hour_by_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A column's max is not a row-wise test: the hours' rows together would hide hour 0's failure."""
+    frames = [pd.DataFrame({"x": [0.9, 0.1]}), pd.DataFrame({"x": [0.2, 0.3]})]
+    suites = [[ExpectationSpec("ExpectColumnMaxToBeBetween", "x", {"max_value": 0.5})]] * 2
+    passes = gx_passes(monkeypatch)
+    together = validate_hours(frames, suites)
+    assert len(passes) == 2
+    assert [r.success for (r,) in together] == [False, True]
+    assert together == [validate(f, s) for f, s in zip(frames, suites, strict=True)]
