@@ -253,33 +253,30 @@ def _validate_together(
     raw = _run(batch, combined[needed], specs, f"{name}_hours", complete)  # one pass: the frame is small
 
     results: list[list[ExpectationResult | None]] = [[None] * len(s) for s in suites]
-    nonnull = {c: np.add.reduceat(combined[c].notna().to_numpy(np.int64), starts) for c in combined.columns}
+    nonnull = {
+        c: np.add.reduceat(combined[c].notna().to_numpy(np.int64), starts) for c in {k[1] for k in slots}
+    }
+    ends = np.append(starts, len(combined))
     for key, entries in slots.items():
         found = [raw.get((key, j)) for j in range(len(parts[key]))]
-        error = next(
-            (
-                "no result returned by Great Expectations" if r is None else _error_message(r.exception_info)
-                for r in found
-                if r is None or _error_message(r.exception_info)
-            ),
-            None,
-        )
-        unexpected = (
-            np.unique(
-                np.concatenate(
-                    [np.asarray((r.result or {}).get("unexpected_index_list") or [], np.int64) for r in found]
-                )
-            )
-            if error is None
-            else np.array([], np.int64)
-        )
-        hour_of = np.searchsorted(starts, unexpected, side="right") - 1
+        messages = [
+            "no result returned by Great Expectations" if r is None else _error_message(r.exception_info)
+            for r in found
+        ]
+        error = next((m for m in messages if m), None)
+        unexpected = np.array([], np.int64)
+        if error is None:  # every part has a result
+            indices = [
+                np.asarray((r.result or {}).get("unexpected_index_list") or [], np.int64) for r in found
+            ]
+            unexpected = np.unique(np.concatenate(indices))
+        cut = np.searchsorted(unexpected, ends)  # the hours' rows are consecutive: each hour's are a slice
         column = key[1]
         for h, (i, spec) in entries.items():
             if error is not None:
                 results[h][i] = _outcome(spec, error)
                 continue
-            rows = unexpected[hour_of == h]
+            rows = unexpected[cut[h] : cut[h + 1]]
             samples = [str(v) for v in combined[column].iloc[rows[:5]].tolist()]
             results[h][i] = _split(spec, len(rows), int(lengths[h]), int(nonnull[column][h]), samples)
     return [[r for r in hour if r is not None] for hour in results]
