@@ -141,7 +141,7 @@ def write_partition(
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
-    with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.connect() as conn:
+    with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.scratch() as conn:
         paths = logs.fetch(objects)
         for obj, path in zip(objects, paths, strict=True):
             validate_object(conn, model, obj, path)

@@ -78,7 +78,7 @@ def ingest_labels(
     cfg = labels_of(model)
     objects = [o for o in store.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
     label_type = "DOUBLE" if model.task == "regression" else "VARCHAR"
-    with duck.connect() as conn:
+    with duck.scratch() as conn:
         paths = store.fetch(objects)
         selects, params = [], []
         for obj, path in zip(objects, paths, strict=True):
@@ -230,7 +230,7 @@ def _joined(
         f"WITH l AS ({latest}) SELECT {picked}, l.label FROM read_parquet(?, hive_partitioning = false) p "
         f"LEFT JOIN l ON CAST(p.{ids} AS VARCHAR) = l.prediction_id"
     )
-    with duck.connect() as conn:
+    with duck.scratch() as conn:
         table = conn.execute(sql, [*params, str(predictions[hour])]).to_arrow_table()
     data = {c: table.column(c).to_numpy(zero_copy_only=False) for c in table.column_names}
     data["has_label"] = table.column("label").is_valid().to_numpy(zero_copy_only=False)

@@ -64,7 +64,7 @@ SCHEMA = pa.schema(
 
 def profile_relation(conn: Any, relation: Any, columns: Sequence[Column]) -> dict[str, Profile]:
     """Profile every column of a DuckDB relation in one query per column kind (each column is read once)."""
-    relation.create_view(VIEW, replace=True)
+    conn.register(VIEW, relation)  # connection-local (duck.scratch)
     numerical = [c.name for c in columns if c.kind == "numerical"]
     categorical = [c.name for c in columns if c.kind == "categorical"]
     rows = int(conn.execute(profile_sql.rows_sql(VIEW)).fetchone()[0])

@@ -4,7 +4,9 @@ from AWS's standard credential chain (never written to logs or to the database f
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -44,6 +46,27 @@ def connect(database: str = ":memory:", read_only: bool = False, s3: bool = Fals
     conn.execute("SET TimeZone = 'UTC'")
     if s3:
         enable_s3(conn)
+    return conn
+
+
+_SCRATCH: dict[int, Any] = {}  # process id -> its in-memory database (a forked child makes its own)
+_SCRATCH_LOCK = threading.Lock()
+
+
+def scratch() -> Any:
+    """A connection for one piece of work on local files (ingest an hour, profile it, join its labels):
+    a cursor on one in-memory database per process, in UTC.
+
+    Opening a database costs ~20 ms on this machine and a cursor ~0.5 ms; a 96-hour run opened 763.
+    Cursors share the database's catalog, so scratch work creates only connection-local objects
+    (`register`, TEMP tables), never views or tables in `main`, and never an S3 secret: sessions that
+    do (the analyst's SQL, migrations, S3) use `connect`. Settings such as TimeZone are per cursor."""
+    with _SCRATCH_LOCK:
+        base = _SCRATCH.get(os.getpid())
+        if base is None:
+            base = _SCRATCH[os.getpid()] = duckdb.connect(config={"allow_persistent_secrets": False})
+        conn = base.cursor()
+    conn.execute("SET TimeZone = 'UTC'")
     return conn
 
 

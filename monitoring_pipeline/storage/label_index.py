@@ -61,7 +61,7 @@ def prediction_index(
     missing = [f["partition_hour"] for f in facts if f["rows"] and f["partition_hour"] not in stored]
     if missing:
         rebuilt = []
-        with duck.connect() as conn:
+        with duck.scratch() as conn:
             for at, path in warehouse.fetch_hours(catalog.prediction_logs, model.name, missing).items():
                 stored[at] = fingerprints.of_file(conn, path, model.id_column)
                 rebuilt.append(id_row(model.name, at, stored[at]))
@@ -121,7 +121,7 @@ def links_of_hour(
     if not arrivals or not len(ids):
         return []
     links = []
-    with duck.connect() as conn:
+    with duck.scratch() as conn:
         for arrival, path in warehouse.fetch_hours(catalog.labels, model.name, arrivals).items():
             probe, known, _ = stored_labels(conn, path)
             found = int((fingerprints.contains(ids, probe) & known).sum())
