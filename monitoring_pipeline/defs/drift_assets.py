@@ -22,7 +22,7 @@ from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 from monitoring_pipeline.pipeline.profile_and_drift import (
     STATIC_HOUR,
     HourDrift,
-    build_reference,
+    build_references,
     build_static_reference,
     drift_hour,
     is_static,
@@ -144,11 +144,10 @@ def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
             publish_reference(model, STATIC_HOUR, built, wh)
             windows = [built]
         else:
-            windows = []
-            for hour in partition_hours(context):
-                built = build_reference(model, hour, wh)
+            hours = partition_hours(context)
+            windows = build_references(model, hours, wh)
+            for hour, built in zip(hours, windows, strict=True):
                 publish_reference(model, hour, built, wh)
-                windows.append(built)
         last = windows[-1]
         return dg.MaterializeResult(
             metadata={

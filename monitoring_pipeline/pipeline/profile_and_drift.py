@@ -32,7 +32,7 @@ def roles(model: ModelConfig) -> dict[str, str]:
 
 def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> dict[str, Profile]:
     """Profile the hour's `prediction_logs` partition and publish it to `feature_profiles`."""
-    with duck.connect() as conn:
+    with duck.scratch() as conn:
         found = warehouse.fetch_hours(catalog.prediction_logs, model.name, [hour])
         if hour not in found:
             raise MissingInputError(
@@ -83,7 +83,7 @@ def build_static_reference(model: ModelConfig, warehouse: Warehouse) -> Referenc
         return build_reference(model, STATIC_HOUR, warehouse)
     path = model.reference.path
     assert path is not None
-    with duck.connect() as conn:
+    with duck.scratch() as conn:
         local = fetch_file(path)
         names = set(conn.read_parquet(str(local), hive_partitioning=False).columns)
         missing = [c.name for c in model.monitored_columns if c.name not in names]
@@ -98,8 +98,21 @@ def build_static_reference(model: ModelConfig, warehouse: Warehouse) -> Referenc
 
 def build_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Reference:
     """Merge the window's hourly profiles (trailing: the N hours before `hour`; fixed: the range)."""
-    hours = reference_hours(model, hour)
-    by_hour = load_profiles(warehouse, catalog.feature_profiles, model.name, hours)
+    return build_references(model, [hour], warehouse)[0]
+
+
+def build_references(model: ModelConfig, hours: list[datetime], warehouse: Warehouse) -> list[Reference]:
+    """`build_reference` of each hour, reading each profile of their windows once: a run's trailing
+    windows overlap (a 24-hour run over 24-hour windows reads 47 profiles, not 576)."""
+    windows = [reference_hours(model, hour) for hour in hours]
+    needed = sorted({h for window in windows for h in window})
+    loaded = load_profiles(warehouse, catalog.feature_profiles, model.name, needed)
+    return [_merged(model, window, {h: loaded[h] for h in window if h in loaded}) for window in windows]
+
+
+def _merged(
+    model: ModelConfig, hours: list[datetime], by_hour: dict[datetime, dict[str, Profile]]
+) -> Reference:
     merged = {}
     for column in model.monitored_columns:
         merged_profile = merge_profiles(p[column.name] for p in by_hour.values() if column.name in p)
