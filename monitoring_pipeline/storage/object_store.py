@@ -162,11 +162,18 @@ class S3ObjectStore:
         return paths
 
     def put_file(self, local: Path, key: str) -> str:
+        size = local.stat().st_size
         try:
-            self.client.upload_file(str(local), self.bucket, self._full(key))
+            if size < SINGLE_PUT_BYTES:  # one PUT, whose answer carries the new version's entity tag
+                with local.open("rb") as body:
+                    etag = self.client.put_object(Bucket=self.bucket, Key=self._full(key), Body=body)["ETag"]
+            else:  # multipart, in parallel parts; the entity tag is asked for afterwards
+                self.client.upload_file(str(local), self.bucket, self._full(key))
         except Exception as exc:
             raise ObjectStoreError(f"cannot upload to {self.uri(key)}: {exc}") from exc
-        stored = self.head(key)
+        stored = (
+            StoredObject(key, size, self.uri(key), None, etag) if size < SINGLE_PUT_BYTES else self.head(key)
+        )
         if stored is not None:  # the steps after this one in the same process read it from here
             staging = CACHE.staging()
             shutil.copyfile(local, staging)
@@ -178,6 +185,57 @@ class S3ObjectStore:
             self.client.delete_object(Bucket=self.bucket, Key=self._full(key))
         except Exception as exc:
             raise ObjectStoreError(f"cannot delete {self.uri(key)}: {exc}") from exc
+
+
+class ListingSnapshot:
+    """A store whose listings are taken once and then kept, for one step of a run: a step asks for the
+    same day's objects of a table many times (each hour's profile, its reference, its drift), and on S3
+    each listing is a request. Its own writes and deletes drop the listings they touch; what other
+    processes write meanwhile is seen by the next step's snapshot, as if written just after this one."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.root_uri = store.root_uri
+        self._listed: dict[str, list[StoredObject]] = {}
+        self._lock = threading.Lock()
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        with self._lock:
+            found = self._listed.get(prefix)
+        if found is None:
+            found = self.store.list(prefix)
+            with self._lock:
+                self._listed[prefix] = found
+        return list(found)
+
+    def head(self, key: str) -> StoredObject | None:
+        return self.store.head(key)
+
+    def fetch(self, objects: Sequence[StoredObject]) -> list[Path]:
+        return self.store.fetch(objects)
+
+    def put_file(self, local: Path, key: str) -> str:
+        try:
+            return self.store.put_file(local, key)
+        finally:
+            self._forget(key)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.store.delete(key)
+        finally:
+            self._forget(key)
+
+    def uri(self, key: str) -> str:
+        return self.store.uri(key)
+
+    def _forget(self, key: str) -> None:
+        with self._lock:
+            for prefix in [p for p in self._listed if key.startswith(p)]:
+                del self._listed[prefix]
+
+
+SINGLE_PUT_BYTES = 8 * 1024 * 1024  # boto3's multipart threshold: below it, upload_file is one PUT too
 
 
 class DownloadCache:

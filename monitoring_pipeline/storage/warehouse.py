@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage.catalog import ObjectTable
-from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject, open_store
+from monitoring_pipeline.storage.object_store import ListingSnapshot, ObjectStore, StoredObject, open_store
 from monitoring_pipeline.storage.results import ResultsStore
 
 if TYPE_CHECKING:
@@ -40,6 +40,11 @@ class Warehouse:
     def open(cls, config: WarehouseConfig) -> Warehouse:
         """From the config's `warehouse` section."""
         return cls(config.results, config.tables_root)
+
+    @classmethod
+    def for_step(cls, results: str, tables_root: str) -> Warehouse:
+        """For one step of a run: each listing of the objects is taken once (ListingSnapshot)."""
+        return cls(results, tables_root, ListingSnapshot(open_store(tables_root)))
 
     # ------------------------------------------------------------------------- per-hour objects
 

@@ -24,4 +24,5 @@ class WarehouseResource(dg.ConfigurableResource):
         return cls(results=results, tables_root=config.tables_root)
 
     def get(self) -> Warehouse:
-        return Warehouse(self.results, self.tables_root)
+        """A warehouse for the step that asks (its listings are taken once: Warehouse.for_step)."""
+        return Warehouse.for_step(self.results, self.tables_root)
