@@ -62,8 +62,10 @@ system-packages:
 ## The whole suite: lint, format check, then every test layer, on three workers (a module's tests stay on
 ## one worker, so a module-scoped fixture such as the demo's whole pipeline run is built once). Three on
 ## two cores: many tests wait on subprocesses (dagster dev, the daemon, servers), and the third fills in.
+## Modules are handed out in collection order, where the heavy ones come first (conftest.py), not by
+## their number of tests (xdist's default).
 test: lint system-packages
-	$(BIN)/python -m pytest -n 3 --dist loadscope
+	$(BIN)/python -m pytest -n 3 --dist loadscope --no-loadscope-reorder
 
 clean-data:
 	find data -mindepth 1 -not -name README.md -delete

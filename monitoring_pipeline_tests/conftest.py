@@ -139,3 +139,15 @@ def source_rows(root: Path, model: str, hour: datetime) -> int:
     """Rows in the hour's source objects, counted by pyarrow (independently of DuckDB)."""
     folder = root / model / f"dt={hour:%Y-%m-%d}" / f"hour={hour:%H}"
     return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules marked `heavy(seconds)` first, heaviest first (the rest keep their order): `--dist
+    loadscope` hands out modules in collection order, and a module of minutes collected last ran alone
+    at the end of the suite (a 22-minute suite whose last 5 minutes were one test)."""
+
+    def weight(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("heavy")
+        return -marker.args[0] if marker else 0.0
+
+    items.sort(key=weight)

@@ -20,6 +20,8 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, open_stores
 from monitoring_pipeline_tests.helpers import query, run_pipeline
 
+pytestmark = pytest.mark.heavy(220)
+
 FRAUD, DELIVERY = "fraud_classifier", "delivery_time_regressor"
 
 

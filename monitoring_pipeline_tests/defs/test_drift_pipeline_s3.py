@@ -18,6 +18,8 @@ from monitoring_pipeline_tests.defs.test_drift_pipeline import (  # noqa: F401 (
     test_sudden_shift_is_detected_exactly_in_its_hours,
 )
 
+pytestmark = pytest.mark.heavy(580)
+
 
 @pytest.fixture(scope="module")
 def demo_run(

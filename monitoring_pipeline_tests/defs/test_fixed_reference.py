@@ -4,11 +4,14 @@ the new category alarms for as long as it lasts."""
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 from monitoring_pipeline_tests.conftest import HOURS
 from monitoring_pipeline_tests.defs.test_drift_pipeline import FRAUD, flagged
 from monitoring_pipeline_tests.helpers import build_reference, query, run_pipeline
 from monitoring_pipeline_tests.stores import Stores
+
+pytestmark = pytest.mark.heavy(140)
 
 
 def test_fixed_reference_window(stores: Stores) -> None:

@@ -16,6 +16,8 @@ from monitoring_pipeline_tests.conftest import HOURS
 from monitoring_pipeline_tests.helpers import materialize_logs, warehouse_rows
 from monitoring_pipeline_tests.stores import Stores
 
+pytestmark = pytest.mark.heavy(160)
+
 FRAUD = "fraud_classifier"
 
 

@@ -29,7 +29,7 @@ from monitoring_pipeline_tests.helpers import free_port, key, query, stop_proces
 from monitoring_pipeline_tests.postgres import running_postgres
 from monitoring_pipeline_tests.stores import Stores
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy(450)]
 BIN = Path(sys.executable).parent
 FRAUD = "fraud_classifier"
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {

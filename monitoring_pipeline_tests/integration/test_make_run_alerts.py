@@ -18,7 +18,7 @@ from monitoring_pipeline.config import REPO_ROOT
 from monitoring_pipeline_tests.helpers import group_alive, stop_process_group
 from monitoring_pipeline_tests.integration.test_alerts import Receiver
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.heavy(330)]
 BIN = Path(sys.executable).parent
 DEADLINE_SECONDS = 90
 

@@ -30,6 +30,8 @@ from monitoring_pipeline_tests.conftest import DEMO_END, HOURS, write_config
 from monitoring_pipeline_tests.helpers import query
 from monitoring_pipeline_tests.stores import Stores, put_object
 
+pytestmark = pytest.mark.heavy(160)
+
 FRAUD = "fraud_classifier"
 H0 = datetime(2026, 11, 10, 14, tzinfo=UTC)
 
