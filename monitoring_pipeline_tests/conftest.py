@@ -144,7 +144,9 @@ def source_rows(root: Path, model: str, hour: datetime) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The modules marked `heavy(seconds)` first, heaviest first (the rest keep their order): `--dist
     loadscope` hands out modules in collection order, and a module of minutes collected last ran alone
-    at the end of the suite (a 22-minute suite whose last 5 minutes were one test)."""
+    at the end of the suite (a 22-minute suite whose last 5 minutes were one test). Modules that start
+    many processes at once (test_concurrency, test_crash) are not marked: started together with the
+    daemon tests they overloaded the two cores (load 10) and every test ran slower."""
 
     def weight(item: pytest.Item) -> float:
         marker = item.get_closest_marker("heavy")

@@ -21,7 +21,7 @@ from monitoring_pipeline_tests.conftest import HOURS, open_stores, source_rows, 
 from monitoring_pipeline_tests.helpers import key, query, warehouse_rows
 from monitoring_pipeline_tests.postgres import Postgres, running_postgres
 
-pytestmark = [pytest.mark.integration, pytest.mark.heavy(260)]
+pytestmark = pytest.mark.integration
 MODEL = "fraud_classifier"
 
 READER = """

@@ -22,7 +22,7 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, source_rows, write_config
 from monitoring_pipeline_tests.helpers import key, query, warehouse_rows
 
-pytestmark = [pytest.mark.integration, pytest.mark.heavy(140)]
+pytestmark = pytest.mark.integration
 MODEL = "fraud_classifier"
 FIRST, LAST = HOURS[0], HOURS[5]
 
