@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -115,6 +116,7 @@ def running_s3() -> Iterator[S3Server]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "monitoring_pipeline_tests.s3"],
         cwd=Path(__file__).resolve().parents[1],
+        stdin=subprocess.PIPE,  # closed when this process ends, however it ends: the server then exits
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
@@ -136,7 +138,8 @@ def running_s3() -> Iterator[S3Server]:
 
 def serve() -> None:
     """moto's server application behind werkzeug (as ThreadedMotoServer runs it), wrapped in a request
-    log: create the users and the bucket, enforce auth, print one JSON line, serve until killed."""
+    log: create the users and the bucket, enforce auth, print one JSON line, serve until killed or until
+    its standard input closes (the test process ended, even by SIGKILL)."""
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
@@ -157,7 +160,8 @@ def serve() -> None:
     print(
         json.dumps({"endpoint": endpoint, "pipeline": asdict(pipeline), "no_get": asdict(no_get)}), flush=True
     )
-    threading.Event().wait()
+    sys.stdin.read()  # until the test process that started it is gone
+    os._exit(0)
 
 
 def _enforce_auth() -> None:
