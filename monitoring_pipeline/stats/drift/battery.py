@@ -12,7 +12,7 @@ Numerical columns:
 
 Categorical columns:
 | `unseen_categories` | categories the reference never saw | their share | 1 % |
-| `jensenshannon` | category shares moved | JS distance (Cressie-Read significance) | 0.1 |
+| `jensenshannon` | category shares moved | JS distance (significance: chisquare.ladder) | 0.1 |
 
 Effects from estimates count beyond their noise: KS D minus its mean when nothing changed (D is
 biased up by noise), the scale effect by its lower confidence bound (2 standard errors; see
@@ -30,7 +30,7 @@ import math
 from monitoring_pipeline.stats.drift import point_mass, ranks, tails
 from monitoring_pipeline.stats.drift.base import Finding, StatOutcome, StatTest, register
 from monitoring_pipeline.stats.drift.binning import binned_counts
-from monitoring_pipeline.stats.drift.chisquare import CRESSIE_READ, homogeneity
+from monitoring_pipeline.stats.drift.chisquare import ladder
 from monitoring_pipeline.stats.drift.exact import number, percent
 from monitoring_pipeline.stats.drift.jensenshannon import js_distance
 from monitoring_pipeline.stats.drift.ks import ks_counts
@@ -89,7 +89,7 @@ def numerical_findings(ref: NumericProfile, cur: NumericProfile) -> tuple[Findin
 def categorical_findings(ref: CategoricalProfile, cur: CategoricalProfile) -> tuple[Finding, ...]:
     counts = binned_counts(ref, cur, n_bins=20)  # one bin per category
     distance = js_distance(*counts)
-    _, _, p = homogeneity(*counts, power=CRESSIE_READ)
+    p, _ = ladder(*counts)
     shares = _largest_move(ref, cur)
     js = Finding(
         "jensenshannon", distance, JS_FLOOR, p, f"category shares moved (JS distance {distance:.3f}){shares}"
