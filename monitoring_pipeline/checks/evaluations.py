@@ -20,7 +20,7 @@ from monitoring_pipeline.pipeline.ingest import ROLE_TYPES, expected_columns
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, load_profiles
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
-from monitoring_pipeline.storage import catalog, layout
+from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -74,6 +74,47 @@ def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
             problems.append(f"column {column!r} is {schema.field(column).type}, expected {want}")
     text = "; ".join(problems) if problems else "all declared columns present with their types"
     return Verdict(hour, not problems, len(problems), 0, text, {"problems": problems})
+
+
+def timestamps_within_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
+    """At most `max_outside_hour_share` of the hour's timestamps fall outside [hour - tolerance,
+    hour + 1 h + tolerance]: rows stamped days early, hours late, in year 1 or 9999 are the mark of a
+    broken clock or a mis-routed file, and would be judged as this hour's traffic. Null timestamps are
+    not counted here (the suite's checks see nulls)."""
+    t = model.thresholds
+    allowed, tolerance = t.max_outside_hour_share, timedelta(minutes=t.timestamp_tolerance_minutes)
+    path = _fetch_partition(warehouse, model, hour)
+    if path is None:
+        return Verdict(hour, True, None, allowed, "the hour has not been loaded: no timestamps to judge")
+    low, high = hour - tolerance, hour + timedelta(hours=1) + tolerance
+    column = duck.quote_identifier(model.timestamp_column)
+    query = (
+        f"SELECT count({column}), count(*) FILTER ({column} < ?), count(*) FILTER ({column} > ?), "  # noqa: S608 (a quoted identifier; values bound)
+        f"min({column}), max({column}) FROM read_parquet(?)"
+    )
+    conn = duck.scratch()
+    try:
+        stamped, early, late, first, last = conn.execute(query, [low, high, str(path)]).fetchone()
+    finally:
+        conn.close()
+    if not stamped:
+        return Verdict(hour, True, None, allowed, "no timestamps in the hour to judge")
+    share = (early + late) / stamped
+    window = f"[{low:%Y-%m-%d %H:%M}, {high:%Y-%m-%d %H:%M}] UTC"
+    text = (
+        f"{early + late} of {stamped} timestamps ({share:.2%}) outside {window}: {early} before, "
+        f"{late} after; earliest {first.isoformat()}, latest {last.isoformat()} (allowed: {allowed:.2%})"
+    )
+    details = {
+        "outside": early + late,
+        "before": early,
+        "after": late,
+        "timestamps": stamped,
+        "earliest": first.isoformat(),
+        "latest": last.isoformat(),
+        "window": [low.isoformat(), high.isoformat()],
+    }
+    return Verdict(hour, share <= allowed, share, allowed, text, details)
 
 
 def _rows(warehouse: Warehouse, model: ModelConfig, hours: Sequence[datetime]) -> dict[datetime, int]:

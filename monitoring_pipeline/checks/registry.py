@@ -21,6 +21,7 @@ from monitoring_pipeline.checks.evaluations import (
     performance_margin,
     prediction_drift,
     schema_matches,
+    timestamps_within_hour,
     volume_within_band,
 )
 from monitoring_pipeline.config import ModelConfig, Severity
@@ -163,6 +164,17 @@ DECLARED: tuple[Declared, ...] = (
             "after the hour ended."
         ),
         "freshness",
+    ),
+    Declared(
+        "timestamps_within_hour",
+        "prediction_logs",
+        timestamps_within_hour,
+        lambda m: (
+            f"at most {m.thresholds.max_outside_hour_share:.1%} of the hour's timestamps fall more than "
+            f"{m.thresholds.timestamp_tolerance_minutes:g} minutes before or after the hour (a broken clock "
+            "or a mis-routed file)."
+        ),
+        "timestamps",
     ),
     Declared(
         "data_quality_expectations_pass",

@@ -315,6 +315,12 @@ class Thresholds(Frozen):
     freshness_lag_minutes: Annotated[Number, Field(ge=0.0)] = Field(
         90.0, description="how late an hour's newest object may land after the hour ends"
     )
+    max_outside_hour_share: Share = Field(
+        0.001, description="most of an hour's timestamps that may fall outside it (widened by the tolerance)"
+    )
+    timestamp_tolerance_minutes: Annotated[Number, Field(ge=0.0, le=1440.0)] = Field(
+        15.0, description="how far before or after its hour a timestamp may be and still count as in it"
+    )
 
     @model_validator(mode="after")
     def _warn_before_error(self) -> Thresholds:
@@ -329,6 +335,7 @@ class Severities(Frozen):
     data_quality: Level = Field(Severity.WARN, description="the expectation suite")
     volume: Level = Field(Severity.WARN, description="the row count")
     freshness: Level = Field(Severity.WARN, description="logs arrived on time")
+    timestamps: Level = Field(Severity.ERROR, description="the hour's timestamps are in the hour")
     critical_feature_drift: Level = Field(Severity.ERROR, description="a critical feature drifted")
     prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
     label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")

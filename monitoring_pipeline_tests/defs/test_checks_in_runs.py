@@ -21,6 +21,7 @@ PREDICTION_LOG_CHECKS = {
     "hour_is_not_empty",
     "volume_within_band",
     "logs_arrived_on_time",
+    "timestamps_within_hour",
     "data_quality_expectations_pass",
 }
 

@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
@@ -129,8 +130,10 @@ def test_first_tick_alerts_second_is_silent_recovery_once(
     src = logs / FRAUD / f"dt={HOURS[6]:%Y-%m-%d}" / f"hour={HOURS[6]:%H}"
     dst = logs / FRAUD / f"dt={HOURS[30]:%Y-%m-%d}" / f"hour={HOURS[30]:%H}"
     dst.mkdir(parents=True)
-    for f in src.glob("*.parquet"):
-        (dst / f.name).write_bytes(f.read_bytes())  # late logs arrive for the hour
+    for f in src.glob("*.parquet"):  # late logs arrive for the hour: a day later, stamped a day later
+        frame = pd.read_parquet(f)
+        frame["event_time"] += HOURS[30] - HOURS[6]
+        frame.to_parquet(dst / f.name, index=False)
     run_pipeline(config, FRAUD, HOURS[30], HOURS[30], instance=instance)
     cursor, _ = tick(config, instance, cursor)
     recoveries = [a for a in log_lines(config)[len(first) :] if a["kind"] == "recovery"]
