@@ -92,11 +92,8 @@ def timestamps_within_hour(model: ModelConfig, hour: datetime, warehouse: Wareho
         f"SELECT count({column}), count(*) FILTER ({column} < ?), count(*) FILTER ({column} > ?), "  # noqa: S608 (a quoted identifier; values bound)
         f"min({column}), max({column}) FROM read_parquet(?)"
     )
-    conn = duck.scratch()
-    try:
+    with duck.scratch() as conn:
         stamped, early, late, first, last = conn.execute(query, [low, high, str(path)]).fetchone()
-    finally:
-        conn.close()
     if not stamped:
         return Verdict(hour, True, None, allowed, "no timestamps in the hour to judge")
     share = (early + late) / stamped
