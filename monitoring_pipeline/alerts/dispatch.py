@@ -1,19 +1,24 @@
-"""One sensor tick's work, without Dagster: per-hour outcomes -> alerts -> messages -> deliveries,
-and the `alerts` table (one row per alert and sink, with its delivery state)."""
+"""One sensor tick's work, without Dagster: per-hour outcomes -> alerts -> messages in the outbox ->
+deliveries, and the `alerts` table (one row per alert and sink, with its delivery state)."""
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from monitoring_pipeline.alerts import engine
-from monitoring_pipeline.alerts.sinks import SinkError, append_log, deliver
+from monitoring_pipeline.alerts import engine, outbox
+from monitoring_pipeline.alerts.sinks import SinkError, append_log, deliver, log_size
 from monitoring_pipeline.checks import run_rows
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.storage import catalog
+from monitoring_pipeline.storage.results import ResultsStore
 from monitoring_pipeline.storage.warehouse import Warehouse
+
+LOG = "log"  # the always-on JSON-lines log: a sink of its own in the outbox
 
 
 @dataclass(frozen=True)
@@ -31,79 +36,101 @@ def tick(
     warehouse: Warehouse,
     now: datetime | None = None,
 ) -> TickReport:
+    """New alerts from the outcomes, committed to the outbox, then every due delivery sent."""
     now = now or datetime.now(UTC)
+    _drain_cursor_queue(state, warehouse.results, now)
     alerts = engine.update(state, outcomes, config.dagster_ui_url, now)
-    by_id = {a.alert_id: a for a in alerts}
+    enqueue(alerts, config, warehouse.results, now)
+    delivered, failed = deliver_due(config, warehouse.results, now)
+    return TickReport(len(alerts), delivered, failed, outbox.open_count(warehouse.results))
+
+
+def enqueue(
+    alerts: Sequence[engine.Alert], config: MonitorsConfig, results: ResultsStore, now: datetime
+) -> int:
+    """Group the alerts into one message per model and sink and commit them, with their alerts' rows, to
+    the outbox. An (alert, sink) pair already there (a tick replayed after a crash) is left out."""
     routes = {m.name: [(r.sink, r.min_severity) for r in m.alerts] for m in config.models}
-    rows: list[dict[str, Any]] = []
-    for (model, sink), items in engine.route(alerts, routes).items():
-        if sink == "log":  # always on, local: written now, in full
-            msg = engine.message(model, items, now, summarize_after_hours=float("inf"))
-            append_log(config.alerting.log_path, msg)
-            rows += [_row(a, "log", msg["message_id"], "delivered", 0, None, now) for a in items]
-        else:
-            msg = engine.message(model, items, now, config.alerting.summarize_hours_older_than)
-            engine.enqueue(state, sink, msg, now)
-    sinks = config.alerting.sinks
+    stored = outbox.stored_deliveries(results, [a.alert_id for a in alerts])
+    batch = []
+    for (model, sink), routed in engine.route(alerts, routes).items():
+        items = [a for a in routed if (a.alert_id, sink) not in stored]
+        if not items:
+            continue
+        # the log lists every alert; other sinks get older hours counted per check
+        after = math.inf if sink == LOG else config.alerting.summarize_hours_older_than
+        msg = engine.message(model, sink, items, now, after)
+        newest = max(datetime.fromisoformat(a.hour) for a in items)
+        batch.append((msg, sink, newest, [_row(a, now) for a in items]))
+    return outbox.record(results, batch, now)
+
+
+def deliver_due(config: MonitorsConfig, results: ResultsStore, now: datetime) -> tuple[int, int]:
+    """Send every due message once; returns (delivered, failed this tick). A failure is that sink's
+    alone: it is recorded on the message (redacted) and the other messages go on."""
+    sinks, alerting = config.alerting.sinks, config.alerting
     delivered = failed = 0
-    for item in engine.due(state, now, {name: s.rate_limit_per_hour for name, s in sinks.items()}):
-        msg, sink = item["message"], item["sink"]
+    for m in outbox.due(results, now, {name: s.rate_limit_per_hour for name, s in sinks.items()}):
+        msg, sink, attempts = json.loads(m["payload"]), m["sink"], m["attempts"] + 1
         try:
-            if sink not in sinks:
-                raise SinkError(f"sink {sink!r} is no longer configured")
-            deliver(sinks[sink], msg)
-            engine.delivered(state, item, now)
-            delivered += 1
-            status, error = "delivered", None
+            if sink == LOG:
+                # a write interrupted by a crash is cut back to where it started, then written again
+                start = m["log_offset"] if m["delivery_state"] == "sending" else None
+                start = log_size(alerting.log_path) if start is None else start
+                outbox.mark(results, m, "sending", now, attempts, log_offset=start)
+                try:
+                    append_log(alerting.log_path, msg, start)
+                except OSError as exc:
+                    raise SinkError(f"the alert log {alerting.log_path}: {exc.strerror}") from None
+            else:
+                if sink not in sinks:
+                    raise SinkError(f"sink {sink!r} is no longer configured", permanent=True)
+                outbox.mark(results, m, "sending", now, attempts)
+                deliver(sinks[sink], msg)
         except SinkError as exc:
-            engine.failed(state, item, str(exc), now, config.alerting.retry_base_seconds)
+            final = exc.permanent or attempts >= alerting.max_attempts
+            retry_at = now + engine.backoff(attempts, alerting.retry_base_seconds)
+            outbox.mark(results, m, "failed" if final else "retrying", now, attempts, str(exc), retry_at)
             failed += 1
-            status, error = "retrying", str(exc)
-        rows += [
-            _row(by_id.get(i), sink, msg["message_id"], status, item["attempts"], error, now, i, msg["model"])
-            for i in msg["alert_ids"]
-        ]
-    # one row per (alert, sink): written in full once, then only its delivery state changes
-    warehouse.results.upsert(catalog.alerts, rows, update=catalog.ALERT_DELIVERY_COLUMNS)
-    return TickReport(len(alerts), delivered, failed, len(state.pending))
+            continue
+        outbox.mark(results, m, "delivered", now, attempts)
+        delivered += 1
+    return delivered, failed
 
 
-def _row(
-    alert: engine.Alert | None,
-    sink: str,
-    message_id: str,
-    status: str,
-    attempts: int,
-    error: str | None,
-    now: datetime,
-    alert_id: str | None = None,
-    model: str | None = None,
-) -> dict[str, Any]:
-    base: dict[str, Any] = {c.name: None for c in catalog.alerts.columns}
-    if alert is not None:
-        a = asdict(alert)
-        base.update(
-            alert_id=a["alert_id"],
-            kind=a["kind"],
-            model=a["model"],
-            asset=a["asset"],
-            check_name=a["check"],
-            partition_hour=datetime.fromisoformat(a["hour"]),
-            severity=a["severity"],
-            observed=a["observed"],
-            threshold=a["threshold"],
-            description=a["description"],
-            url=a["url"],
-            created_at=datetime.fromisoformat(a["created_at"]),
+def _drain_cursor_queue(state: engine.State, results: ResultsStore, now: datetime) -> None:
+    """Deliveries that a release before the outbox kept in the cursor move into the outbox (their
+    alerts' rows are already stored)."""
+    batch = []
+    for item in state.pending:
+        msg = item["message"]
+        hours = [datetime.fromisoformat(a["hour"]) for a in msg.get("alerts", [])]
+        batch.append(
+            ({"idempotency_key": msg["message_id"], **msg}, item["sink"], max(hours, default=now), [])
         )
-    else:  # a retry of a summarised alert: its details are in its first row
-        base.update(alert_id=alert_id, model=model)
+    outbox.record(results, batch, now)
+    state.pending = []
+
+
+def _row(alert: engine.Alert, now: datetime) -> dict[str, Any]:
+    """An alert's row for one sink (the outbox adds the sink and the message id)."""
+    base: dict[str, Any] = {c.name: None for c in catalog.alerts.columns}
+    a = asdict(alert)
     base.update(
-        sink=sink,
-        message_id=message_id,
-        delivery_state=status,
-        attempts=attempts,
-        last_error=error,
+        alert_id=a["alert_id"],
+        kind=a["kind"],
+        model=a["model"],
+        asset=a["asset"],
+        check_name=a["check"],
+        partition_hour=datetime.fromisoformat(a["hour"]),
+        severity=a["severity"],
+        observed=a["observed"],
+        threshold=a["threshold"],
+        description=a["description"],
+        url=a["url"],
+        created_at=datetime.fromisoformat(a["created_at"]),
+        delivery_state="pending",
+        attempts=0,
         updated_at=now,
     )
     return base
@@ -125,6 +152,7 @@ def outcomes_of_run(
             r["observed"],
             r["threshold"],
             r["description"],
+            r["run_id"],
         )
         for r in run_rows(warehouse, model, [check], run_id)
         if hours is None or r["partition_hour"] in hours

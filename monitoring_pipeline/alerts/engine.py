@@ -1,17 +1,20 @@
 """The alerting state machine, on plain data (no Dagster, no network): which per-hour check outcomes
-become alerts, how alerts group into messages, and which deliveries are due.
+become alerts, how alerts group into messages, and when a failed delivery is retried.
 
-State (kept in the sensor's cursor, so it survives ticks and restarts):
-- `open`: (model, check, hour) keys that alerted and have not recovered: a failure alerts once;
-- `pending`: deliveries not yet accepted by their sink, with attempts and the next retry time;
-- `sent`: per sink, the send times of the last hour (the rate limit).
+Every id is deterministic, so a tick that dies and is replayed makes the same alerts and messages:
+- an alert's id is a hash of (model, check, hour, kind, the run whose evaluation raised it);
+- a message's id, which receivers get as its idempotency key, is a hash of its sink and its alerts' ids.
+
+State (kept in the sensor's cursor): `open`, the (model, check, hour) keys that alerted and have not
+recovered (a failure alerts once), and `checks`, the event-log position of each check. Deliveries are
+not in the cursor: they are rows of the outbox (monitoring_pipeline.alerts.outbox).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +38,7 @@ class CheckRow:
     observed: float | None
     threshold: float | None
     description: str
+    run_id: str = ""  # the run whose evaluation this is
 
 
 @dataclass(frozen=True)
@@ -56,16 +60,31 @@ class Alert:
 @dataclass
 class State:
     open: dict[str, str] = field(default_factory=dict)  # key -> ISO hour
-    pending: list[dict[str, Any]] = field(default_factory=list)
-    sent: dict[str, list[str]] = field(default_factory=dict)
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)  # check key -> event-log cursor
+    # deliveries queued in the cursor by releases before the outbox: moved into it on the next tick
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | None) -> State:
-        return cls(**json.loads(text)) if text else cls()
+        if not text:
+            return cls()
+        stored = json.loads(text)
+        return cls(**{k: v for k, v in stored.items() if k in cls.__dataclass_fields__})
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def alert_id(model: str, check: str, hour: datetime, kind: str, run_id: str) -> str:
+    return _digest(model, check, f"{hour.astimezone(UTC):%Y-%m-%dT%H:00}", kind, run_id)
+
+
+def message_id(sink: str, alert_ids: Iterable[str]) -> str:
+    return _digest(sink, *sorted(alert_ids))
 
 
 def alert_key(model: str, check: str, hour: datetime) -> str:
@@ -91,7 +110,7 @@ def update(state: State, outcomes: Iterable[CheckRow], ui_url: str, now: datetim
             state.open[key] = o.hour.isoformat()
         alerts.append(
             Alert(
-                uuid.uuid4().hex,
+                alert_id(o.model, o.check, o.hour, kind, o.run_id),
                 kind,
                 o.model,
                 o.asset,
@@ -125,7 +144,7 @@ def route(
 
 
 def message(
-    model: str, alerts: Sequence[Alert], now: datetime, summarize_after_hours: float
+    model: str, sink: str, alerts: Sequence[Alert], now: datetime, summarize_after_hours: float
 ) -> dict[str, Any]:
     """One message for a model and sink: recent alerts listed one by one, alerts for hours older than
     `summarize_after_hours` (a backfill of last month) counted per check instead."""
@@ -156,8 +175,10 @@ def message(
         f"{model}: {len(failures)} check failure(s), {len(alerts) - len(failures)} recovery(ies)"
         f" [{severity if failures else 'OK'}]"
     )
+    ident = message_id(sink, [a.alert_id for a in alerts])
     return {
-        "message_id": uuid.uuid4().hex,
+        "message_id": ident,
+        "idempotency_key": ident,
         "model": model,
         "title": title,
         "severity": severity,
@@ -187,37 +208,7 @@ def text(msg: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def enqueue(state: State, sink: str, msg: Mapping[str, Any], now: datetime) -> None:
-    state.pending.append(
-        {"sink": sink, "message": dict(msg), "attempts": 0, "next_at": now.isoformat(), "last_error": None}
-    )
-
-
-def due(state: State, now: datetime, limits: Mapping[str, int]) -> list[dict[str, Any]]:
-    """Pending deliveries whose retry time has come and whose sink is under its hourly rate limit."""
-    hour_ago = now - timedelta(hours=1)
-    state.sent = {
-        s: [t for t in times if datetime.fromisoformat(t) > hour_ago] for s, times in state.sent.items()
-    }
-    budget = {
-        s: limits.get(s, 10**9) - len(state.sent.get(s, [])) for s in {p["sink"] for p in state.pending}
-    }
-    chosen = []
-    for p in state.pending:
-        if datetime.fromisoformat(p["next_at"]) <= now and budget[p["sink"]] > 0:
-            budget[p["sink"]] -= 1
-            chosen.append(p)
-    return chosen
-
-
-def delivered(state: State, item: dict[str, Any], now: datetime) -> None:
-    state.pending.remove(item)
-    state.sent.setdefault(item["sink"], []).append(now.isoformat())
-
-
-def failed(state: State, item: dict[str, Any], error: str, now: datetime, base_seconds: float) -> None:
-    """Keep the delivery, retrying after base * 2^(attempts - 1) seconds (at most an hour)."""
-    item["attempts"] += 1
-    item["last_error"] = error
-    delay = min(base_seconds * 2 ** (item["attempts"] - 1), MAX_BACKOFF_SECONDS)
-    item["next_at"] = (now + timedelta(seconds=delay)).isoformat()
+def backoff(attempts: int, base_seconds: float) -> timedelta:
+    """The wait before retrying a delivery that failed `attempts` times: base * 2^(attempts - 1), at most
+    an hour."""
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))

@@ -10,7 +10,10 @@ import http.client
 import json
 import os
 import smtplib
+import socket
+import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from email.message import EmailMessage
@@ -22,15 +25,41 @@ from monitoring_pipeline.config import EmailSink, SinkConfig, WebhookSink
 
 
 class SinkError(RuntimeError):
-    """A delivery failed; the message is safe to log (no secrets)."""
+    """A delivery failed; the message is safe to log (no secrets). `permanent`: retrying the same message
+    cannot succeed (the receiver refused it), so the delivery is marked failed at once."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
-def append_log(path: str, msg: Mapping[str, Any]) -> None:
-    """One JSON line per alert, with its message id (the log is complete: nothing is summarised)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        for alert in msg["alerts"]:
-            handle.write(json.dumps({**alert, "message_id": msg["message_id"]}, sort_keys=True) + "\n")
+# HTTP statuses worth retrying: the receiver is overloaded or timed out, not refusing the message
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+def append_log(path: str, msg: Mapping[str, Any], offset: int | None = None) -> int:
+    """One JSON line per alert, with its message id (the log is complete: nothing is summarised).
+    With `offset`, the file is first cut back to it: a retry of a write that a crash interrupted
+    rewrites that write instead of adding its lines twice. Returns the offset the lines start at."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(
+        json.dumps({**alert, "message_id": msg["message_id"]}, sort_keys=True) + "\n"
+        for alert in msg["alerts"]
+    )
+    with open(target, "a+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        start = size if offset is None or offset > size else offset
+        handle.truncate(start)
+        handle.write(lines.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    return start
+
+
+def log_size(path: str) -> int:
+    target = Path(path)
+    return target.stat().st_size if target.exists() else 0
 
 
 def _secret(name: str | None, field: str, sink: str) -> str:
@@ -40,36 +69,62 @@ def _secret(name: str | None, field: str, sink: str) -> str:
     return value
 
 
-def post_webhook(sink: WebhookSink, msg: Mapping[str, Any]) -> None:
+def _checked_url(sink: WebhookSink) -> str:
+    """The URL in the sink's variable, if it is an http(s) URL with a host; the error never shows it."""
     url = _secret(sink.url_env, "url_env", sink.name)
-    # Slack incoming webhooks take {"text": ...}
-    body = {"text": text(msg)} if sink.format == "slack" else {**msg, "text": text(msg)}
-    try:  # a URL without a scheme fails here, with the URL in the message: never let it out
-        request = urllib.request.Request(
-            url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
-        )
-    except ValueError:
-        raise SinkError(f"sink {sink.name!r}: the URL in ${sink.url_env} is not an http(s) URL") from None
     try:
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in url
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise SinkError(
+            f"sink {sink.name!r}: ${sink.url_env} does not hold an http(s) URL with a host", permanent=False
+        )
+    return url
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in words that never include the URL, its host or its path: the error's kind
+    and its errno text, never str(exc)."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS error ({reason.reason or type(reason).__name__})"
+    if isinstance(reason, socket.gaierror):
+        return f"DNS lookup failed ({reason.strerror})"
+    if isinstance(reason, OSError) and reason.strerror:
+        return f"{type(reason).__name__}: {reason.strerror}"
+    return type(reason).__name__
+
+
+def post_webhook(sink: WebhookSink, msg: Mapping[str, Any]) -> None:
+    url = _checked_url(sink)
+    # Slack incoming webhooks take {"text": ...} only; the idempotency key is then in the header alone
+    body = {"text": text(msg)} if sink.format == "slack" else {**msg, "text": text(msg)}
+    headers = {"Content-Type": "application/json", "Idempotency-Key": msg["message_id"]}
+    try:
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
         with urllib.request.urlopen(request, timeout=sink.timeout_seconds) as response:
             response.read()
     except urllib.error.HTTPError as exc:
-        raise SinkError(f"sink {sink.name!r}: HTTP {exc.code}") from None
+        permanent = 400 <= exc.code < 500 and exc.code not in RETRYABLE_STATUS
+        raise SinkError(f"sink {sink.name!r}: HTTP {exc.code}", permanent=permanent) from None
     except (ValueError, http.client.InvalidURL):
-        raise SinkError(f"sink {sink.name!r}: the URL in ${sink.url_env} is not valid") from None
+        raise SinkError(f"sink {sink.name!r}: ${sink.url_env} does not hold a valid URL") from None
     except http.client.HTTPException as exc:  # a malformed answer: its kind, never its text
         raise SinkError(f"sink {sink.name!r}: {type(exc).__name__}") from None
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SinkError(
-            f"sink {sink.name!r}: {type(reason).__name__}: {str(reason).replace(url, '<url>')}"
-        ) from None
+        raise SinkError(f"sink {sink.name!r}: {_reason(exc)}") from None
 
 
 def send_email(sink: EmailSink, msg: Mapping[str, Any]) -> None:
     email = EmailMessage()
     email["Subject"], email["From"] = f"[monitoring] {msg['title']}", sink.sender
     email["To"] = ", ".join(sink.to)
+    email["Message-ID"] = f"<{msg['message_id']}@monitoring-pipeline>"  # receivers' dedup key
     email.set_content(text(msg))
     try:
         with smtplib.SMTP(sink.host, sink.port, timeout=sink.timeout_seconds) as smtp:
@@ -81,8 +136,11 @@ def send_email(sink: EmailSink, msg: Mapping[str, Any]) -> None:
                     _secret(sink.password_env, "password_env", sink.name),
                 )
             smtp.send_message(email)
+    except smtplib.SMTPResponseException as exc:  # the server's code; its text may echo the login
+        permanent = 500 <= exc.smtp_code < 600
+        raise SinkError(f"sink {sink.name!r}: SMTP {exc.smtp_code}", permanent=permanent) from None
     except (smtplib.SMTPException, OSError) as exc:
-        raise SinkError(f"sink {sink.name!r}: {type(exc).__name__}: {exc}") from None
+        raise SinkError(f"sink {sink.name!r}: {_reason(exc)}") from None
 
 
 # How each sink type sends: one entry per tag of config.SinkConfig (a test keeps them equal); the

@@ -535,6 +535,9 @@ class AlertingConfig(Frozen):
     retry_base_seconds: Annotated[Number, Field(ge=0.0)] = Field(
         60.0, description="a failed sink is retried after this x 2^(attempts-1), at most an hour"
     )
+    max_attempts: Annotated[Whole, Field(ge=1)] = Field(
+        12, description="a delivery still failing after this many attempts is marked `failed`"
+    )
     interval_seconds: Annotated[Number, Field(gt=0.0)] = Field(
         30.0, description="the alert sensor's interval"
     )

@@ -102,9 +102,52 @@ alerts = sa.Table(
     _col("last_error", sa.Text),
     _col("updated_at", TS),
     sa.Index("ix_alerts_model_hour", "model", "partition_hour"),
+    sa.Index("ix_alerts_message", "message_id", "sink"),
 )
 # What a later state change of a delivery updates; the alert's own fields are written once.
 ALERT_DELIVERY_COLUMNS = ("message_id", "delivery_state", "attempts", "last_error", "updated_at")
+
+# The outbox: one row per message to one sink, committed (with its alerts' rows) before any send, so a
+# tick that dies mid-send resumes from here. `message_id` is also the receiver's idempotency key.
+alert_messages = sa.Table(
+    "alert_messages",
+    metadata,
+    _col("message_id", sa.String, key=True),
+    _col("sink", sa.String),
+    _col("model", sa.String),
+    _col("partition_hour", TS),  # the newest hour the message is about (what retention goes by)
+    _col("payload", sa.Text),  # JSON: what is sent, byte for byte, on every attempt
+    _col("delivery_state", sa.String),  # pending | sending | retrying | delivered | failed
+    _col("attempts", sa.BigInteger),
+    _col("next_at", TS),
+    _col("last_error", sa.Text),
+    _col("log_offset", sa.BigInteger),  # the log sink: the file's size before this message's lines
+    _col("created_at", TS),
+    _col("updated_at", TS),
+    _col("delivered_at", TS),
+    sa.Index("ix_alert_messages_due", "delivery_state", "next_at"),
+    sa.Index("ix_alert_messages_sent", "sink", "delivered_at"),
+    sa.Index("ix_alert_messages_hour", "model", "partition_hour"),
+)
+
+# Failed runs of a model's job: open until a later run of the model succeeds on all of its hours.
+run_failures = sa.Table(
+    "run_failures",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("run_id", sa.String, key=True),
+    _col("partition_hour", TS),  # the run's first hour
+    _col("last_hour", TS),
+    _col("open_hours", sa.Text),  # JSON: the hours no later run has succeeded on yet
+    _col("job", sa.String),
+    _col("step", sa.String),
+    _col("error", sa.Text),
+    _col("failed_at", TS),
+    _col("recovered_by", sa.String),  # the run that succeeded on its hours
+    _col("recovered_at", TS),
+    sa.Index("ix_run_failures_open", "model", "recovered_at"),
+    sa.Index("ix_run_failures_hour", "model", "partition_hour"),
+)
 
 drift_metrics = sa.Table(
     "drift_metrics",

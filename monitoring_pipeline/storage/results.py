@@ -173,15 +173,19 @@ class ResultsStore:
         conn.execute(stmt, full)
         return len(full)
 
-    def insert_missing(self, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    def insert_missing(
+        self, table: sa.Table, rows: Sequence[Mapping[str, Any]], conn: Connection | None = None
+    ) -> int:
         """Insert the rows whose key is not stored yet; a stored row is left as it is."""
         if not rows:
             return 0
+        if conn is None:
+            with self.transaction() as own:
+                return self.insert_missing(table, rows, own)
         names = [c.name for c in table.columns]
         stmt = (sqlite if self.is_sqlite else postgresql).insert(table)
         stmt = stmt.on_conflict_do_nothing(index_elements=catalog.key_columns(table))
-        with self.transaction() as conn:
-            return conn.execute(stmt, [{n: r.get(n) for n in names} for r in rows]).rowcount
+        return conn.execute(stmt, [{n: r.get(n) for n in names} for r in rows]).rowcount
 
     def replace(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from monitoring_pipeline.alerts import engine
@@ -48,25 +49,36 @@ def test_routes_by_severity_and_log_takes_everything() -> None:
 def test_old_hours_are_summarised_in_one_message() -> None:
     outcomes = [outcome("hour_is_not_empty", h, False, "ERROR") for h in range(1, 49 + 24 * 30)]
     alerts = engine.update(engine.State(), outcomes, "u", NOW)
-    msg = engine.message("m", alerts, NOW, summarize_after_hours=48)
+    msg = engine.message("m", "chat", alerts, NOW, summarize_after_hours=48)
     assert len(msg["alerts"]) == 48 and len(msg["alert_ids"]) == len(outcomes)
     [summary] = msg["summarized"]
     assert summary["hours"] == len(outcomes) - 48 and summary["severity"] == "ERROR"
     assert "summarised" in engine.text(msg) and msg["severity"] == "ERROR"
 
 
-def test_rate_limit_and_backoff() -> None:
+def test_ids_are_deterministic_so_a_replayed_tick_makes_the_same_alerts_and_messages() -> None:
+    outcomes = [outcome("a", 1, False), outcome("b", 2, False)]
+    first = engine.update(engine.State(), outcomes, "u", NOW)
+    again = engine.update(engine.State(), outcomes, "u", NOW + timedelta(seconds=30))
+    assert [a.alert_id for a in first] == [a.alert_id for a in again]
+    assert len({a.alert_id for a in first}) == 2
+    # the same key failing again in a later run, after recovering, is a new alert
     state = engine.State()
-    for i in range(5):
-        engine.enqueue(state, "chat", {"message_id": str(i), "alert_ids": []}, NOW)
-    due = engine.due(state, NOW, {"chat": 3})
-    assert len(due) == 3
-    for item in due:
-        engine.delivered(state, item, NOW)
-    assert engine.due(state, NOW + timedelta(minutes=30), {"chat": 3}) == []  # 3 sent within the hour
-    later = engine.due(state, NOW + timedelta(minutes=61), {"chat": 3})
-    assert len(later) == 2
-    engine.failed(state, later[0], "HTTP 500", NOW + timedelta(minutes=61), base_seconds=60)
-    assert later[0]["attempts"] == 1 and later[0]["next_at"] == (NOW + timedelta(minutes=62)).isoformat()
-    engine.failed(state, later[0], "HTTP 500", NOW + timedelta(minutes=62), base_seconds=60)
-    assert later[0]["next_at"] == (NOW + timedelta(minutes=64)).isoformat()  # doubled
+    engine.update(state, [outcome("a", 1, False)], "u", NOW)
+    engine.update(state, [outcome("a", 1, True)], "u", NOW)
+    [refail] = engine.update(state, [dataclasses.replace(outcome("a", 1, False), run_id="run-2")], "u", NOW)
+    assert refail.alert_id != first[0].alert_id
+    one = engine.message("m", "chat", first, NOW, 48)
+    other = engine.message("m", "chat", list(reversed(again)), NOW + timedelta(seconds=30), 48)
+    assert one["message_id"] == other["message_id"] == one["idempotency_key"]
+    assert engine.message("m", "pager", first, NOW, 48)["message_id"] != one["message_id"]
+
+
+def test_backoff_doubles_up_to_an_hour() -> None:
+    waits = [engine.backoff(n, 60).total_seconds() for n in range(1, 9)]
+    assert waits == [60, 120, 240, 480, 960, 1920, 3600, 3600]
+
+
+def test_a_cursor_of_the_previous_release_still_loads() -> None:
+    old = '{"open": {"k": "2026-11-24T10:00:00+00:00"}, "pending": [], "sent": {"chat": []}, "checks": {}}'
+    assert engine.State.from_json(old).open == {"k": "2026-11-24T10:00:00+00:00"}

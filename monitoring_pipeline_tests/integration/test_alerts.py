@@ -120,7 +120,7 @@ def test_first_tick_alerts_second_is_silent_recovery_once(
     )
     [message] = receiver.delivered()  # one message for the model and sink, holding every alert
     assert message["model"] == FRAUD and {a["check"] for a in message["alerts"]} == {c for c, _ in failed}
-    assert "1 message(s) delivered" in summary
+    assert "2 message(s) delivered" in summary  # the log and ops
 
     cursor, summary = tick(config, instance, cursor)
     assert (
@@ -168,7 +168,7 @@ def test_webhook_500_then_200_delivers_exactly_once(tmp_path: Path, receiver: Re
         "SELECT delivery_state, attempts FROM main.alerts WHERE sink = 'ops' "
         "ORDER BY updated_at DESC LIMIT 1",
     )
-    assert latest == [("delivered", 1)]
+    assert latest == [("delivered", 2)]  # two sends: the 500, then the 200
 
 
 def test_unreachable_sink_keeps_retrying_without_leaking_its_url(
