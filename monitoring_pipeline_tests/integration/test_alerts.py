@@ -8,6 +8,7 @@ import email.policy
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,11 +29,17 @@ SECRET = "T000/B000/secret-token-do-not-log"
 
 
 class Receiver:
-    """An HTTP server on loopback that records POSTed JSON and answers with scripted statuses."""
+    """An HTTP server on loopback that records POSTed JSON and answers with scripted statuses. Like a
+    careful receiver, it takes each idempotency key once: a repeat is counted in `duplicates` and
+    dropped. With `hold_first`, it sleeps that long before answering its first request (a slow send
+    to kill a sender in the middle of)."""
 
-    def __init__(self) -> None:
+    def __init__(self, hold_first: float = 0.0) -> None:
         self.requests: list[tuple[int, dict]] = []
         self.statuses: list[int] = []
+        self.keys: list[str] = []  # accepted, in order
+        self.duplicates = 0
+        self.holding = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +47,15 @@ class Receiver:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = receiver.statuses.pop(0) if receiver.statuses else 200
                 receiver.requests.append((status, body))
+                key = self.headers.get("Idempotency-Key")
+                if status == 200 and key is not None:
+                    if key in receiver.keys:
+                        receiver.duplicates += 1
+                    else:
+                        receiver.keys.append(key)
+                if hold_first and not receiver.holding.is_set():
+                    receiver.holding.set()
+                    time.sleep(hold_first)
                 self.send_response(status)
                 self.end_headers()
 
