@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from monitoring_pipeline.alerts import engine, outbox
 from monitoring_pipeline.alerts.sinks import SinkError, append_log, deliver, log_size
 from monitoring_pipeline.checks import run_rows
@@ -96,6 +98,69 @@ def deliver_due(config: MonitorsConfig, results: ResultsStore, now: datetime) ->
         outbox.mark(results, m, "delivered", now, attempts)
         delivered += 1
     return delivered, failed
+
+
+def run_failed(
+    config: MonitorsConfig, results: ResultsStore, failure: engine.RunFailure, now: datetime
+) -> int:
+    """A failed run's alert into the outbox (delivered by the alert sensor's next tick), and the run kept
+    open until its hours succeed. Both are idempotent: a replayed sensor tick adds nothing."""
+    alert = engine.run_failure_alert(failure, config.dagster_ui_url, now)
+    queued = enqueue([alert], config, results, now)
+    hours = sorted(failure.hours)
+    row = {
+        "model": failure.model,
+        "run_id": failure.run_id,
+        "partition_hour": datetime.fromisoformat(alert.hour),
+        "last_hour": hours[-1] if hours else None,
+        "job": failure.job,
+        "step": failure.step,
+        "error": failure.error,
+        "failed_at": failure.failed_at,
+        "open_hours": json.dumps([h.isoformat() for h in hours]),
+        # an unpartitioned run has no hours to succeed later: nothing to recover
+        "recovered_at": None if hours else failure.failed_at,
+    }
+    results.insert_missing(catalog.run_failures, [row])
+    return queued
+
+
+def run_succeeded(
+    config: MonitorsConfig,
+    results: ResultsStore,
+    model: str,
+    run_id: str,
+    hours: Collection[datetime],
+    now: datetime,
+) -> int:
+    """A successful run of a model closes the hours it covered in the model's open failed runs; a failed
+    run whose hours have all succeeded since gets one recovery notice. Reads only the open ones."""
+    t = catalog.run_failures
+    open_runs = results.rows(sa.select(t).where(t.c.model == model, t.c.recovered_at.is_(None)))
+    covered = {h.isoformat() for h in hours}
+    recoveries, updates = [], []
+    for r in open_runs:
+        remaining = [h for h in json.loads(r["open_hours"]) if h not in covered]
+        if len(remaining) == len(json.loads(r["open_hours"])):
+            continue
+        done = not remaining
+        updates.append(
+            {
+                **r,
+                "open_hours": json.dumps(remaining),
+                "recovered_by": run_id if done else None,
+                "recovered_at": now if done else None,
+            }
+        )
+        if done:
+            recoveries.append(
+                engine.run_recovery_alert(
+                    model, r["run_id"], r["job"], r["partition_hour"], run_id, config.dagster_ui_url, now
+                )
+            )
+    enqueue(recoveries, config, results, now)  # first: a crash before the update replays it, deduplicated
+    results.upsert(t, updates)
+    return len(recoveries)
 
 
 def _drain_cursor_queue(state: engine.State, results: ResultsStore, now: datetime) -> None:

@@ -212,3 +212,68 @@ def backoff(attempts: int, base_seconds: float) -> timedelta:
     """The wait before retrying a delivery that failed `attempts` times: base * 2^(attempts - 1), at most
     an hour."""
     return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
+
+
+RUN_CHECK = "run_failed"  # the check name run-failure alerts go by
+
+
+@dataclass(frozen=True)
+class RunFailure:
+    """A failed run of a model's job: the step that failed and the first line of its error."""
+
+    model: str
+    run_id: str
+    job: str
+    step: str | None
+    error: str
+    hours: tuple[datetime, ...]  # the run's partitions; empty for an unpartitioned run
+    failed_at: datetime
+
+
+def run_url(ui_url: str, run_id: str) -> str:
+    return f"{ui_url}/runs/{run_id}"
+
+
+def _span(hours: Sequence[datetime]) -> str:
+    if not hours:
+        return "no hours"
+    first, last = min(hours), max(hours)
+    return f"{first:%Y-%m-%d %H}:00" + ("" if first == last else f" to {last:%Y-%m-%d %H}:00")
+
+
+def run_failure_alert(f: RunFailure, ui_url: str, now: datetime) -> Alert:
+    first = min(f.hours, default=f.failed_at.replace(minute=0, second=0, microsecond=0))
+    where = f"step {f.step}" if f.step else "the run itself"
+    return Alert(
+        alert_id(f.model, RUN_CHECK, first, "failure", f.run_id),
+        "failure",
+        f.model,
+        f.job,
+        RUN_CHECK,
+        first.isoformat(),
+        "ERROR",
+        None,
+        None,
+        f"run {f.run_id[:8]} of {f.job} ({_span(f.hours)}) failed at {where}: {f.error}",
+        run_url(ui_url, f.run_id),
+        now.isoformat(),
+    )
+
+
+def run_recovery_alert(
+    model: str, failed_run: str, job: str, first: datetime, by_run: str, ui_url: str, now: datetime
+) -> Alert:
+    return Alert(
+        alert_id(model, RUN_CHECK, first, "recovery", failed_run),
+        "recovery",
+        model,
+        job,
+        RUN_CHECK,
+        first.isoformat(),
+        "ERROR",
+        None,
+        None,
+        f"every hour of failed run {failed_run[:8]} of {job} has succeeded since (last: run {by_run[:8]})",
+        run_url(ui_url, by_run),
+        now.isoformat(),
+    )

@@ -9,13 +9,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import smtplib
 import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,29 @@ def append_log(path: str, msg: Mapping[str, Any], offset: int | None = None) -> 
 def log_size(path: str) -> int:
     target = Path(path)
     return target.stat().st_size if target.exists() else 0
+
+
+CREDENTIALS_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*):[^@\s]*@", re.IGNORECASE)
+
+
+def redact(text: str, env_names: Iterable[str]) -> str:
+    """`text` (an error from a failed run, say) without the values of these environment variables and
+    without passwords in URLs, so it can go into an alert."""
+    for name in env_names:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, f"<${name}>")
+    return CREDENTIALS_IN_URL.sub(r"\g<head>:***@", text)
+
+
+def secret_names(sinks: Mapping[str, SinkConfig]) -> list[str]:
+    """The environment variables the sinks read their secrets from."""
+    names = []
+    for sink in sinks.values():
+        for field in ("url_env", "username_env", "password_env"):
+            if getattr(sink, field, None):
+                names.append(getattr(sink, field))
+    return names
 
 
 def _secret(name: str | None, field: str, sink: str) -> str:

@@ -25,7 +25,12 @@ from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 from monitoring_pipeline.defs.retention import retention_job, retention_schedule
 from monitoring_pipeline.defs.schedules import hourly_job, hourly_schedule, late_files_sensor
-from monitoring_pipeline.defs.sensors import alerts_sensor, prometheus_sensor
+from monitoring_pipeline.defs.sensors import (
+    alerts_sensor,
+    prometheus_sensor,
+    run_failure_sensor,
+    run_recovery_sensor,
+)
 
 
 def build_definitions(config: MonitorsConfig) -> dg.Definitions:
@@ -35,9 +40,11 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     schedules: list = []
     sensors: list = []
     check_keys: list = []
+    job_models: dict[str, str] = {}  # a model's jobs -> the model (who a failed run alerts for)
     for model in config.models:
         job = hourly_job(model)
         jobs.append(job)
+        job_models[job.name] = model.name
         schedules.append(hourly_schedule(model, job))
         sensors.append(late_files_sensor(model, job))
         asset_checks += prediction_logs_checks(model)
@@ -55,6 +62,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
             assets += [labels_asset(model), performance]
             perf_job, late_labels_job = performance_job(model), labels_job(model)
             jobs += [perf_job, late_labels_job]
+            job_models |= {perf_job.name: model.name, late_labels_job.name: model.name}
             sensors.append(label_updates_sensor(model, perf_job))
             sensors.append(late_files_sensor(model, late_labels_job, "labels", model.labels.location))
             check_keys += list(performance.check_keys)
@@ -68,7 +76,12 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         asset_checks=asset_checks,
         jobs=jobs,
         schedules=schedules,
-        sensors=[alerts_sensor(config, check_keys), *sensors]
+        sensors=[
+            alerts_sensor(config, check_keys),
+            run_failure_sensor(config, job_models),
+            run_recovery_sensor(config, job_models),
+            *sensors,
+        ]
         + ([prometheus_sensor(config)] if config.prometheus_textfile else []),
         resources={
             "warehouse": WarehouseResource.from_config(config.warehouse),

@@ -3,12 +3,13 @@ retry queue can only be kept in one place; a tick still groups alerts per model 
 Glue only: the state machine and deliveries are in monitoring_pipeline.alerts."""
 
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from monitoring_pipeline.alerts import dispatch, engine
+from monitoring_pipeline.alerts.sinks import redact, secret_names
 from monitoring_pipeline.config import MonitorsConfig, parse_hour
 from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
@@ -109,6 +110,114 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
         )
 
     return check_failure_alerts
+
+
+def run_hours(run: dg.DagsterRun) -> tuple[datetime, ...]:
+    """The hours (partitions) a run covered, from its tags: one partition or a range; () if none."""
+    tags = run.tags
+    if "dagster/partition" in tags:
+        return (parse_hour(tags["dagster/partition"]),)
+    start, end = (
+        tags.get("dagster/asset_partition_range_start"),
+        tags.get("dagster/asset_partition_range_end"),
+    )
+    if not (start and end):
+        return ()
+    first, last = parse_hour(start), parse_hour(end)
+    return tuple(first + timedelta(hours=i) for i in range(int((last - first) / timedelta(hours=1)) + 1))
+
+
+def run_models(run: dg.DagsterRun, config: MonitorsConfig, job_models: Mapping[str, str]) -> list[str]:
+    """The models whose assets or checks the run selected, or whose job it ran; else the job's name (an
+    alert under it goes to the log only: no route names it)."""
+    names = {m.name for m in config.models}
+    keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
+    found = sorted({k.path[0] for k in keys} & names)
+    if not found and run.job_name in job_models:
+        found = [job_models[run.job_name]]
+    return found or [run.job_name]
+
+
+def _first_line(error: object | None, limit: int = 300) -> str:
+    """The first line of the first error that is not Dagster's wrapper (the IngestError, not the
+    DagsterExecutionStepExecutionError around it, nor DuckDB's error beneath), without its module path."""
+    while getattr(error, "cause", None) is not None and getattr(error, "cls_name", "").startswith("Dagster"):
+        error = error.cause  # type: ignore[union-attr]
+    message = (getattr(error, "message", None) or "").strip().splitlines()  # an error or an event
+    line = message[0] if message else "no error message"
+    head, sep, rest = line.partition(": ")
+    if sep and "." in head and " " not in head:
+        line = f"{head.rsplit('.', 1)[1]}: {rest}"
+    return line[:limit]
+
+
+def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -> dg.SensorDefinition:
+    secrets = secret_names(config.alerting.sinks)
+
+    @dg.run_failure_sensor(
+        name="run_failure_alerts",
+        minimum_interval_seconds=int(config.alerting.interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "Turns a failed run into one alert per model and run, naming the failed step and the first line "
+            "of its error (a run failed only by a blocking check is left to that check's alert). A run whose "
+            "worker died is marked failed by run monitoring and alerted the same way. Queued in the outbox "
+            "and delivered by check_failure_alerts, grouped and rate-limited like check alerts."
+        ),
+    )
+    def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
+        run = context.dagster_run
+        failures = context.get_step_failure_events()
+        real = [e for e in failures if _error_class(e) != CHECK_FAILED]
+        if failures and not real:
+            return  # only blocking checks failed: each has its own alert
+        if real:
+            step, error = real[0].step_key, _first_line(real[0].step_failure_data.error)
+        else:  # no step failed: the run itself did (its worker died, it could not start, ...)
+            data = context.failure_event.event_specific_data
+            step = None
+            error = (
+                _first_line(data.error)
+                if getattr(data, "error", None)
+                else _first_line(context.failure_event)
+            )
+        now = datetime.now(UTC)
+        for model in run_models(run, config, job_models):
+            failure = engine.RunFailure(
+                model, run.run_id, run.job_name, step, redact(error, secrets), run_hours(run), now
+            )
+            dispatch.run_failed(config, warehouse.get().results, failure, now)
+
+    return run_failure_alerts
+
+
+def run_recovery_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        name="run_recovery_alerts",
+        minimum_interval_seconds=int(config.alerting.interval_seconds),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "When a model's run succeeds, closes the hours it covered in the model's failed runs; a failed "
+            "run whose hours have all succeeded since gets one recovery notice."
+        ),
+    )
+    def run_recovery_alerts(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> None:
+        run, now = context.dagster_run, datetime.now(UTC)
+        hours = run_hours(run)
+        if hours:
+            for model in run_models(run, config, job_models):
+                dispatch.run_succeeded(config, warehouse.get().results, model, run.run_id, hours, now)
+
+    return run_recovery_alerts
+
+
+CHECK_FAILED = "DagsterAssetCheckFailedError"
+
+
+def _error_class(event: dg.DagsterEvent) -> str | None:
+    error = event.step_failure_data.error
+    return error.cls_name if error is not None else None
 
 
 def prometheus_sensor(config: MonitorsConfig) -> dg.SensorDefinition:

@@ -273,3 +273,75 @@ def test_email_over_smtp(tmp_path: Path) -> None:
     )
     body = mail.get_content()
     assert "hour_is_not_empty FAILED" in body and "logs_arrived_on_time" not in body  # WARN is below ERROR
+
+
+def run_status_tick(
+    config: MonitorsConfig, instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, name: str
+) -> None:
+    """One evaluation of a run-status sensor on a finished run's final event."""
+    sensor = build_definitions(config).resolve_sensor_def(name)
+    run = instance.get_run_by_id(result.run_id)
+    kind = (
+        dg.DagsterEventType.RUN_FAILURE if name == "run_failure_alerts" else dg.DagsterEventType.RUN_SUCCESS
+    )
+    [event] = [e.dagster_event for e in instance.all_logs(result.run_id, of_type=kind)]
+    context = dg.build_run_status_sensor_context(
+        sensor_name=name,
+        dagster_event=event,
+        dagster_instance=instance,
+        dagster_run=run,
+        resources={"warehouse": WarehouseResource.from_config(config.warehouse)},
+    )
+    sensor(context.for_run_failure() if name == "run_failure_alerts" else context)
+
+
+def test_a_failed_run_alerts_once_per_model_naming_its_step_and_recovers_when_its_hours_succeed(
+    tmp_path: Path, demo_logs: Path, receiver: Receiver
+) -> None:
+    logs = tmp_path / "logs"
+    for i in (6, 7, 8, 9):
+        copy_hour(demo_logs, logs, FRAUD, HOURS[i])
+    broken = sorted((logs / FRAUD / f"dt={HOURS[8]:%Y-%m-%d}" / f"hour={HOURS[8]:%H}").glob("*.parquet"))[0]
+    good = broken.read_bytes()
+    broken.write_bytes(good[: len(good) // 2])  # truncated upstream
+    config = alert_config(tmp_path, str(logs))
+    instance = dg.DagsterInstance.ephemeral()
+    failed = run_pipeline(config, FRAUD, HOURS[6], HOURS[9], instance=instance)
+    assert not failed.success
+    run_status_tick(config, instance, failed, "run_failure_alerts")
+    run_status_tick(config, instance, failed, "run_failure_alerts")  # a replayed tick adds nothing
+    cursor, _ = tick(config, instance, None)
+    [alert] = [a for a in log_lines(config) if a["check"] == "run_failed"]
+    assert alert["kind"] == "failure" and alert["severity"] == "ERROR" and alert["model"] == FRAUD
+    assert f"run {failed.run_id[:8]} of __ASSET_JOB" in alert["description"]
+    assert "failed at step fraud_classifier__prediction_logs: IngestError:" in alert["description"]
+    assert broken.name in alert["description"] and alert["url"].endswith(f"/runs/{failed.run_id}")
+    [message] = [m for m in receiver.delivered() if any(a["check"] == "run_failed" for a in m["alerts"])]
+    assert len(message["alerts"]) == 1
+    broken.write_bytes(good)  # fixed upstream; the hours are run again, in two runs
+    first_half = run_pipeline(config, FRAUD, HOURS[6], HOURS[7], instance=instance)
+    run_status_tick(config, instance, first_half, "run_recovery_alerts")
+    tick(config, instance, cursor)
+    assert not [a for a in log_lines(config) if a["check"] == "run_failed" and a["kind"] == "recovery"]
+    second_half = run_pipeline(config, FRAUD, HOURS[8], HOURS[9], instance=instance)
+    assert first_half.success and second_half.success
+    run_status_tick(config, instance, second_half, "run_recovery_alerts")
+    run_status_tick(config, instance, second_half, "run_recovery_alerts")
+    tick(config, instance, cursor)
+    [recovery] = [a for a in log_lines(config) if a["check"] == "run_failed" and a["kind"] == "recovery"]
+    assert recovery["hour"] == alert["hour"] == HOURS[6].isoformat()
+    rows = query(config, "SELECT run_id, recovered_by FROM main.run_failures")
+    assert rows == [(failed.run_id, second_half.run_id)]
+
+
+def test_a_run_failed_only_by_a_blocking_check_is_left_to_the_checks_alerts(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = alert_config(tmp_path, str(tmp_path / "logs"))
+    instance = dg.DagsterInstance.ephemeral()
+    result = run_pipeline(config, FRAUD, HOURS[30], HOURS[30], instance=instance)  # an hour with no logs
+    assert not result.success
+    run_status_tick(config, instance, result, "run_failure_alerts")
+    tick(config, instance, None)
+    checks = {a["check"] for a in log_lines(config)}
+    assert "hour_is_not_empty" in checks and "run_failed" not in checks
