@@ -40,7 +40,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     schedules: list = []
     sensors: list = []
     check_keys: list = []
-    job_models: dict[str, str] = {}  # a model's jobs -> the model (who a failed run alerts for)
+    job_models: dict[str, str] = {}  # our jobs -> their model ("": none), whom a failed run alerts for
     for model in config.models:
         job = hourly_job(model)
         jobs.append(job)
@@ -68,6 +68,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
             check_keys += list(performance.check_keys)
     retention = retention_job(config)
     jobs.append(retention)
+    job_models[retention.name] = ""  # ours, of no model
     schedules.append(retention_schedule(retention))
     check_keys += [key for c in asset_checks for key in c.check_keys]
     check_keys += [spec.key for model in config.models for spec in check_specs(model, "drift_metrics")]

@@ -128,14 +128,15 @@ def run_hours(run: dg.DagsterRun) -> tuple[datetime, ...]:
 
 
 def run_models(run: dg.DagsterRun, config: MonitorsConfig, job_models: Mapping[str, str]) -> list[str]:
-    """The models whose assets or checks the run selected, or whose job it ran; else the job's name (an
-    alert under it goes to the log only: no route names it)."""
+    """The models whose assets or checks the run selected, or whose job it ran; for one of our other
+    jobs (retention), its name: an alert under it goes to the log only, as no route names it. None for
+    a run that is not ours (another code location's, on a shared instance)."""
     names = {m.name for m in config.models}
     keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
     found = sorted({k.path[0] for k in keys} & names)
     if not found and run.job_name in job_models:
-        found = [job_models[run.job_name]]
-    return found or [run.job_name]
+        found = [job_models[run.job_name]] if job_models[run.job_name] else [run.job_name]
+    return found
 
 
 def _first_line(error: object | None, limit: int = 300) -> str:
@@ -154,7 +155,9 @@ def _first_line(error: object | None, limit: int = 300) -> str:
 def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -> dg.SensorDefinition:
     secrets = secret_names(config.alerting.sinks)
 
+    # every run of the instance: runs of the CLI's backfills (in process) have no code location
     @dg.run_failure_sensor(
+        monitor_all_code_locations=True,
         name="run_failure_alerts",
         minimum_interval_seconds=int(config.alerting.interval_seconds),
         default_status=dg.DefaultSensorStatus.RUNNING,
@@ -193,6 +196,7 @@ def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) ->
 
 def run_recovery_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -> dg.SensorDefinition:
     @dg.run_status_sensor(
+        monitor_all_code_locations=True,
         run_status=dg.DagsterRunStatus.SUCCESS,
         name="run_recovery_alerts",
         minimum_interval_seconds=int(config.alerting.interval_seconds),
