@@ -52,9 +52,13 @@ def append_log(path: str, msg: Mapping[str, Any], offset: int | None = None) -> 
         size = handle.seek(0, os.SEEK_END)
         start = size if offset is None or offset > size else offset
         handle.truncate(start)
-        handle.write(lines.encode())
-        handle.flush()
-        os.fsync(handle.fileno())
+        try:
+            handle.write(lines.encode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError:  # a full disk, say: no half-written lines stay behind for the retry to repeat
+            handle.truncate(start)
+            raise
     return start
 
 

@@ -9,6 +9,8 @@ of a per-partition check evaluation.
   `partition`, public). Dagster counts an evaluation as the partition's current status only if it names
   the partition's latest materialization as its target; `dg.AssetCheckResult` does that only for a
   one-partition step, and the target's type is not exported.
+- Run monitoring asks the run launcher whether a run's worker is alive (defs/run_launcher.py); the
+  answer's types, `CheckRunHealthResult` and `WorkerStatus`, live in `dagster._core.launcher`.
 
 Everything else uses `dagster` (`dg`) only. `monitoring_pipeline_tests/defs/test_dagster_api.py` fails
 when Dagster changes any of this.
@@ -21,6 +23,8 @@ import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData as _Target,
 )
+from dagster._core.launcher.base import CheckRunHealthResult as CheckRunHealthResult  # re-exported
+from dagster._core.launcher.base import WorkerStatus as WorkerStatus  # re-exported
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as _Status
 
 PLANNED = _Status.PLANNED

@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dagster import DagsterEventType, DagsterRun, DefaultRunLauncher
-from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
+
+from monitoring_pipeline.defs.dagster_api import CheckRunHealthResult, WorkerStatus
 
 STARTED = "Started process for run"
 

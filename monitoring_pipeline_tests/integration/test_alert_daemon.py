@@ -32,6 +32,7 @@ from monitoring_pipeline_tests.integration.test_alerts import SECRET, Receiver
 pytestmark = [pytest.mark.integration, pytest.mark.heavy(240)]
 BIN = Path(sys.executable).parent
 FRAUD = "fraud_classifier"
+FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
 NO_SCHEME = f"hooks.slack.example/services/{SECRET}"
 NO_HOST = f"http://no-such-host-{SECRET.replace('/', '-').lower()}.invalid/x"
 
@@ -74,7 +75,7 @@ def wait_until(condition: Callable[[], object], seconds: float, proc: subprocess
     while not condition():
         assert proc.poll() is None, "the daemon exited"
         assert time.monotonic() - started < seconds, f"{what}: not within {seconds:.0f} s"
-        time.sleep(0.2)
+        time.sleep(0.1)
     return time.monotonic() - started
 
 
@@ -151,7 +152,7 @@ def test_a_failed_backfill_and_a_killed_run_each_alert_through_the_daemon(
         tmp_path, tmp_path / "logs", {"ops": {"type": "webhook", "url_env": "OPS_URL"}}, interval=interval
     )
     env["OPS_URL"] = receiver.url
-    for i in range(6, 10):
+    for i in range(6, 18):  # 6..9 for the backfill; 10..17 for runs long enough to be killed while running
         copy_hour(demo_logs, tmp_path / "logs", FRAUD, HOURS[i])
     hour = tmp_path / "logs" / FRAUD / f"dt={HOURS[8]:%Y-%m-%d}" / f"hour={HOURS[8]:%H}"
     broken = sorted(hour.glob("*.parquet"))[0]
@@ -214,9 +215,9 @@ def failed(instance: dg.DagsterInstance, run_id: str) -> bool:
 def launch_and_wait_for_worker(
     env: dict, instance: dg.DagsterInstance, proc: subprocess.Popen
 ) -> tuple[str, int]:
-    """`dagster job launch` of two hours of the model's hourly job; its run id and worker pid once the
+    """`dagster job launch` of eight hours of the model's hourly job; its run id and worker pid once the
     run has STARTED."""
-    span = {"range_start": key(HOURS[6]), "range_end": key(HOURS[7])}
+    span = {"range_start": key(HOURS[10]), "range_end": key(HOURS[17])}
     tags = ["--tags", json.dumps({f"dagster/asset_partition_{k}": v for k, v in span.items()})]
     before = {r.dagster_run.run_id for r in instance.get_run_records()}
     launched = subprocess.run(
@@ -232,7 +233,9 @@ def launch_and_wait_for_worker(
 
     def worker_pid() -> int | None:
         run = instance.get_run_by_id(run_id)
-        if run is None or run.status != dg.DagsterRunStatus.STARTED:
+        assert run is not None
+        assert run.status not in FINISHED, f"run {run_id} ended {run.status} before it could be killed"
+        if run.status != dg.DagsterRunStatus.STARTED:
             return None
         for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
             if (event.dagster_event.message or "").startswith("Started process for run"):
