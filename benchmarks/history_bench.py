@@ -10,7 +10,9 @@ run, it measures on both:
   labels (~2.5k of them, for the hour and the 24 before it: the id lookup over `max_delay_hours`) and
   performance to the HTML report, as the hourly job's steps call them;
 - `metrics`: a Prometheus collection over all N models (also in CPU seconds: the sensor runs every minute);
-- `alert_tick`: the alert sensor's work for a batch of new evaluations (the hourly run's ten checks);
+- `alert_tick`: the alert sensor's work for a batch of new evaluations (the hourly run's ten checks, all
+  failing, as from a new run each time: ten alerts into the outbox and the log, over a year of delivered
+  messages);
 - `report`: one hour's HTML drift report;
 - `analyst_query`: drift_summary of every model over the last 7 days, through the read-only SQL session
   (opening the session included, as `monitoring-pipeline sql` does);
@@ -31,6 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -171,7 +174,24 @@ def fill(config: Any, template: dict[str, Any], hours: int) -> int:
             for k, h in enumerate(stamps)
             if k % 97 == 0
         ]
-        written += wh.results.upsert(catalog.alerts, alerts)
+        messages = [  # each delivered through the outbox, as the alert sensor leaves them
+            {
+                "message_id": a["alert_id"],
+                "sink": "log",
+                "model": m,
+                "partition_hour": a["partition_hour"],
+                "payload": "{}",
+                "delivery_state": "delivered",
+                "attempts": 1,
+                "next_at": a["created_at"],
+                "created_at": a["created_at"],
+                "updated_at": a["created_at"],
+                "delivered_at": a["created_at"],
+            }
+            for a in alerts
+        ]
+        written += wh.results.upsert(catalog.alerts, [a | {"message_id": a["alert_id"]} for a in alerts])
+        written += wh.results.upsert(catalog.alert_messages, messages)
     return written
 
 
@@ -230,7 +250,11 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
     def alert_tick() -> None:
         outcomes = [o for name in CHECKS for o in dispatch.outcomes_of_run(wh, model.name, name, run_id)]
         assert len(outcomes) == len(CHECKS)
-        dispatch.tick(engine.State(), outcomes, config, wh, NOW)
+        # as if from a new run each time: new alert ids, so every timing enqueues and delivers for real
+        fresh = uuid.uuid4().hex
+        failing = [dataclasses.replace(o, passed=False, run_id=fresh) for o in outcomes]
+        report = dispatch.tick(engine.State(), failing, config, wh, NOW)
+        assert report.alerts == len(CHECKS) and report.delivered == 1, report
 
     def analyst_query() -> int:
         since = f"{NOW - timedelta(days=7):%Y-%m-%d %H:%M:%S}+00"
