@@ -16,6 +16,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import Frozen, MonitorsConfig
 from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.defs.partitions import range_tags
 from monitoring_pipeline.defs.schedules import hourly_asset_names
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -133,10 +134,6 @@ def build_reference(
         asset_selection=inputs, tags=range_tags(first, last), instance=instance
     ).success
     job.execute_in_process(asset_selection=[dg.AssetKey([model, "reference_profile"])], instance=instance)
-
-
-def range_tags(first: datetime, last: datetime) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": key(first), "dagster/asset_partition_range_end": key(last)}
 
 
 def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[tuple]:

@@ -140,8 +140,9 @@ def run_succeeded(
     covered = {h.isoformat() for h in hours}
     recoveries, updates = [], []
     for r in open_runs:
-        remaining = [h for h in json.loads(r["open_hours"]) if h not in covered]
-        if len(remaining) == len(json.loads(r["open_hours"])):
+        still_open = json.loads(r["open_hours"])
+        remaining = [h for h in still_open if h not in covered]
+        if len(remaining) == len(still_open):
             continue
         done = not remaining
         updates.append(

@@ -11,6 +11,7 @@ import dagster as dg
 
 from monitoring_pipeline.config import ModelConfig, MonitorsConfig
 from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.defs.partitions import range_tags
 from monitoring_pipeline.defs.schedules import hourly_asset_names
 
 
@@ -45,11 +46,7 @@ def backfill(
             raise_on_error=False,
         )
     for start, end in chunks(first, last, hours_per_run):
-        tags = {
-            "dagster/asset_partition_range_start": f"{start:%Y-%m-%d-%H:%M}",
-            "dagster/asset_partition_range_end": f"{end:%Y-%m-%d-%H:%M}",
-            "monitoring/backfill": "cli",
-        }
+        tags = {**range_tags(start, end), "monitoring/backfill": "cli"}
         result = job.execute_in_process(
             asset_selection=hourly, tags=tags, instance=instance, raise_on_error=False
         )

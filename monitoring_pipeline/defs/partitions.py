@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import dagster as dg
@@ -12,6 +12,10 @@ import dagster as dg
 from monitoring_pipeline.config import ModelConfig, parse_hour
 
 KEY_FORMAT = "%Y-%m-%d-%H:%M"
+# The tags that say which hours a run covers: one partition, or a range (what backfills and our sensors set)
+PARTITION_TAG = "dagster/partition"
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 T = TypeVar("T")
 
 # `backfill_policy` is beta in Dagster 1.13 and a check's `partitions_def` is in preview; both warn on
@@ -32,6 +36,22 @@ def hourly_partitions(model: ModelConfig) -> dg.HourlyPartitionsDefinition:
 def partition_hours(context: dg.AssetExecutionContext) -> list[datetime]:
     """The UTC hours this run covers: one for a single partition, several for a range run."""
     return [parse_hour(key) for key in context.partition_keys]
+
+
+def range_tags(first: datetime, last: datetime) -> dict[str, str]:
+    """The tags of a run over the hours first..last (inclusive)."""
+    return {RANGE_START_TAG: f"{first:{KEY_FORMAT}}", RANGE_END_TAG: f"{last:{KEY_FORMAT}}"}
+
+
+def tagged_hours(tags: Mapping[str, str]) -> tuple[datetime, ...]:
+    """The hours a run covered, from its tags: one partition or a range; () if it has neither."""
+    if PARTITION_TAG in tags:
+        return (parse_hour(tags[PARTITION_TAG]),)
+    start, end = tags.get(RANGE_START_TAG), tags.get(RANGE_END_TAG)
+    if not (start and end):
+        return ()
+    first, last = parse_hour(start), parse_hour(end)
+    return tuple(first + timedelta(hours=i) for i in range(int((last - first) / timedelta(hours=1)) + 1))
 
 
 def backfill_policy(model: ModelConfig) -> dg.BackfillPolicy:

@@ -17,6 +17,7 @@ from monitoring_pipeline.defs.partitions import (
     hourly_asset,
     hours_metadata,
     partition_hours,
+    range_tags,
 )
 from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
@@ -224,11 +225,7 @@ def label_updates_sensor(model: ModelConfig, job: Any) -> dg.SensorDefinition:
         requests = [
             dg.RunRequest(
                 run_key=f"perf:{model.name}:{first:{KEY_FORMAT}}:{last:{KEY_FORMAT}}:{storage_id}:{newest_due:%H}",
-                tags={
-                    "dagster/asset_partition_range_start": f"{first:{KEY_FORMAT}}",
-                    "dagster/asset_partition_range_end": f"{last:{KEY_FORMAT}}",
-                    "monitoring/trigger": "labels",
-                },
+                tags={**range_tags(first, last), "monitoring/trigger": "labels"},
             )
             for first, last in hour_ranges(hours)
         ]

@@ -4,7 +4,7 @@ Glue only: the state machine and deliveries are in monitoring_pipeline.alerts.""
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -12,6 +12,7 @@ from monitoring_pipeline.alerts import dispatch, engine
 from monitoring_pipeline.alerts.sinks import redact, secret_names
 from monitoring_pipeline.config import MonitorsConfig, parse_hour
 from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
+from monitoring_pipeline.defs.partitions import tagged_hours
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
 
 PAGE = 100
@@ -112,21 +113,6 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
     return check_failure_alerts
 
 
-def run_hours(run: dg.DagsterRun) -> tuple[datetime, ...]:
-    """The hours (partitions) a run covered, from its tags: one partition or a range; () if none."""
-    tags = run.tags
-    if "dagster/partition" in tags:
-        return (parse_hour(tags["dagster/partition"]),)
-    start, end = (
-        tags.get("dagster/asset_partition_range_start"),
-        tags.get("dagster/asset_partition_range_end"),
-    )
-    if not (start and end):
-        return ()
-    first, last = parse_hour(start), parse_hour(end)
-    return tuple(first + timedelta(hours=i) for i in range(int((last - first) / timedelta(hours=1)) + 1))
-
-
 def run_models(run: dg.DagsterRun, config: MonitorsConfig, job_models: Mapping[str, str]) -> list[str]:
     """The models whose assets or checks the run selected, or whose job it ran; for one of our other
     jobs (retention), its name: an alert under it goes to the log only, as no route names it. None for
@@ -135,7 +121,7 @@ def run_models(run: dg.DagsterRun, config: MonitorsConfig, job_models: Mapping[s
     keys = [*(run.asset_selection or ()), *(c.asset_key for c in run.asset_check_selection or ())]
     found = sorted({k.path[0] for k in keys} & names)
     if not found and run.job_name in job_models:
-        found = [job_models[run.job_name]] if job_models[run.job_name] else [run.job_name]
+        found = [job_models[run.job_name] or run.job_name]
     return found
 
 
@@ -187,7 +173,7 @@ def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) ->
         now = datetime.now(UTC)
         for model in run_models(run, config, job_models):
             failure = engine.RunFailure(
-                model, run.run_id, run.job_name, step, redact(error, secrets), run_hours(run), now
+                model, run.run_id, run.job_name, step, redact(error, secrets), tagged_hours(run.tags), now
             )
             dispatch.run_failed(config, warehouse.get().results, failure, now)
 
@@ -208,7 +194,7 @@ def run_recovery_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -
     )
     def run_recovery_alerts(context: dg.RunStatusSensorContext, warehouse: WarehouseResource) -> None:
         run, now = context.dagster_run, datetime.now(UTC)
-        hours = run_hours(run)
+        hours = tagged_hours(run.tags)
         if hours:
             for model in run_models(run, config, job_models):
                 dispatch.run_succeeded(config, warehouse.get().results, model, run.run_id, hours, now)
