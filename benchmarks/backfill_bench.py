@@ -157,12 +157,8 @@ def floor(config_path: str, first: str, count: int) -> None:
     from monitoring_pipeline import checks
     from monitoring_pipeline.config import load_config, parse_hour
     from monitoring_pipeline.pipeline.ingest import ingest_hour
-    from monitoring_pipeline.pipeline.profile_and_drift import (
-        build_reference,
-        drift_hour,
-        profile_hour,
-        publish_reference,
-    )
+    from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
+    from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.publish.reports import (
         hour_report,
         publish,

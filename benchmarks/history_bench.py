@@ -97,12 +97,8 @@ def day_one_template(config: Any) -> dict[str, Any]:
     from monitoring_pipeline import checks
     from monitoring_pipeline.pipeline.ingest import ingest_hour
     from monitoring_pipeline.pipeline.performance import ingest_labels, performance_hour
-    from monitoring_pipeline.pipeline.profile_and_drift import (
-        build_reference,
-        drift_hour,
-        profile_hour,
-        publish_reference,
-    )
+    from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
+    from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.storage.object_store import open_store
     from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -218,12 +214,8 @@ def operations(config: Any) -> dict[str, Callable[[], Any]]:
     from monitoring_pipeline.alerts import dispatch, engine
     from monitoring_pipeline.pipeline.ingest import ingest_hour
     from monitoring_pipeline.pipeline.performance import ingest_labels, performance_hour
-    from monitoring_pipeline.pipeline.profile_and_drift import (
-        build_reference,
-        drift_hour,
-        profile_hour,
-        publish_reference,
-    )
+    from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
+    from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.publish.prometheus import collect
     from monitoring_pipeline.publish.reports import hour_report, publish, report_key
     from monitoring_pipeline.storage.object_store import open_store

@@ -89,12 +89,8 @@ def timed(fn: object, *args: object) -> tuple[object, float]:
 def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     from monitoring_pipeline import checks
     from monitoring_pipeline.pipeline.ingest import ingest_hour
-    from monitoring_pipeline.pipeline.profile_and_drift import (
-        build_reference,
-        drift_hour,
-        profile_hour,
-        publish_reference,
-    )
+    from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
+    from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.storage import duck
     from monitoring_pipeline.storage.object_store import LocalObjectStore
     from monitoring_pipeline.storage.warehouse import Warehouse

@@ -64,6 +64,18 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def _reference(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.defs.references import materialize_reference
+
+    try:
+        run = materialize_reference(config, config.model(args.model), allow_partial=args.allow_partial)
+    except (KeyError, ValueError) as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print(f"{args.model}: {run.message} (run {run.run_id})", file=sys.stdout if run.success else sys.stderr)
+    return 0 if run.success else 1
+
+
 def _demo_end(config: MonitorsConfig) -> datetime | None:
     """The demo window ends where seed-demo ended it: after the newest demo hour in the store."""
     from datetime import timedelta
@@ -189,6 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
     back.add_argument("--hours", type=int, default=96, help=argparse.SUPPRESS)
     back.set_defaults(func=_backfill)
+    ref = sub.add_parser(
+        "reference",
+        help="build a model's fixed-window or file reference (a fixed window only once all its hours are "
+        "profiled, unless --allow-partial)",
+    )
+    ref.add_argument("--model", required=True)
+    ref.add_argument(
+        "--allow-partial", action="store_true", help="build a fixed window from the hours profiled so far"
+    )
+    ref.set_defaults(func=_reference)
     metrics = sub.add_parser("metrics", help="print the Prometheus text-format figures (or write --out)")
     metrics.add_argument("--out", help="write the file atomically instead (node_exporter textfile collector)")
     metrics.set_defaults(func=_metrics)

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from monitoring_pipeline.config import ModelConfig, Severity
 from monitoring_pipeline.pipeline.ingest import ROLE_TYPES, expected_columns
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
-from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, load_profiles
+from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
+from monitoring_pipeline.pipeline.references import load_profiles
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.object_store import open_store

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import dagster as dg
+import pydantic
 
 from monitoring_pipeline import checks
 from monitoring_pipeline.config import ModelConfig
@@ -19,19 +20,19 @@ from monitoring_pipeline.defs.partitions import (
 )
 from monitoring_pipeline.defs.report_assets import report_link
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
-from monitoring_pipeline.pipeline.profile_and_drift import (
-    STATIC_HOUR,
-    HourDrift,
+from monitoring_pipeline.pipeline.profile_and_drift import HourDrift, drift_hour, profile_hour, profiled_hours
+from monitoring_pipeline.pipeline.references import (
+    HourReference,
+    Reference,
     build_references,
     build_static_reference,
-    drift_hour,
+    hour_reference,
     is_static,
-    profile_hour,
-    profiled_hours,
     publish_reference,
 )
 from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
+from monitoring_pipeline.storage.catalog import STATIC_HOUR
 
 
 def feature_profiles_asset(model: ModelConfig) -> dg.AssetsDefinition:
@@ -101,35 +102,74 @@ def _one_profile(profile: dict[str, Profile]) -> dict[str, Any]:
     }
 
 
+class StaticReferenceConfig(dg.Config):
+    allow_partial: bool = pydantic.Field(
+        default=False,
+        description=(
+            "Build a fixed window's reference from the hours profiled so far, when some are still missing "
+            "(without it, a partial window fails the run, naming the missing hours)."
+        ),
+    )
+
+
 def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
-    ref = model.reference
     common: dict[str, Any] = dict(
         key=[model.name, "reference_profile"],
         group_name=model.name,
         kinds={"duckdb"},
         owners=list(model.owners),
     )
-    if is_static(model):
-        upstream = [model.name, "reference_data"] if ref.type == "file" else [model.name, "feature_profiles"]
-        what = f"the file `{ref.path}`" if ref.type == "file" else f"the hours [{ref.start}, {ref.end})"
-        deps: list[Any] = [dg.AssetKey(upstream)]
-        partitions = None
-    else:
-        what = f"the {ref.hours} hours before each hour (trailing window, the hour itself excluded)"
-        # Declared hour-to-same-hour on purpose. The true dependency is the N hours before, but declaring
-        # it (a TimeWindowPartitionMapping with offsets) makes Dagster run a backfill in waves: each hour's
-        # reference waits for the previous hours' profiles, and a 72-hour backfill took 10 runs instead of
-        # 3. A backfill's runs execute one at a time in partition order (dagster.yaml: backfill tag limit
-        # 1), so each run finds the previous run's profiles; `hours_profiled` in the metadata and the
-        # `reference_window` column say how many of the N hours a reference actually merged.
-        deps = [dg.AssetKey([model.name, "feature_profiles"])]
-        partitions = hourly_partitions(model)
+    return (
+        _static_reference_asset(model, common)
+        if is_static(model)
+        else _trailing_reference_asset(model, common)
+    )
+
+
+def _static_reference_asset(model: ModelConfig, common: dict[str, Any]) -> dg.AssetsDefinition:
+    ref = model.reference
+    upstream = [model.name, "reference_data"] if ref.type == "file" else [model.name, "feature_profiles"]
+    what = (
+        f"the file `{ref.path}`"
+        if ref.type == "file"
+        else f"the hours [{ref.start}, {ref.end}), built once every one of them is profiled (by the drift of "
+        "the run that profiles the last one, by materializing this asset, or by `monitoring-pipeline "
+        "reference`; a partial window only with `allow_partial`)"
+    )
 
     @dg.asset(
         **common,
-        deps=deps,
-        partitions_def=partitions,
-        backfill_policy=backfill_policy(model) if partitions else None,
+        deps=[dg.AssetKey(upstream)],
+        description=(
+            f"Reference distribution that `{model.name}`'s drift is measured against: the merged profile of "
+            f"{what}. SQL: `main.reference_profiles`."
+        ),
+    )
+    def _reference_profile(
+        context: dg.AssetExecutionContext, config: StaticReferenceConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        wh = warehouse.get()
+        built = build_static_reference(model, wh, allow_partial=config.allow_partial)
+        publish_reference(model, STATIC_HOUR, built, wh)
+        return dg.MaterializeResult(metadata=reference_metadata(built))
+
+    return _reference_profile
+
+
+def _trailing_reference_asset(model: ModelConfig, common: dict[str, Any]) -> dg.AssetsDefinition:
+    what = f"the {model.reference.hours} hours before each hour (trailing window, the hour itself excluded)"
+
+    # Declared hour-to-same-hour on purpose. The true dependency is the N hours before, but declaring
+    # it (a TimeWindowPartitionMapping with offsets) makes Dagster run a backfill in waves: each hour's
+    # reference waits for the previous hours' profiles, and a 72-hour backfill took 10 runs instead of
+    # 3. A backfill's runs execute one at a time in partition order (dagster.yaml: backfill tag limit
+    # 1), so each run finds the previous run's profiles; `hours_profiled` in the metadata and the
+    # `reference_window` column say how many of the N hours a reference actually merged.
+    @dg.asset(
+        **common,
+        deps=[dg.AssetKey([model.name, "feature_profiles"])],
+        partitions_def=hourly_partitions(model),
+        backfill_policy=backfill_policy(model),
         description=(
             f"Reference distribution that `{model.name}`'s drift is measured against: the merged profile of "
             f"{what}. SQL: `main.reference_profiles`."
@@ -139,25 +179,21 @@ def reference_profile_asset(model: ModelConfig) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         wh = warehouse.get()
-        if is_static(model):
-            built = build_static_reference(model, wh)
-            publish_reference(model, STATIC_HOUR, built, wh)
-            windows = [built]
-        else:
-            hours = partition_hours(context)
-            windows = build_references(model, hours, wh)
-            for hour, built in zip(hours, windows, strict=True):
-                publish_reference(model, hour, built, wh)
-        last = windows[-1]
-        return dg.MaterializeResult(
-            metadata={
-                "reference_window": last.description,
-                "hours_profiled": last.hours_found,
-                "rows": max((p.rows for p in last.profiles.values()), default=0),
-            }
-        )
+        hours = partition_hours(context)
+        windows = build_references(model, hours, wh)
+        for hour, built in zip(hours, windows, strict=True):
+            publish_reference(model, hour, built, wh)
+        return dg.MaterializeResult(metadata=reference_metadata(windows[-1]))
 
     return _reference_profile
+
+
+def reference_metadata(built: Reference) -> dict[str, Any]:
+    return {
+        "reference_window": built.description,
+        "hours_profiled": built.hours_found,
+        "rows": max((p.rows for p in built.profiles.values()), default=0),
+    }
 
 
 def reference_data_spec(model: ModelConfig) -> dg.AssetSpec:
@@ -192,7 +228,8 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         hours, skipped = usable_hours(context, model, wh)
         profiled = profiled_hours(model, hours, wh)  # a backfill may run drift apart from its profiles
         skipped += [h for h in hours if h not in profiled]
-        drifts = [drift_hour(model, hour, wh) for hour in hours if hour in profiled]
+        static = run_reference(context, model, wh, [h for h in hours if h in profiled])
+        drifts = [drift_hour(model, hour, wh, static) for hour in hours if hour in profiled]
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
         if len(drifts) == 1:  # where the drift_report asset writes this hour's page
             metadata["drift_report"] = report_link(wh.store.uri(report_key(model.name, drifts[0].hour)))
@@ -201,6 +238,28 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         yield from record_and_evaluate(context, wh, model, "drift_metrics", outcomes)
 
     return _drift_metrics
+
+
+def run_reference(
+    context: dg.AssetExecutionContext, model: ModelConfig, wh: Any, hours: list[datetime]
+) -> HourReference | None:
+    """A static reference, looked up once for the run's hours (None: trailing, looked up per hour). When
+    this lookup built it (a fixed window whose last hour this run profiled, or a file reference not yet
+    materialized), it is recorded as a materialization of `reference_profile`, for the lineage."""
+    if not (is_static(model) and hours):
+        return None
+    found = hour_reference(model, hours[0], wh)
+    if found.built is not None:
+        context.log_event(
+            dg.AssetMaterialization(
+                asset_key=[model.name, "reference_profile"],
+                description=f"built by drift_metrics once its window was complete: {found.description}",
+                metadata=reference_metadata(found.built),
+            )
+        )
+    elif found.profiles is None:
+        context.log.info(found.reason)
+    return found
 
 
 def drift_metadata(drifts: list[HourDrift]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from monitoring_pipeline.config import ModelConfig
-from monitoring_pipeline.pipeline.profile_and_drift import MissingInputError, load_profiles, load_reference
+from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -195,7 +195,9 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     share = summary.get("drift_share")
     cards = []
     for r in drift:
-        status = "drifted" if r["drifted"] else ("no_data" if r["status"] == "no_data" else "ok")
+        status = (
+            "drifted" if r["drifted"] else ("no_data" if r["status"] in ("no_data", "no_reference") else "ok")
+        )
         cards.append(
             f"<div class='card {status}' data-feature='{_esc(r['feature'])}' data-status='{status}'>"
             f"<b>{_esc(r['feature'])}</b> <span class='sub'>{_esc(r['role'])}, {_esc(r['kind'])}</span> "

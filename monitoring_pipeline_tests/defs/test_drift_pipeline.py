@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig
-from monitoring_pipeline.pipeline.profile_and_drift import load_profiles
 from monitoring_pipeline.pipeline.profiling import profile_relation
+from monitoring_pipeline.pipeline.references import load_profiles
 from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.catalog import feature_profiles, prediction_logs

@@ -123,3 +123,21 @@ def test_summary_counts_features_not_predictions() -> None:
     summary = summarize(results)
     assert (summary.features, summary.evaluated, summary.drifted, summary.drift_share) == (3, 2, 1, 0.5)
     assert summary.prediction_drifted and [r.feature for r in summary.top] == ["a"]
+
+
+def test_an_hour_without_a_reference_is_not_judged() -> None:
+    """Every column gets `no_reference` with the reason; the hour's summary has nothing evaluated."""
+    from monitoring_pipeline.stats.drift import DriftColumn, no_reference
+
+    rng = np.random.default_rng(3)
+    current = {"x": numeric_profile(rng.normal(0, 1, 500)), "c": categorical_profile(np.array(["a"] * 50))}
+    columns = [DriftColumn("x", "numerical"), DriftColumn("c", "categorical", "prediction", "psi", 0.3)]
+    results = no_reference(columns, current, 1e-3, "window 4/12 hours profiled")
+    assert [(r.feature, r.status, r.drifted, r.score) for r in results] == [
+        ("x", "no_reference", False, None),
+        ("c", "no_reference", False, None),
+    ]
+    assert results[1].test == "psi" and results[1].threshold == 0.3 and results[0].current_count == 500
+    assert all(r.details == {"reason": "window 4/12 hours profiled"} for r in results)
+    summary = summarize(results)
+    assert (summary.evaluated, summary.drift_share, summary.prediction_drifted) == (0, None, False)

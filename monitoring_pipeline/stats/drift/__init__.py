@@ -11,6 +11,7 @@ from monitoring_pipeline.stats.drift.decision import (
     choose_test,
     evaluate_feature,
     evaluate_hour,
+    no_reference,
     summarize,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "hellinger",
     "jensenshannon",
     "ks",
+    "no_reference",
     "psi",
     "summarize",
     "wasserstein",

@@ -34,7 +34,7 @@ from monitoring_pipeline.stats.profiles import CategoricalProfile, Profile
 
 AUTO_TESTS = {"numerical": "auto", "categorical": "auto"}
 DEFAULT_ALPHA = 1e-3  # per model-hour: the chance an unchanged model's hour reports any drift
-Status = Literal["ok", "drift", "insufficient_data", "no_data"]
+Status = Literal["ok", "drift", "insufficient_data", "no_data", "no_reference"]
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,19 @@ def evaluate_hour(
     cutoff = bh_cutoff(column_p, alpha)
     q_values = iter(false_discovery_control(column_p) if len(column_p) else [])
     return [_decide(j, float(next(q_values)) if j.findings else math.nan, cutoff, alpha) for j in judged]
+
+
+def no_reference(
+    columns: Sequence[DriftColumn], current: Mapping[str, Profile], alpha: float, reason: str
+) -> list[FeatureDrift]:
+    """Every column of an hour that has no reference yet: not judged (status `no_reference`), with why."""
+    out = []
+    for c in columns:
+        test = REGISTRY[choose_test(c.kind, c.test)]
+        threshold = test.default_threshold if c.threshold is None else c.threshold
+        judged = _Judged(c, test, threshold, None, current[c.name], None, "no_reference", reason)
+        out.append(_decide(judged, math.nan, 0.0, alpha))
+    return out
 
 
 def bh_cutoff(p_values: np.ndarray, alpha: float) -> float:

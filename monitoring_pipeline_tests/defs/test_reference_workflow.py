@@ -1,0 +1,133 @@
+"""The README's workflow for a fixed reference window, through the console script, on the local store and
+on S3: backfill the window (every run green; its hours' drift has no reference until the run that profiles
+the window's last hour builds it), build the reference (`monitoring-pipeline reference`), backfill the
+hours after. A partial window is refused, naming what is missing, unless --allow-partial."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from monitoring_pipeline.cli import main
+from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig
+from monitoring_pipeline.storage import catalog
+from monitoring_pipeline.storage.catalog import STATIC_HOUR
+from monitoring_pipeline.storage.warehouse import Warehouse
+from monitoring_pipeline_tests.conftest import HOURS
+from monitoring_pipeline_tests.defs.test_drift_pipeline import FRAUD
+from monitoring_pipeline_tests.helpers import key, query
+from monitoring_pipeline_tests.stores import Stores
+
+pytestmark = pytest.mark.heavy(120)
+WINDOW = 12  # the reference window: the demo's first 12 hours, backfilled in runs of 4
+
+
+@pytest.fixture
+def instance_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance of the test's own, as `make run` sets one up (DAGSTER_HOME with dagster.yaml)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+def fixed_config(stores: Stores) -> MonitorsConfig:
+    window = {"type": "fixed", "start": key(HOURS[0]), "end": key(HOURS[WINDOW])}
+    return stores.config(reference=window)
+
+
+def cli(config: MonitorsConfig, *args: str) -> int:
+    return main(["--config", str(config.path), *args])
+
+
+def backfill(config: MonitorsConfig, first: int, last: int) -> int:
+    return cli(
+        config, "backfill", "--model", FRAUD, "--from", key(HOURS[first]), "--to", key(HOURS[last]),
+        "--hours-per-run", "4",
+    )  # fmt: skip
+
+
+def statuses(config: MonitorsConfig, first: int, last: int) -> dict[int, set[str]]:
+    rows = query(
+        config,
+        "SELECT partition_hour, status FROM main.drift_metrics WHERE model = ? AND partition_hour "
+        "BETWEEN ? AND ?",
+        [FRAUD, HOURS[first], HOURS[last]],
+    )
+    out: dict[int, set[str]] = {}
+    for hour, status in rows:
+        out.setdefault(HOURS.index(hour), set()).add(status)
+    return out
+
+
+def test_fixed_window_workflow_every_run_green(
+    stores: Stores, instance_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = fixed_config(stores)
+    assert backfill(config, 0, WINDOW - 1) == 0  # was: exit 1, every run FAILED (MissingInputError)
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs()
+    assert len(runs) == WINDOW // 4 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    got = statuses(config, 0, WINDOW - 1)
+    # runs 1 and 2 came before the window was complete; run 3 profiled its last hour and built it
+    assert got == {i: {"no_reference"} for i in range(8)} | {i: {"ok"} for i in range(8, WINDOW)}
+    reason = query(
+        config,
+        "SELECT reference_window, details FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
+        [FRAUD, HOURS[0]],
+    )[0]
+    assert "4/12 hours profiled: no reference yet" in reason[0]  # the first run had profiled 4 hours
+    assert "monitoring-pipeline backfill --model fraud_classifier" in reason[1]
+    built = instance.get_latest_materialization_event(dg.AssetKey([FRAUD, "reference_profile"]))
+    assert built is not None and "12/12 hours profiled" in built.asset_materialization.description
+
+    capsys.readouterr()
+    assert cli(config, "reference", "--model", FRAUD) == 0
+    assert "reference built: fixed [" in capsys.readouterr().out
+
+    assert backfill(config, WINDOW, WINDOW + 7) == 0
+    runs = instance.get_runs()
+    assert len(runs) == WINDOW // 4 + 1 + 2 and all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+    after = statuses(config, WINDOW, WINDOW + 7)
+    assert after == {i: {"ok"} for i in range(WINDOW, WINDOW + 8)}
+    [(window,)] = query(
+        config,
+        "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE partition_hour >= ?",
+        [HOURS[WINDOW]],
+    )
+    assert window.startswith("fixed [") and window.endswith("12/12 hours profiled")
+
+
+def test_a_partial_window_is_refused_unless_asked_for(
+    stores: Stores, instance_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = fixed_config(stores)
+    assert backfill(config, 3, 4) == 0  # 2 of the window's 12 hours
+    wh = Warehouse.open(config.warehouse)
+    assert wh.hours_present(catalog.reference_profiles, FRAUD, [STATIC_HOUR]) == set()
+    capsys.readouterr()
+
+    assert cli(config, "reference", "--model", FRAUD) == 1  # was: built silently from 2 of 168 hours
+    err = capsys.readouterr().err
+    assert "has 2/12 hours profiled; missing 10:" in err
+    assert f"{HOURS[0]:%Y-%m-%d %H:00} .. {HOURS[2]:%Y-%m-%d %H:00}" in err  # the missing spans
+    assert f"{HOURS[5]:%Y-%m-%d %H:00} .. {HOURS[11]:%Y-%m-%d %H:00}" in err
+    assert f"--from {key(HOURS[0])} --to {key(HOURS[11])}" in err and "--allow-partial" in err
+    assert wh.hours_present(catalog.reference_profiles, FRAUD, [STATIC_HOUR]) == set()  # nothing written
+
+    assert cli(config, "reference", "--model", FRAUD, "--allow-partial") == 0
+    assert "2/12 hours profiled" in capsys.readouterr().out
+    assert wh.hours_present(catalog.reference_profiles, FRAUD, [STATIC_HOUR]) == {STATIC_HOUR}
+
+
+def test_reference_refuses_a_trailing_window(
+    config: MonitorsConfig, instance_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert cli(config, "reference", "--model", FRAUD) == 2
+    assert "trailing reference is built hour by hour" in capsys.readouterr().err
+    assert cli(config, "reference", "--model", "nope") == 2
+    assert "no model 'nope'" in capsys.readouterr().err
