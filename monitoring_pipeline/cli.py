@@ -10,10 +10,18 @@ from datetime import datetime
 from pathlib import Path
 
 from monitoring_pipeline.config import ConfigError, MonitorsConfig, load_config, parse_hour
+from monitoring_pipeline.config.demo_window import DEMO_HOURS
 
 
 def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from monitoring_pipeline.demo import DEMO_MODELS, seed_demo, training_frame, write_training_file
+    from monitoring_pipeline.config.demo_window import write_demo_window
+    from monitoring_pipeline.demo import (
+        DEMO_MODELS,
+        demo_hours,
+        seed_demo,
+        training_frame,
+        write_training_file,
+    )
     from monitoring_pipeline.storage.object_store import open_store
 
     models = [m for m in config.models if m.name in DEMO_MODELS]
@@ -27,6 +35,7 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
     end = parse_hour(args.end) if args.end else None
     labels = {m.name: open_store(m.labels.location) for m in models if m.labels}
     rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed, labels=labels)
+    window = write_demo_window(Path(config.path).resolve().parent, demo_hours(end, args.hours))
     for name, count in rows.items():
         print(f"{name}: {count} rows over {args.hours} hours -> {config.model(name).logs}/{name}/")
         if name in labels:
@@ -36,6 +45,7 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
             frame = training_frame(model.name, end=end, seed=args.seed)
             write_training_file(model.reference.path, frame)
             print(f"{model.name}: reference (training) data, {len(frame)} rows -> {model.reference.path}")
+    print(f"demo window recorded in {window} (models with `partitions_start: demo` start there)")
     return 0
 
 
@@ -184,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     seed = sub.add_parser("seed-demo", help="write the demo prediction logs into the configured store")
     seed.add_argument("--end", help="first hour NOT written, e.g. 2026-11-24-12:00 (default: this hour)")
-    seed.add_argument("--hours", type=int, default=96, help="hours of logs (default 96)")
+    seed.add_argument("--hours", type=int, default=DEMO_HOURS, help=f"hours of logs (default {DEMO_HOURS})")
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--if-empty", action="store_true", help="do nothing when demo logs already exist")
     seed.set_defaults(func=_seed_demo)
@@ -199,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--to", dest="end", help="last hour (inclusive)")
     back.add_argument("--hours-per-run", type=int, default=24)
     back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
-    back.add_argument("--hours", type=int, default=96, help=argparse.SUPPRESS)
+    back.add_argument("--hours", type=int, default=DEMO_HOURS, help=argparse.SUPPRESS)
     back.set_defaults(func=_backfill)
     ref = sub.add_parser(
         "reference",

@@ -21,11 +21,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from monitoring_pipeline.config.demo_window import DEMO_HOURS
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
 
 DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor")
-DEFAULT_HOURS = 96
+DEFAULT_HOURS = DEMO_HOURS
 
 
 @dataclass(frozen=True)

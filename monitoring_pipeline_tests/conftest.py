@@ -72,6 +72,7 @@ def write_config(
         if model.get("reference", {}).get("type") == "file":
             name = Path(model["reference"]["path"]).name
             model["reference"] = {"type": "file", "path": f"{beside}/reference/{name}"}
+        model["partitions_start"] = "2026-11-01-00:00"  # before the demo hours the tests use (DEMO_END)
         model.update(model_overrides)
     path = folder / "monitors.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

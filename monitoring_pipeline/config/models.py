@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitoring_pipeline.config.demo_window import DEMO_START, DEMO_WINDOW_FILE, demo_start
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
 
 CONFIG_ENV = "MONITORING_CONFIG"
@@ -368,7 +369,11 @@ class ModelConfig(Frozen):
     )
     predictions: Columns = Field(description="the prediction column(s), in the form of features")
     partitions_start: Hour = Field(
-        datetime(2024, 1, 1, tzinfo=UTC), description="first hourly partition, `YYYY-MM-DD-HH:00` UTC"
+        datetime(2024, 1, 1, tzinfo=UTC),
+        description=(
+            "first hourly partition, `YYYY-MM-DD-HH:00` UTC, or `demo`: the first hour `seed-demo` wrote "
+            f"(kept in `{DEMO_WINDOW_FILE.as_posix()}` beside this file)"
+        ),
     )
     reference: ReferenceWindow = Field(default_factory=dict, description="the drift reference")
     labels: LabelsConfig | None = Field(
@@ -389,6 +394,11 @@ class ModelConfig(Frozen):
     owners: tuple[Annotated[str, Strict(), AfterValidator(_owner)], ...] = Field(
         (), description="who is on call, shown on each asset: emails or `team:<name>`"
     )
+
+    @field_validator("partitions_start", mode="before")
+    @classmethod
+    def _demo_start(cls, value: Any, info: ValidationInfo) -> Any:
+        return demo_start(_base(info)) if value == DEMO_START else value
 
     @field_validator("name")
     @classmethod

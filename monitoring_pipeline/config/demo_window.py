@@ -1,0 +1,53 @@
+"""Where the demo's window is kept: `seed-demo` writes the hours it seeded to `data/demo_window.json`
+beside the monitors file, and a model with `partitions_start: demo` starts its partitions there, so
+the UI shows the demo's hours and no months of missing partitions before them."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+DEMO_WINDOW_FILE = Path("data", "demo_window.json")  # relative to the monitors file's folder
+DEMO_HOURS = 96  # what seed-demo writes by default
+DEMO_START = "demo"  # the partitions_start value that means "where the seeded demo starts"
+
+
+def demo_window_path(base: Path) -> Path:
+    return base / DEMO_WINDOW_FILE
+
+
+def demo_start(base: Path, now: datetime | None = None) -> datetime:
+    """The first hour seed-demo wrote; before any seeding, the first hour it would write now."""
+    path = demo_window_path(base)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        hour = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        return hour - timedelta(hours=DEMO_HOURS)
+    try:
+        start = datetime.fromisoformat(json.loads(text)["start"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{path}: not a demo window written by seed-demo ({type(exc).__name__}: {exc})"
+        ) from None
+    return start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
+
+
+def write_demo_window(base: Path, hours: Sequence[datetime]) -> Path:
+    """Record the seeded hours (atomically: a reader never sees half a file)."""
+    path = demo_window_path(base)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {
+        "start": hours[0].isoformat(),
+        "end": (hours[-1] + timedelta(hours=1)).isoformat(),
+        "hours": len(hours),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".demo_window-")
+    with os.fdopen(fd, "w") as out:
+        json.dump(body, out)
+    os.replace(tmp, path)
+    return path
