@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,8 +45,7 @@ def write_demo_window(base: Path, hours: Sequence[datetime]) -> Path:
         "end": (hours[-1] + timedelta(hours=1)).isoformat(),
         "hours": len(hours),
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".demo_window-")
-    with os.fdopen(fd, "w") as out:
-        json.dump(body, out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(body), encoding="utf-8")
     os.replace(tmp, path)
     return path
