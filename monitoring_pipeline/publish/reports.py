@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from monitoring_pipeline.alerts import dispatch
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.profile_and_drift import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.publish.charts import chart
@@ -85,6 +86,41 @@ def _findings(row: dict) -> str:
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
+def alert_state(wh: Warehouse, model: str, hour: datetime, checks: Sequence[dict]) -> tuple[str, str]:
+    """Whether the hour's alerts are final, as (state, sentence): the alert sensor has processed the
+    latest evaluation of every check of the hour ("processed"), some ("partial"), none ("waiting"), or
+    there is no check ("no_checks"). By index: the hour's evaluations, whatever the history."""
+    if not checks:
+        return (
+            "no_checks",
+            "No check has been evaluated for this hour: nothing for the alert sensor to process.",
+        )
+    waiting = dispatch.unprocessed_checks(wh.results, model, hour, checks)
+    if len(waiting) == len(checks):
+        return "waiting", "The alert sensor has not processed this hour's checks yet: alerts may follow."
+    if waiting:
+        return "partial", (
+            f"The alert sensor has processed {len(checks) - len(waiting)} of this hour's {len(checks)} checks; "
+            f"not yet: {', '.join(sorted(waiting))}."
+        )
+    return "processed", "The alert sensor has processed every check of this hour."
+
+
+def alerts_section(wh: Warehouse, model: str, hour: datetime, checks: Sequence[dict]) -> str:
+    """The alert sensor's progress on the hour, then its alerts (one row per alert and sink)."""
+    state, sentence = alert_state(wh, model, hour, checks)
+    alerts = [a for a in wh.results.hour_rows(catalog.alerts, model, [hour]) if a["created_at"] is not None]
+    if state == "processed" and not alerts:
+        passed = all(c["passed"] for c in checks)
+        sentence += " No alert: every check passed." if passed else " No alert is recorded for this hour."
+    status = f"<p class='sub' id='alert-status' data-state='{state}'>{_esc(sentence)}</p>"
+    if not alerts:
+        return status
+    return status + _table(
+        alerts, ["created_at", "severity", "check_name", "description", "sink", "delivery_state"]
+    )
+
+
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
     drift = wh.results.hour_rows(catalog.drift_metrics, model.name, [hour])
@@ -97,9 +133,6 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     except MissingInputError:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
     checks = wh.results.hour_rows(catalog.check_results, model.name, [hour])  # the latest evaluation of each
-    alerts = [
-        a for a in wh.results.hour_rows(catalog.alerts, model.name, [hour]) if a["created_at"] is not None
-    ]
     performance = wh.results.hour_rows(catalog.model_performance, model.name, [hour])
     drifted = [r["feature"] for r in drift if r["drifted"]]
     share = summary.get("drift_share")
@@ -146,7 +179,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         + "<h2>Model performance</h2>"
         + _table(performance, perf_cols)
         + "<h2>Alerts</h2>"
-        + _table(alerts, ["created_at", "severity", "check_name", "description", "sink", "delivery_state"])
+        + alerts_section(wh, model.name, hour, checks)
         + "</body></html>"
     )
 
