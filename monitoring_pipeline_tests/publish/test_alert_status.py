@@ -7,12 +7,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
 from monitoring_pipeline import checks
 from monitoring_pipeline.alerts import dispatch, engine
 from monitoring_pipeline.checks.evaluations import CheckOutcome
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.publish.reports import alert_state, alerts_section
 from monitoring_pipeline.storage import catalog
+from monitoring_pipeline.storage.results import MIGRATIONS, ResultsStore, engine_for
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.publish.test_reports_prometheus import parse
 from monitoring_pipeline_tests.storage.test_alert_outbox import make_config
@@ -81,3 +86,26 @@ def test_a_processed_hour_whose_checks_passed_says_no_alert(tmp_path: Path, resu
     state_, sentence, alerts = section(wh)
     assert state_ == "processed" and sentence.endswith("No alert: every check passed.") and not alerts
     assert section(wh, other)[0] == "processed" and len(section(wh, other)[2]) == 2
+
+
+def test_a_store_of_the_previous_revision_gains_the_stamp(tmp_path: Path, results_url: str) -> None:
+    """Upgraded from revision 0003 with an evaluation in it: that evaluation reads as not processed
+    (nothing recorded it), until the sensor processes it."""
+    store = ResultsStore(results_url)
+    alembic = Config()
+    alembic.set_main_option("script_location", str(MIGRATIONS))
+    with engine_for(store.url, write=True).begin() as conn:
+        alembic.attributes["connection"] = conn
+        command.upgrade(alembic, "0003")
+        assert "alert_processed_at" not in {c["name"] for c in sa.inspect(conn).get_columns("check_history")}
+        row = {"model": MODEL, "check_name": "hour_is_not_empty", "partition_hour": HOUR, "run_id": "run-0"}
+        row |= {"asset": "prediction_logs", "passed": True, "severity": "ERROR"}
+        # the table as revision 0003 has it: no alert_processed_at
+        names = [sa.column(k, catalog.TS if k == "partition_hour" else None) for k in row]
+        conn.execute(sa.insert(sa.table("check_history", *names)), [row])
+        conn.execute(sa.insert(catalog.check_results), [row])
+    config = make_config(tmp_path, results_url, {})
+    wh = Warehouse.open(config.warehouse)
+    assert section(wh)[0] == "waiting"  # the first read migrates to head
+    tick(wh, config, engine.State(), "hour_is_not_empty", "run-0")
+    assert section(wh)[0] == "processed"
