@@ -2,8 +2,10 @@
 
 A report is one HTML file with inline CSS and inline SVG: no script, font or image is fetched when it is
 opened, so it can be mailed, archived or opened from object storage offline. The hour report draws, per
-feature, the reference and the current distribution one over the other (from the stored profiles), with
-the test, score, threshold and verdict, then the hour's data-quality results, performance and alerts.
+feature, the reference and the current distribution one over the other (from the stored profiles; the
+charts are in publish/charts.py), with the test, score, threshold and verdict, then the hour's
+data-quality results, performance, and alerts: whether the alert sensor has processed the hour's checks
+yet, and the alerts it raised.
 The window report is a heat map of drift scores (score / threshold) per feature and hour.
 """
 
