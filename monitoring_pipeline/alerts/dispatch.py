@@ -43,6 +43,7 @@ def tick(
     _drain_cursor_queue(state, warehouse.results, now)
     alerts = engine.update(state, outcomes, config.dagster_ui_url, now)
     enqueue(alerts, config, warehouse.results, now)
+    mark_processed(warehouse.results, outcomes, now)  # after: a crash between replays the tick
     delivered, failed = deliver_due(config, warehouse.results, now)
     return TickReport(len(alerts), delivered, failed, outbox.open_count(warehouse.results))
 
@@ -65,6 +66,38 @@ def enqueue(
         newest = max(datetime.fromisoformat(a.hour) for a in items)
         batch.append((msg, sink, newest, [_row(a, now) for a in items]))
     return outbox.record(results, batch, now)
+
+
+def mark_processed(results: ResultsStore, outcomes: Sequence[engine.CheckRow], now: datetime) -> None:
+    """Stamp each evaluation's check_history row as processed, its alerts (if any) being in the outbox:
+    what tells a report that the hour's alerts are final. By key: the cost follows the tick."""
+    t = catalog.check_history
+    stmt = (
+        sa.update(t)
+        .where(
+            t.c.model == sa.bindparam("b_model"),
+            t.c.check_name == sa.bindparam("b_check"),
+            t.c.partition_hour == sa.bindparam("b_hour"),
+            t.c.run_id == sa.bindparam("b_run"),
+        )
+        .values(alert_processed_at=now)
+    )
+    keys = [{"b_model": o.model, "b_check": o.check, "b_hour": o.hour, "b_run": o.run_id} for o in outcomes]
+    if keys:
+        with results.transaction() as conn:
+            conn.execute(stmt, keys)
+
+
+def unprocessed_checks(
+    results: ResultsStore, model: str, hour: datetime, latest: Sequence[dict]
+) -> list[str]:
+    """The checks among `latest` (the hour's check_results rows) whose latest evaluation the alert
+    sensor has not processed yet. Reads the hour's evaluations by index (model, hour)."""
+    rows = results.hour_rows(
+        catalog.check_history, model, [hour], "check_name", "run_id", "alert_processed_at"
+    )
+    done = {(r["check_name"], r["run_id"]) for r in rows if r["alert_processed_at"] is not None}
+    return [c["check_name"] for c in latest if (c["check_name"], c["run_id"]) not in done]
 
 
 def deliver_due(config: MonitorsConfig, results: ResultsStore, now: datetime) -> tuple[int, int]:

@@ -2,8 +2,10 @@
 
 A report is one HTML file with inline CSS and inline SVG: no script, font or image is fetched when it is
 opened, so it can be mailed, archived or opened from object storage offline. The hour report draws, per
-feature, the reference and the current distribution one over the other (from the stored profiles), with
-the test, score, threshold and verdict, then the hour's data-quality results, performance and alerts.
+feature, the reference and the current distribution one over the other (from the stored profiles; the
+charts are in publish/charts.py), with the test, score, threshold and verdict, then the hour's
+data-quality results, performance, and alerts: whether the alert sensor has processed the hour's checks
+yet, and the alerts it raised.
 The window report is a heat map of drift scores (score / threshold) per feature and hour.
 """
 
@@ -19,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
+from monitoring_pipeline.alerts import dispatch
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
-from monitoring_pipeline.stats.profiles import CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.publish.charts import chart
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
-BINS = 40
-TOP_CATEGORIES = 12
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2933;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px} .sub{color:#52606d;margin:0 0 16px}
@@ -49,95 +50,9 @@ def _fmt(value: object) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
     return _esc(value)
-
-
-def _shares_numeric(ref: NumericProfile | None, cur: NumericProfile | None) -> tuple[np.ndarray, list, list]:
-    """Both distributions on common bins between the union of their 1st and 99th percentiles; each
-    bucket of the mergeable histogram goes to the bin holding its mean (values outside: edge bins)."""
-    present = [p for p in (ref, cur) if p is not None and p.count]
-    if not present:
-        return np.array([0.0, 1.0]), [], []
-    lo = min(p.quantiles()[0.01] for p in present)
-    hi = max(p.quantiles()[0.99] for p in present)
-    if not hi > lo:
-        lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, BINS + 1)
-
-    def shares(p: NumericProfile | None) -> list[float]:
-        if p is None or not p.count:
-            return []
-        index = np.clip(np.searchsorted(edges, p.sketch.means, side="right") - 1, 0, BINS - 1)
-        mass = np.bincount(index, weights=p.sketch.counts, minlength=BINS)
-        return list(mass / mass.sum())
-
-    return edges, shares(ref), shares(cur)
-
-
-def numeric_svg(feature: str, ref: NumericProfile | None, cur: NumericProfile | None) -> str:
-    edges, a, b = _shares_numeric(ref, cur)
-    width, height, pad = 360, 130, 18
-    top = max([*a, *b, 1e-9])
-    bar = (width - 2 * pad) / BINS
-    parts = [
-        f'<svg class="dist numerical" data-feature="{_esc(feature)}" width="{width}" height="{height}" role="img">'
-    ]
-    parts.append(f"<title>{_esc(feature)}: reference (grey) and current (blue) share per bin</title>")
-    for cls, values in (("ref", a), ("cur", b)):
-        for i, v in enumerate(values):
-            h = (height - 2 * pad) * v / top
-            x, y = pad + i * bar, height - pad - h
-            style = (
-                'fill="#9aa5b1" fill-opacity="0.55"'
-                if cls == "ref"
-                else 'fill="none" stroke="#2f6fde" stroke-width="1.5"'
-            )
-            parts.append(
-                f'<rect class="{cls}" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" {style}/>'
-            )
-    parts.append(
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#52606d"/>'
-    )
-    parts.append(f'<text x="{pad}" y="{height - 4}" font-size="10">{edges[0]:.4g}</text>')
-    parts.append(
-        f'<text x="{width - pad}" y="{height - 4}" font-size="10" text-anchor="end">{edges[-1]:.4g}</text>'
-    )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def categorical_svg(feature: str, ref: CategoricalProfile | None, cur: CategoricalProfile | None) -> str:
-    a = ref.shares() if ref is not None and ref.count else {}
-    b = cur.shares() if cur is not None and cur.count else {}
-    cats = sorted(set(a) | set(b), key=lambda c: -(a.get(c, 0) + b.get(c, 0)))[:TOP_CATEGORIES]
-    width, row = 360, 16
-    height = row * len(cats) + 10
-    top = max([*a.values(), *b.values(), 1e-9])
-    span = width - 130
-    parts = [
-        f'<svg class="dist categorical" data-feature="{_esc(feature)}" width="{width}" height="{height}" role="img">'
-    ]
-    parts.append(f"<title>{_esc(feature)}: share per category, reference (grey) over current (blue)</title>")
-    for i, c in enumerate(cats):
-        y = 5 + i * row
-        new = ' font-weight="bold" fill="#d64545"' if c not in a else ""
-        parts.append(
-            f'<text x="0" y="{y + 11}" font-size="11"{new}>{_esc(c)[:16]}{" (new)" if new else ""}</text>'
-        )
-        parts.append(
-            f'<rect class="ref" x="125" y="{y}" width="{span * a.get(c, 0) / top:.1f}" height="7" fill="#9aa5b1"/>'
-        )
-        parts.append(
-            f'<rect class="cur" x="125" y="{y + 7}" width="{span * b.get(c, 0) / top:.1f}" height="7" fill="#2f6fde"/>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def chart(feature: str, ref: Profile | None, cur: Profile | None) -> str:
-    if isinstance(cur, CategoricalProfile) or isinstance(ref, CategoricalProfile):
-        return categorical_svg(feature, ref, cur)  # type: ignore[arg-type]
-    return numeric_svg(feature, ref, cur)  # type: ignore[arg-type]
 
 
 def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
@@ -175,6 +90,41 @@ def _findings(row: dict) -> str:
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
 
+def alert_state(wh: Warehouse, model: str, hour: datetime, checks: Sequence[dict]) -> tuple[str, str]:
+    """Whether the hour's alerts are final, as (state, sentence): the alert sensor has processed the
+    latest evaluation of every check of the hour ("processed"), some ("partial"), none ("waiting"), or
+    there is no check ("no_checks"). By index: the hour's evaluations, whatever the history."""
+    if not checks:
+        return (
+            "no_checks",
+            "No check has been evaluated for this hour: nothing for the alert sensor to process.",
+        )
+    waiting = dispatch.unprocessed_checks(wh.results, model, hour, checks)
+    if len(waiting) == len(checks):
+        return "waiting", "The alert sensor has not processed this hour's checks yet: alerts may follow."
+    if waiting:
+        return "partial", (
+            f"The alert sensor has processed {len(checks) - len(waiting)} of this hour's {len(checks)} checks; "
+            f"not yet: {', '.join(sorted(waiting))}."
+        )
+    return "processed", "The alert sensor has processed every check of this hour."
+
+
+def alerts_section(wh: Warehouse, model: str, hour: datetime, checks: Sequence[dict]) -> str:
+    """The alert sensor's progress on the hour, then its alerts (one row per alert and sink)."""
+    state, sentence = alert_state(wh, model, hour, checks)
+    alerts = [a for a in wh.results.hour_rows(catalog.alerts, model, [hour]) if a["created_at"] is not None]
+    if state == "processed" and not alerts:
+        passed = all(c["passed"] for c in checks)
+        sentence += " No alert: every check passed." if passed else " No alert is recorded for this hour."
+    status = f"<p class='sub' id='alert-status' data-state='{state}'>{_esc(sentence)}</p>"
+    if not alerts:
+        return status
+    return status + _table(
+        alerts, ["created_at", "severity", "check_name", "description", "sink", "delivery_state"]
+    )
+
+
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
     drift = wh.results.hour_rows(catalog.drift_metrics, model.name, [hour])
@@ -187,9 +137,6 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     except MissingInputError:  # a report without reference charts beats no report
         window, reference = "reference not available", {}
     checks = wh.results.hour_rows(catalog.check_results, model.name, [hour])  # the latest evaluation of each
-    alerts = [
-        a for a in wh.results.hour_rows(catalog.alerts, model.name, [hour]) if a["created_at"] is not None
-    ]
     performance = wh.results.hour_rows(catalog.model_performance, model.name, [hour])
     drifted = [r["feature"] for r in drift if r["drifted"]]
     share = summary.get("drift_share")
@@ -238,7 +185,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         + "<h2>Model performance</h2>"
         + _table(performance, perf_cols)
         + "<h2>Alerts</h2>"
-        + _table(alerts, ["created_at", "severity", "check_name", "description", "sink", "delivery_state"])
+        + alerts_section(wh, model.name, hour, checks)
         + "</body></html>"
     )
 

@@ -71,11 +71,14 @@ def _check_columns() -> list[sa.Column]:
 check_results = sa.Table(
     "check_results", metadata, *_check_columns(), sa.Index("ix_check_results_hour", "model", "partition_hour")
 )
-# Every evaluation, one row per check, hour and run (what the alert sensor reads, by run).
+# Every evaluation, one row per check, hour and run (what the alert sensor reads, by run). The alert
+# sensor stamps `alert_processed_at` once it has turned the evaluation into alerts (or none): a report
+# compares it with check_results' latest run per check to say whether the hour's alerts are final.
 check_history = sa.Table(
     "check_history",
     metadata,
     *[c if c.name != "run_id" else _col("run_id", sa.String, key=True) for c in _check_columns()],
+    _col("alert_processed_at", TS),
     sa.Index("ix_check_history_run", "run_id", "model", "check_name"),
     sa.Index("ix_check_history_hour", "model", "partition_hour"),
 )

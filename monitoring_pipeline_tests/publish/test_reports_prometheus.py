@@ -9,16 +9,19 @@ from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
+import dagster as dg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from monitoring_pipeline.cli import main
 from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
 from monitoring_pipeline.publish.prometheus import HELP, PREFIX, collect, render
-from monitoring_pipeline.publish.reports import report_key
+from monitoring_pipeline.publish.reports import hour_report, report_key
+from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS, write_config
 from monitoring_pipeline_tests.helpers import query, run_pipeline
+from monitoring_pipeline_tests.integration.test_alerts import tick
 
 DELIVERY = "delivery_time_regressor"
 
@@ -45,10 +48,29 @@ def parse(html: str) -> Elements:
 
 
 @pytest.fixture(scope="module")
-def delivery(tmp_path_factory: pytest.TempPathFactory, demo_logs: Path) -> MonitorsConfig:
+def instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.ephemeral()
+
+
+@pytest.fixture(scope="module")
+def delivery(
+    tmp_path_factory: pytest.TempPathFactory, demo_logs: Path, instance: dg.DagsterInstance
+) -> MonitorsConfig:
     config = load_config(write_config(tmp_path_factory.mktemp("reports"), str(demo_logs)))
-    assert run_pipeline(config, DELIVERY, HOURS[77], HOURS[82]).success
+    assert run_pipeline(config, DELIVERY, HOURS[77], HOURS[82], instance=instance).success
     return config
+
+
+def svg_of(page: Elements, feature: str) -> tuple[dict[str, str], list[float]]:
+    """A column's chart: its svg element's attributes and the reference's share per bin."""
+    inside, svg, ref = False, {}, []
+    for tag, attrs in page.tags:
+        if tag == "svg":
+            inside = attrs.get("data-feature") == feature
+            svg = attrs if inside else svg
+        elif inside and tag == "rect" and attrs.get("class") == "ref":
+            ref.append(float(attrs["data-share"]))
+    return svg, ref
 
 
 def report_html(config: MonitorsConfig, hour: datetime) -> str:
@@ -91,11 +113,45 @@ def test_hour_report_shows_the_unit_bug_as_drift_and_is_self_contained(delivery:
         [DELIVERY, HOURS[80]],
     )
     assert json.loads(stored[0])["explanation"].split("; ")[0] in text
+    # the unit bug (x1000) puts distance_km on a log axis, where the reference keeps its shape
+    svg, ref = svg_of(page, "distance_km")
+    assert svg["data-scale"] == "log" and sum(share >= 0.01 for share in ref) >= 10
+    assert sum(ref) == pytest.approx(1.0, abs=1e-4)  # six significant digits per bin
+    # written by the run, before the alert sensor's next tick
+    [status] = [a for t, a in page.tags if a.get("id") == "alert-status"]
+    assert status["data-state"] == "waiting"
     before = parse(report_html(delivery, HOURS[79]))
+    assert svg_of(before, "distance_km")[0]["data-scale"] == "linear"  # a quiet hour: a linear axis
     statuses = {
         a["data-feature"]: a["data-status"] for t, a in before.tags if t == "div" and "data-status" in a
     }
     assert statuses["distance_km"] == "ok"  # the hour before the incident is quiet
+
+
+def test_after_the_alert_sensor_ticks_the_report_lists_its_alerts_or_says_none(
+    delivery: MonitorsConfig, instance: dg.DagsterInstance
+) -> None:
+    tick(delivery, instance, None)  # the real sensor, over the run's check evaluations
+    wh = Warehouse.open(delivery.warehouse)
+    model = delivery.model(DELIVERY)
+    incident = parse(hour_report(model, HOURS[80], wh))
+    [status] = [a for t, a in incident.tags if a.get("id") == "alert-status"]
+    assert status["data-state"] == "processed"
+    text = " ".join(incident.text)
+    assert "distance_km_not_drifted" in text.split("Alerts", 1)[1]  # the failed check's alert is listed
+    # every hour of the run: processed, its failed checks' alerts listed, or "no alert" when all passed
+    said_none = 0
+    for hour in HOURS[77:83]:
+        page = parse(hour_report(model, hour, wh))
+        [status] = [a for t, a in page.tags if a.get("id") == "alert-status"]
+        assert status["data-state"] == "processed"
+        alerts = " ".join(page.text).split("Alerts", 1)[1]
+        latest = wh.results.hour_rows(catalog.check_results, DELIVERY, [hour])
+        failed = [r["check_name"] for r in latest if not r["passed"]]
+        assert all(name in alerts for name in failed)
+        assert ("No alert: every check passed." in alerts) == (not failed)
+        said_none += not failed
+    assert said_none >= 1
 
 
 def test_window_report_marks_exactly_the_incident_hours(delivery: MonitorsConfig) -> None:
