@@ -42,8 +42,6 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
 def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    import dagster as dg
-
     from monitoring_pipeline.console import BackfillConsole, file_logger
     from monitoring_pipeline.defs.backfill import backfill
     from monitoring_pipeline.demo import DEMO_MODELS, demo_hours
@@ -61,8 +59,8 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
             return 2
         models = [config.model(args.model)] if args.model else list(config.models)
         first, last = parse_hour(args.start), parse_hour(args.end)
-    instance = dg.DagsterInstance.get()
-    log_path = Path(instance.root_directory) / "logs" / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    home = Path(os.environ.get("DAGSTER_HOME", "."))
+    log_path = home / "logs" / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     logger = file_logger(log_path)
     print(f"Dagster's events of this backfill (DEBUG) go to {log_path}", flush=True)
     total = (last - first) // timedelta(hours=1) + 1
@@ -70,7 +68,7 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
     with BackfillConsole({m.name: total for m in models}) as shown:
         try:
             for m in models:
-                runs = backfill(config, m, first, last, args.hours_per_run, instance, logger, shown)
+                runs = backfill(config, m, first, last, args.hours_per_run, logger=logger, listener=shown)
                 if interrupted := any(o.interrupted for o in runs):
                     break
         except KeyboardInterrupt:  # outside a run's steps (Dagster turns those into a failed run)
