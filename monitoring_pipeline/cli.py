@@ -62,7 +62,7 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
     home = Path(os.environ.get("DAGSTER_HOME", "."))
     log_path = home / "logs" / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     logger = file_logger(log_path)
-    print(f"Dagster's events of this backfill (DEBUG) go to {log_path}", flush=True)
+    print(f"Dagster's event log of this backfill: {log_path}", flush=True)
     total = (last - first) // timedelta(hours=1) + 1
     interrupted = False
     with BackfillConsole({m.name: total for m in models}) as shown:
