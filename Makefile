@@ -34,7 +34,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/monitoring-pipeline seed-demo --if-empty
 	$(BIN)/monitoring-pipeline backfill --demo
-	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
+	$(BIN)/monitoring-pipeline serve --port $(PORT)
 
 ## Backfill a window: make backfill MODEL=fraud_classifier FROM=2026-11-20-00:00 TO=2026-11-20-23:00
 backfill: $(STAMP) $(DAGSTER_HOME)/dagster.yaml

@@ -50,8 +50,9 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 
 def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
+    from monitoring_pipeline.console import BackfillConsole, file_logger
     from monitoring_pipeline.defs.backfill import backfill
     from monitoring_pipeline.demo import DEMO_MODELS, demo_hours
 
@@ -68,10 +69,32 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
             return 2
         models = [config.model(args.model)] if args.model else list(config.models)
         first, last = parse_hour(args.start), parse_hour(args.end)
-    ok = all(all(backfill(config, m, first, last, args.hours_per_run)) for m in models)
+    home = Path(os.environ.get("DAGSTER_HOME", "."))
+    log_path = home / "logs" / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
+    logger = file_logger(log_path)
+    print(f"Dagster's event log of this backfill: {log_path}", flush=True)
+    total = (last - first) // timedelta(hours=1) + 1
+    interrupted = False
+    with BackfillConsole({m.name: total for m in models}) as shown:
+        try:
+            for m in models:
+                runs = backfill(config, m, first, last, args.hours_per_run, logger=logger, listener=shown)
+                if interrupted := any(o.interrupted for o in runs):
+                    break
+        except KeyboardInterrupt:  # outside a run's steps (Dagster turns those into a failed run)
+            interrupted = True
+    shown.summary(interrupted)
+    if interrupted:
+        return 130
     if args.demo:
         marker.write_text(datetime.now(UTC).isoformat())
-    return 0 if ok else 1
+    return 0 if all(o.success for o in shown.outcomes) else 1
+
+
+def _serve(config: MonitorsConfig, args: argparse.Namespace) -> int:
+    from monitoring_pipeline.serve import dagster_dev, serve
+
+    return serve(dagster_dev(args.host, args.port, args.workspace), grace=args.grace)
 
 
 def _reference(config: MonitorsConfig, args: argparse.Namespace) -> int:
@@ -207,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--model", help="one model (default: all)")
     back.add_argument("--from", dest="start", help="first hour, e.g. 2026-11-20-00:00")
     back.add_argument("--to", dest="end", help="last hour (inclusive)")
-    back.add_argument("--hours-per-run", type=int, default=24)
+    back.add_argument(
+        "--hours-per-run", type=int, help="hours per run (default: each model's max_hours_per_run)"
+    )
     back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
     back.add_argument("--hours", type=int, default=DEMO_HOURS, help=argparse.SUPPRESS)
     back.set_defaults(func=_backfill)
@@ -221,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-partial", action="store_true", help="build a fixed window from the hours profiled so far"
     )
     ref.set_defaults(func=_reference)
+    srv = sub.add_parser("serve", help="start the Dagster UI and daemon (dagster dev); Ctrl-C stops it all")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=3000)
+    srv.add_argument("--workspace", default="workspace.yaml")
+    srv.add_argument("--grace", type=float, help="seconds to shut down before the rest is killed (6)")
+    srv.set_defaults(func=_serve)
     metrics = sub.add_parser("metrics", help="print the Prometheus text-format figures (or write --out)")
     metrics.add_argument("--out", help="write the file atomically instead (node_exporter textfile collector)")
     metrics.set_defaults(func=_metrics)

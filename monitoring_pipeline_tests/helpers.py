@@ -140,3 +140,33 @@ def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[
     wh = Warehouse.open(config.warehouse)
     with wh.connect([m.name for m in config.models], sql) as conn:
         return conn.execute(sql, params or []).fetchall()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process: pid -> (parent pid, state), from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        found[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return found
+
+
+def descendants(root: int, known: set[int] | None = None) -> set[int]:
+    """`root` and every process under it, added to `known` (call it often: an orphan leaves the tree)."""
+    found = set(known or ()) | {root}
+    procs = _processes()
+    grew = True
+    while grew:
+        new = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
+        found |= new
+        grew = bool(new)
+    return found
+
+
+def living(pids: set[int]) -> set[int]:
+    """Those of `pids` still running (zombies do not count: see group_alive)."""
+    procs = _processes()
+    return {pid for pid in pids if pid in procs and procs[pid][1] != "Z"}

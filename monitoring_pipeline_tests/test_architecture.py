@@ -24,7 +24,8 @@ LAYERS = [
     {"alerts", "publish"},  # alert state machine and sinks; reports and Prometheus figures
     {"demo"},  # demo logs with known incidents
     {"defs"},  # all the Dagster glue
-    {"definitions", "cli"},  # entry points: Dagster's code location, the console script
+    # entry points: Dagster's code location, the console script (its backfill output, its `serve`)
+    {"definitions", "cli", "console", "serve"},
 ]
 GLUE = {"defs", "definitions"}
 

@@ -9,6 +9,8 @@ of a per-partition check evaluation.
   `partition`, public). Dagster counts an evaluation as the partition's current status only if it names
   the partition's latest materialization as its target; `dg.AssetCheckResult` does that only for a
   one-partition step, and the target's type is not exported.
+- The CLI's backfill follows its in-process runs step by step through the records Dagster hands a job's
+  loggers; the event rides on the record under `dagster._core.log_manager`'s metadata attribute.
 - Run monitoring asks the run launcher whether a run's worker is alive (defs/run_launcher.py); the
   answer's types, `CheckRunHealthResult` and `WorkerStatus`, live in `dagster._core.launcher`.
 
@@ -16,6 +18,7 @@ Everything else uses `dagster` (`dg`) only. `monitoring_pipeline_tests/defs/test
 when Dagster changes any of this.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +28,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 from dagster._core.launcher.base import CheckRunHealthResult as CheckRunHealthResult  # re-exported
 from dagster._core.launcher.base import WorkerStatus as WorkerStatus  # re-exported
+from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR as _META
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as _Status
 
 PLANNED = _Status.PLANNED
@@ -95,3 +99,8 @@ def check_output(
     assets_def = context.op_execution_context.assets_def
     [name] = [n for n, spec in assets_def.check_specs_by_output_name.items() if spec.key == key]
     return dg.Output(None, output_name=name)
+
+
+def record_event(record: logging.LogRecord) -> dg.DagsterEvent | None:
+    """The Dagster event a record a job's logger receives carries (None for a plain log message)."""
+    return (getattr(record, _META, None) or {}).get("dagster_event")

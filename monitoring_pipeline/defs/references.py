@@ -11,7 +11,7 @@ import dagster as dg
 from monitoring_pipeline.config import ModelConfig, MonitorsConfig
 from monitoring_pipeline.defs.drift_assets import StaticReferenceConfig
 from monitoring_pipeline.defs.factory import build_definitions
-from monitoring_pipeline.defs.sensors import first_error_line
+from monitoring_pipeline.defs.sensors import first_line
 from monitoring_pipeline.pipeline.references import is_static
 
 
@@ -45,7 +45,7 @@ def materialize_reference(
     )
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        reason = first_error_line(failures[0].step_failure_data.error) if failures else "the run failed"
+        reason = first_line(failures[0].step_failure_data.error) if failures else "the run failed"
         return ReferenceRun(False, result.run_id, reason)
     [materialization] = result.asset_materializations_for_node(op)
     window = materialization.metadata["reference_window"].value

@@ -125,7 +125,7 @@ def run_models(run: dg.DagsterRun, config: MonitorsConfig, job_models: Mapping[s
     return found
 
 
-def first_error_line(error: object | None, limit: int = 300) -> str:
+def first_line(error: object | None, limit: int = 300) -> str:
     """The first line of the first error that is not Dagster's wrapper (the IngestError, not the
     DagsterExecutionStepExecutionError around it, nor DuckDB's error beneath), without its module path."""
     while getattr(error, "cause", None) is not None and getattr(error, "cls_name", "").startswith("Dagster"):
@@ -157,18 +157,16 @@ def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) ->
     def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
         run = context.dagster_run
         failures = context.get_step_failure_events()
-        real = [e for e in failures if _error_class(e) != CHECK_FAILED]
+        real = [e for e in failures if error_class(e) != CHECK_FAILED]
         if failures and not real:
             return  # only blocking checks failed: each has its own alert
         if real:
-            step, error = real[0].step_key, first_error_line(real[0].step_failure_data.error)
+            step, error = real[0].step_key, first_line(real[0].step_failure_data.error)
         else:  # no step failed: the run itself did (its worker died, it could not start, ...)
             data = context.failure_event.event_specific_data
             step = None
             error = (
-                first_error_line(data.error)
-                if getattr(data, "error", None)
-                else first_error_line(context.failure_event)
+                first_line(data.error) if getattr(data, "error", None) else first_line(context.failure_event)
             )
         now = datetime.now(UTC)
         for model in run_models(run, config, job_models):
@@ -205,7 +203,7 @@ def run_recovery_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) -
 CHECK_FAILED = "DagsterAssetCheckFailedError"
 
 
-def _error_class(event: dg.DagsterEvent) -> str | None:
+def error_class(event: dg.DagsterEvent) -> str | None:
     error = event.step_failure_data.error
     return error.cls_name if error is not None else None
 

@@ -2,6 +2,7 @@
 instance: it fails when Dagster renames or reshapes the asset-check execution records, or stops
 counting per-partition evaluations as each partition's status."""
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from monitoring_pipeline.defs.dagster_api import (
     check_output,
     latest_materializations,
     partition_evaluation,
+    record_event,
 )
 
 
@@ -81,3 +83,32 @@ def test_per_partition_evaluations_are_each_partitions_current_status() -> None:
     records = check_executions(instance, key, limit=10)
     assert len(records) == 6 and {r.partition for r in records} == set(infos)
     assert {r.run_id for r in records[:3]} == {result.run_id}
+
+
+def test_a_job_loggers_records_carry_their_events() -> None:
+    """What the CLI's backfill counts steps by: each record a job's logger gets names its event."""
+    seen: list[dg.DagsterEventType] = []
+
+    class Events(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            event = record_event(record)
+            if event is not None:
+                seen.append(event.event_type)
+
+    logger = logging.Logger("events", logging.DEBUG)
+    logger.addHandler(Events())
+
+    @dg.asset
+    def one() -> int:
+        return 1
+
+    job = (
+        dg.Definitions(assets=[one])
+        .resolve_implicit_global_asset_job_def()
+        .with_logger_defs({"console": dg.LoggerDefinition(lambda _: logger)})
+    )
+    result = job.execute_in_process(
+        run_config={"loggers": {"console": {}}}, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    assert dg.DagsterEventType.STEP_SUCCESS in seen and dg.DagsterEventType.RUN_SUCCESS in seen
