@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig, Severity
-from monitoring_pipeline.pipeline.ingest import ROLE_TYPES, expected_columns
+from monitoring_pipeline.pipeline.ingest import ARROW_TYPES, ROLE_TYPES, expected_columns
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
 from monitoring_pipeline.pipeline.references import load_profiles
@@ -65,10 +65,9 @@ def schema_matches(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
     schema = pq.read_schema(path) if path else None
     if schema is None:
         return Verdict(hour, False, None, 0, "the hour has not been loaded")
-    expected = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
     problems = []
     for column, role in expected_columns(model):
-        want = expected[ROLE_TYPES[role][1]]
+        want = ARROW_TYPES[ROLE_TYPES[role][1]]
         if column not in schema.names:
             problems.append(f"missing column {column!r}")
         elif not schema.field(column).type.equals(want):

@@ -12,10 +12,13 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index, layout
@@ -43,6 +46,10 @@ ROLE_TYPES: dict[str, tuple[set[str], str]] = {
     "timestamp": (TIMESTAMP_TYPES, "TIMESTAMPTZ"),
     "id": ({"VARCHAR", "UUID"} | INTEGER_TYPES, "VARCHAR"),
 }
+# canonical warehouse type -> its Arrow type in the partition file (what `schema_matches` checks)
+ARROW_TYPES = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
+EXTRA_COLUMNS = (("partition_hour", "TIMESTAMPTZ"), ("source_object", "VARCHAR"))  # added to every row
+ROW_GROUP_ROWS = 122_880  # DuckDB's own default: both ways of writing give the scans the same parallelism
 
 
 class IngestError(ValueError):
@@ -58,6 +65,7 @@ class IngestResult:
     bytes: int
     columns: tuple[str, ...]
     partition_uri: str
+    cast: bool = True  # False: every column already had its canonical type and was copied as it is
 
     @property
     def empty(self) -> bool:
@@ -111,7 +119,7 @@ def select_sql(model: ModelConfig, from_file: bool) -> str:
     for col, role in expected_columns(model):
         value = duck.quote_identifier(col) if from_file else "NULL"
         casts.append(f"CAST({value} AS {ROLE_TYPES[role][1]}) AS {duck.quote_identifier(col)}")
-    extra = "CAST(? AS TIMESTAMPTZ) AS partition_hour, CAST(? AS VARCHAR) AS source_object"
+    extra = ", ".join(f"CAST(? AS {kind}) AS {duck.quote_identifier(c)}" for c, kind in EXTRA_COLUMNS)
     source = "FROM read_parquet(?, hive_partitioning = false)" if from_file else "WHERE false"
     return f"SELECT {', '.join(casts)}, {extra} {source}"
 
@@ -138,6 +146,70 @@ def write_partition(
     return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
 
 
+def partition_schema(model: ModelConfig) -> pa.Schema:
+    """The partition file's Arrow schema: the kept columns in warehouse order, then the added ones."""
+    columns = [(c, ROLE_TYPES[role][1]) for c, role in expected_columns(model)] + list(EXTRA_COLUMNS)
+    return pa.schema([(c, ARROW_TYPES[t]) for c, t in columns])
+
+
+def _copyable(source: pa.DataType, target: pa.DataType) -> bool:
+    """Whether Arrow's cast from `source` only relabels (a string's offsets, a time zone's name: the
+    instants are UTC either way), so the copy holds exactly the values DuckDB's CAST would give."""
+    if pa.types.is_timestamp(target):
+        return pa.types.is_timestamp(source) and source.unit == "us" and source.tz is not None
+    if pa.types.is_string(target):
+        return pa.types.is_string(source) or pa.types.is_large_string(source)
+    return source.equals(target)
+
+
+def canonical_already(model: ModelConfig, paths: Sequence[Path]) -> bool:
+    """Every kept column of every (validated) object already has its canonical type."""
+    schema = partition_schema(model)
+    for path in paths:
+        found = pq.read_schema(path)
+        for column, _ in expected_columns(model):
+            if not _copyable(found.field(column).type, schema.field(column).type):
+                return False
+    return True
+
+
+def copy_partition(
+    model: ModelConfig, hour: datetime, sources: Sequence[tuple[str, Path]], target: Path
+) -> int:
+    """`write_partition` for objects already canonical (`canonical_already`): their columns are copied
+    with Arrow, object after object, nothing converted; categories (and the source object) go through
+    as dictionaries, so neither reader nor writer hashes them. The file holds the same rows, Parquet
+    types and row-group size as DuckDB's (no Arrow schema is stored: readers see plain strings); it
+    costs about a third less CPU on a 1M-row hour (benchmarks/partition_bench.py). Return rows."""
+    schema = partition_schema(model)
+    columns = [c for c, _ in expected_columns(model)]
+    coded = [f.name for f in schema if f.type == pa.string() and f.name != model.id_column]
+    dictionary = pa.dictionary(pa.int32(), pa.string())
+    written = pa.schema([f.with_type(dictionary) if f.name in coded else f for f in schema])
+    rows = 0
+    with pq.ParquetWriter(
+        target, written, compression="zstd", use_dictionary=coded, store_schema=False
+    ) as writer:
+        for uri, path in sources:
+            try:
+                table = pq.read_table(path, columns=columns, partitioning=None, read_dictionary=coded)
+            except (pa.ArrowException, OSError) as exc:  # name the object, not our local copy of it
+                raise IngestError(
+                    f"cannot read the rows of {uri}: {str(exc).replace(str(path), uri)}"
+                ) from exc
+            n = table.num_rows
+            added = [
+                pa.repeat(pa.scalar(hour, schema.field("partition_hour").type), n),
+                pa.DictionaryArray.from_arrays(pa.repeat(pa.scalar(0, pa.int32()), n), pa.array([uri])),
+            ]
+            kept = [table.column(c).cast(written.field(c).type) for c in columns]
+            writer.write_table(
+                pa.Table.from_arrays(kept + added, schema=written), row_group_size=ROW_GROUP_ROWS
+            )
+            rows += n
+    return rows
+
+
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
@@ -146,9 +218,9 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         for obj, path in zip(objects, paths, strict=True):
             validate_object(conn, model, obj, path)
         staged = Path(tmp) / "partition.parquet"
-        rows = write_partition(
-            conn, model, hour, [(o.uri, p) for o, p in zip(objects, paths, strict=True)], staged
-        )
+        sources = [(o.uri, p) for o, p in zip(objects, paths, strict=True)]
+        copy = bool(sources) and canonical_already(model, paths)
+        rows = (copy_partition if copy else partial(write_partition, conn))(model, hour, sources, staged)
         ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
         # labels that arrived before these predictions (late logs, a re-load) are linked to them now
         links = label_index.links_of_hour(model, hour, ids, warehouse) if ids is not None else []
@@ -175,4 +247,5 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         bytes=sum(o.size for o in objects),
         columns=tuple(col for col, _ in expected_columns(model)),
         partition_uri=uri,
+        cast=not copy,
     )

@@ -41,11 +41,18 @@ class ExpectationResult:
 
 
 def _batch_definition() -> Any:
-    """A process-wide ephemeral GX context with a pandas dataframe asset (built once, ~0.2 s)."""
+    """A process-wide ephemeral GX context with a pandas dataframe asset (built once, ~0.2 s).
+
+    GX fingerprints every frame under `HASH_THRESHOLD` bytes it is given (an MD5 of pandas' row hashes,
+    twice per validation) for a batch marker that no result depends on: on a 1M-row hour that was
+    ~0.45 s of ~1 s. The threshold is set to 0, so frames are no longer hashed."""
     with _LOCK:
         if "batch" not in _CONTEXT:
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
+            from great_expectations.execution_engine import pandas_execution_engine
+
+            pandas_execution_engine.HASH_THRESHOLD = 0  # see above: a marker only, never a result
 
             context = gx.get_context(mode="ephemeral")
             context.variables.progress_bars = ProgressBarsConfig(globally=False)

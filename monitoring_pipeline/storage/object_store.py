@@ -35,6 +35,18 @@ class StoredObject:
     etag: str | None = None  # S3's entity tag: a new version of the object has a new one
 
 
+def _place(local: Path, target: Path, move: bool) -> None:
+    """`local` at `target`: renamed when moving and on the same filesystem (a 1M-row hour's copy costs
+    0.05-0.2 s here), else copied."""
+    if move:
+        try:
+            os.replace(local, target)
+            return
+        except OSError:  # another filesystem: copy
+            pass
+    shutil.copyfile(local, target)
+
+
 class ObjectStore(Protocol):
     root_uri: str
 
@@ -44,7 +56,7 @@ class ObjectStore(Protocol):
 
     def fetch(self, objects: Sequence[StoredObject]) -> list[Path]: ...
 
-    def put_file(self, local: Path, key: str) -> str: ...
+    def put_file(self, local: Path, key: str, move: bool = False) -> str: ...
 
     def delete(self, key: str) -> None: ...
 
@@ -84,11 +96,13 @@ class LocalObjectStore:
     def fetch(self, objects: Sequence[StoredObject]) -> list[Path]:
         return [self.root / o.key for o in objects]
 
-    def put_file(self, local: Path, key: str) -> str:
+    def put_file(self, local: Path, key: str, move: bool = False) -> str:
+        """Copy `local` to the key (with move=True the file is handed over: renamed, not copied, when on
+        the same filesystem), then rename it into place."""
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-        shutil.copyfile(local, staging)
+        _place(local, staging, move)
         os.replace(staging, target)
         return str(target)
 
@@ -161,7 +175,9 @@ class S3ObjectStore:
         CACHE.trim(keep=paths)
         return paths
 
-    def put_file(self, local: Path, key: str) -> str:
+    def put_file(self, local: Path, key: str, move: bool = False) -> str:
+        """Upload `local` and keep it in the download cache (with move=True the file is handed over to
+        the cache, renamed rather than copied when on the same filesystem)."""
         size = local.stat().st_size
         try:
             if size < SINGLE_PUT_BYTES:  # one PUT, whose answer carries the new version's entity tag
@@ -176,7 +192,7 @@ class S3ObjectStore:
         )
         if stored is not None:  # the steps after this one in the same process read it from here
             staging = CACHE.staging()
-            shutil.copyfile(local, staging)
+            _place(local, staging, move)
             CACHE.add(stored, staging)
         return self.uri(key)
 
@@ -214,9 +230,9 @@ class ListingSnapshot:
     def fetch(self, objects: Sequence[StoredObject]) -> list[Path]:
         return self.store.fetch(objects)
 
-    def put_file(self, local: Path, key: str) -> str:
+    def put_file(self, local: Path, key: str, move: bool = False) -> str:
         try:
-            return self.store.put_file(local, key)
+            return self.store.put_file(local, key, move)
         finally:
             self._forget(key)
 

@@ -78,8 +78,9 @@ class Warehouse:
             return self.publish(table, model, hour, path)
 
     def publish(self, table: ObjectTable, model: str, hour: datetime, local_file: Path) -> str:
-        """Replace the (table, model, hour) object with local_file, atomically; return its URI."""
-        return self.store.put_file(local_file, table.key(model, hour))
+        """Replace the (table, model, hour) object with local_file, atomically; return its URI.
+        The file is handed over (moved where it can be, not copied): the caller must not use it again."""
+        return self.store.put_file(local_file, table.key(model, hour), move=True)
 
     def connect(self, models: Sequence[str] = (), for_query: str | None = None) -> Any:
         """An analyst's read-only session over every table, with `<model>.<object table>` views for

@@ -153,3 +153,24 @@ def test_a_suite_that_cannot_be_split_by_rows_is_validated_hour_by_hour(
     assert len(passes) == 2
     assert [r.success for (r,) in together] == [False, True]
     assert together == [validate(f, s) for f, s in zip(frames, suites, strict=True)]
+
+
+def test_frames_are_not_fingerprinted_and_the_results_are_those_of_gx_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GX's batch fingerprint (a hash of the whole frame) is turned off: no result depends on it."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    frame = hour_frame(np.random.default_rng(3), 3000, "nulls")
+    specs = suite(200.0, CATEGORIES[:3])
+    ours = validate(frame, specs)
+    batch = validate_module._batch_definition()
+
+    def markers() -> dict:
+        return batch.get_batch(batch_parameters={"dataframe": frame}).batch_markers
+
+    assert "pandas_data_fingerprint" not in markers()
+    monkeypatch.setattr(pandas_execution_engine, "HASH_THRESHOLD", 1e9)  # GX's default
+    assert "pandas_data_fingerprint" in markers()
+    assert as_rows(validate(frame, specs)) == as_rows(ours)
+    assert not all(r.success for r in ours)  # the incident is found either way

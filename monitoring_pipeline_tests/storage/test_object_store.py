@@ -79,3 +79,21 @@ def test_a_written_object_is_read_back_from_its_local_copy(warehouse_root: str, 
         assert all(CACHE.get(o) is not None for o in listed.values())  # no download needed
     paths = store.fetch([listed["w/small"], listed["w/large"]])
     assert paths[0].read_bytes() == small.read_bytes() and paths[1].read_bytes() == large.read_bytes()
+
+
+def test_a_file_handed_over_is_moved_not_copied(warehouse_root: str, tmp_path: Path) -> None:
+    """put_file(move=True) (the warehouse's publish): the object holds the file's bytes and the file is
+    gone (renamed into place locally, into the download cache on S3); without move it stays. The object
+    read back is the same either way. On the local store and on S3."""
+    store = open_store(warehouse_root)
+    kept, moved = tmp_path / "kept", tmp_path / "moved"
+    kept.write_bytes(b"k" * 100)
+    moved.write_bytes(b"m" * 100)
+    store.put_file(kept, "h/kept")
+    store.put_file(moved, "h/moved", move=True)
+    assert kept.exists() and not moved.exists()
+    listed = {o.key: o for o in store.list("h/")}
+    assert [p.read_bytes() for p in store.fetch([listed["h/kept"], listed["h/moved"]])] == [
+        b"k" * 100,
+        b"m" * 100,
+    ]
