@@ -13,13 +13,20 @@ of a per-partition check evaluation.
   loggers; the event rides on the record under `dagster._core.log_manager`'s metadata attribute.
 - Run monitoring asks the run launcher whether a run's worker is alive (defs/run_launcher.py); the
   answer's types, `CheckRunHealthResult` and `WorkerStatus`, live in `dagster._core.launcher`.
+- The instance's SQLite storage (dagster.yaml: `storage: custom: PooledSqliteStorage`) keeps one open
+  connection per database file per process. Dagster's own opens an engine, a connection and closes it
+  for every statement, and closing the last connection of a WAL database checkpoints it and deletes
+  its WAL: 5 connections and ~15 ms per stored event, two thirds of a 24-hour run's time.
 
 Everything else uses `dagster` (`dg`) only. `monitoring_pipeline_tests/defs/test_dagster_api.py` fails
 when Dagster changes any of this.
 """
 
 import logging
-from collections.abc import Mapping, Sequence
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -30,6 +37,13 @@ from dagster._core.launcher.base import CheckRunHealthResult as CheckRunHealthRe
 from dagster._core.launcher.base import WorkerStatus as WorkerStatus  # re-exported
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR as _META
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as _Status
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_NAME as _INDEX
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage as _SqliteEvents
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS as _BUSY_TIMEOUT
+from dagster._core.storage.sqlite_storage import DagsterSqliteStorage as _SqliteStorage
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
 
 PLANNED = _Status.PLANNED
 DONE = (_Status.SUCCEEDED, _Status.FAILED)
@@ -104,3 +118,72 @@ def check_output(
 def record_event(record: logging.LogRecord) -> dg.DagsterEvent | None:
     """The Dagster event a record a job's logger receives carries (None for a plain log message)."""
     return (getattr(record, _META, None) or {}).get("dagster_event")
+
+
+class PooledSqliteEventLogStorage(_SqliteEvents):
+    """Dagster's SQLite event log, with one open connection per database file (the index and the last
+    few runs' shards) instead of a new engine and connection per statement. Each write to a run's shard
+    is checkpointed into its `.db` file, which is what the UI's live view of a run watches for. A forked
+    child forgets its parent's connections without closing them (closing could checkpoint under the
+    parent's feet)."""
+
+    MAX_OPEN = 8
+
+    def __init__(self, base_dir: str, inst_data: Any = None) -> None:
+        super().__init__(base_dir, inst_data)
+        self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._owner, self._inherited = os.getpid(), []
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock, self._engine(shard).connect() as conn:
+            with conn.begin():
+                yield conn
+            if shard != _INDEX:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def _engine(self, shard: str) -> Engine:
+        if self._owner != os.getpid():
+            self._inherited.append(self._engines)  # kept open, never closed here
+            self._engines, self._owner = OrderedDict(), os.getpid()
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=StaticPool,
+                connect_args={"timeout": _BUSY_TIMEOUT, "check_same_thread": False},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+        self._engines[shard] = engine  # the most recently used last
+        while len(self._engines) > self.MAX_OPEN:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
+
+    def close_connections(self) -> None:
+        with self._db_lock:
+            while self._engines:
+                self._engines.popitem()[1].dispose()
+
+    def wipe(self) -> None:
+        self.close_connections()
+        super().wipe()
+
+    def dispose(self) -> None:
+        self.close_connections()
+        super().dispose()
+
+
+class PooledSqliteStorage(_SqliteStorage):
+    """Dagster's SQLite instance storage (`storage: sqlite`, the same files under `base_dir`) with the
+    pooled event log above."""
+
+    def __init__(self, base_dir: str, inst_data: Any = None) -> None:
+        super().__init__(base_dir, inst_data=inst_data)
+        self._event_log_storage.dispose()
+        self._event_log_storage = PooledSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+
+    @classmethod
+    def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledSqliteStorage":
+        return cls.from_local(inst_data=inst_data, **config_value)

@@ -1,16 +1,24 @@
-"""The one wrapper around Dagster's non-public API (defs/dagster_api.py), on a real ephemeral
-instance: it fails when Dagster renames or reshapes the asset-check execution records, or stops
-counting per-partition evaluations as each partition's status."""
+"""The one wrapper around Dagster's non-public API (defs/dagster_api.py), on real instances: it fails when
+Dagster renames or reshapes the asset-check execution records, stops counting per-partition evaluations
+as each partition's status, or changes its SQLite storage under our pooled connections."""
 
 import logging
+import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 
+from monitoring_pipeline.config import REPO_ROOT
 from monitoring_pipeline.defs.dagster_api import (
     DONE,
     PLANNED,
+    PooledSqliteEventLogStorage,
     check_executions,
     check_output,
     latest_materializations,
@@ -112,3 +120,68 @@ def test_a_job_loggers_records_carry_their_events() -> None:
     )
     assert result.success
     assert dg.DagsterEventType.STEP_SUCCESS in seen and dg.DagsterEventType.RUN_SUCCESS in seen
+
+
+def instance_at(home: Path) -> dg.DagsterInstance:
+    """An instance configured by the repository's dagster.yaml, as `make run` sets one up."""
+    home.mkdir(exist_ok=True)
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("DAGSTER_HOME", str(home))
+        return dg.DagsterInstance.get()
+
+
+def test_the_pooled_sqlite_storage_keeps_dagsters_files_and_events(tmp_path: Path) -> None:
+    """dagster.yaml's storage is Dagster's SQLite storage with pooled connections: the same files under
+    DAGSTER_HOME as Dagster's default, every event of a run readable by another process (Dagster's own
+    storage class), asset records across runs, and a re-opened instance sees them all."""
+
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
+    def letters(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"key": context.partition_key})
+
+    instance = instance_at(tmp_path / "home")
+    assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+    runs = [dg.materialize([letters], partition_key=p, instance=instance).run_id for p in "ab"]
+    assert (tmp_path / "home" / "history" / "runs" / "index.db").exists()
+    assert all((tmp_path / "home" / "history" / "runs" / f"{r}.db").exists() for r in runs)
+    counts = [len(instance.all_logs(r)) for r in runs]
+    script = (
+        "import sys; from dagster._core.storage.event_log import SqliteEventLogStorage as S; "
+        "s = S(sys.argv[1]); print([len(s.get_logs_for_run(r)) for r in sys.argv[2:]]); "
+        "print(s.get_latest_materialization_events([__import__('dagster').AssetKey('letters')]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "home" / "history" / "runs"), *runs],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out[0] == str(counts) and min(counts) > 5
+    assert runs[1] in out[1]  # the index shard: the asset's latest materialization, by the other process
+    instance.dispose()
+    reopened = instance_at(tmp_path / "home")
+    assert [len(reopened.all_logs(r)) for r in runs] == counts
+    assert reopened.get_latest_materialization_event(dg.AssetKey("letters")).run_id == runs[1]
+
+
+def test_the_pooled_storage_wakes_a_watcher_of_a_running_run(tmp_path: Path) -> None:
+    """The UI follows a live run by watching its shard's file: each write is checkpointed into it, so a
+    watcher (another storage object, as in the webserver) hears of events while the run still writes."""
+    writer = instance_at(tmp_path / "home")
+    reader = PooledSqliteEventLogStorage(str(tmp_path / "home" / "history" / "runs"))
+    run = writer.create_run_for_job(dg.GraphDefinition("g").to_job())
+    writer.report_engine_event("first", run)
+    heard: list[str] = []
+    reader.watch(run.run_id, None, lambda entry, cursor: heard.append(entry.dagster_event.message))
+    shard = Path(writer.event_log_storage.path_for_shard(run.run_id))
+    before = shard.stat().st_mtime_ns
+    time.sleep(0.01)
+    try:
+        writer.report_engine_event("second", run)
+        assert shard.stat().st_mtime_ns != before  # what the watcher listens for (not the -wal file)
+        deadline = time.monotonic() + 10
+        while "second" not in heard and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "second" in heard
+    finally:
+        reader.dispose()
+        writer.dispose()
