@@ -13,10 +13,12 @@ of a per-partition check evaluation.
   loggers; the event rides on the record under `dagster._core.log_manager`'s metadata attribute.
 - Run monitoring asks the run launcher whether a run's worker is alive (defs/run_launcher.py); the
   answer's types, `CheckRunHealthResult` and `WorkerStatus`, live in `dagster._core.launcher`.
-- The instance's SQLite storage (dagster.yaml: `storage: custom: PooledSqliteStorage`) keeps one open
-  connection per database file per process. Dagster's own opens an engine, a connection and closes it
-  for every statement, and closing the last connection of a WAL database checkpoints it and deletes
-  its WAL: 5 connections and ~15 ms per stored event, two thirds of a 24-hour run's time.
+- The instance's SQLite storage keeps one open connection per database file per process (dagster.yaml:
+  `instance_class: MonitoringInstance`, whose default storage is `PooledSqliteStorage` in the instance's
+  own folder, wherever it is loaded from; a `storage:` block, e.g. PostgreSQL, still replaces it).
+  Dagster's own opens an engine, a connection and closes it for every statement, and closing the last
+  connection of a WAL database checkpoints it and deletes its WAL: 5 connections and ~15 ms per stored
+  event, two thirds of a 24-hour run's time.
 
 Everything else uses `dagster` (`dg`) only. `monitoring_pipeline_tests/defs/test_dagster_api.py` fails
 when Dagster changes any of this.
@@ -30,9 +32,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+import yaml
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData as _Target,
 )
+from dagster._core.instance.ref import InstanceRef as _InstanceRef
 from dagster._core.launcher.base import CheckRunHealthResult as CheckRunHealthResult  # re-exported
 from dagster._core.launcher.base import WorkerStatus as WorkerStatus  # re-exported
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR as _META
@@ -41,6 +45,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage as _SqliteEvents
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS as _BUSY_TIMEOUT
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage as _SqliteStorage
+from dagster._serdes import ConfigurableClassData as _ClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
@@ -187,3 +192,16 @@ class PooledSqliteStorage(_SqliteStorage):
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledSqliteStorage":
         return cls.from_local(inst_data=inst_data, **config_value)
+
+
+class MonitoringInstance(dg.DagsterInstance):
+    """Dagster's instance whose default storage is PooledSqliteStorage, in the instance's folder."""
+
+    @classmethod
+    def config_schema(cls) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Mapping[str, Any]:
+        storage = _ClassData(__name__, PooledSqliteStorage.__name__, yaml.dump({"base_dir": base_dir}))
+        return {**_InstanceRef.config_defaults(base_dir), "storage": storage}

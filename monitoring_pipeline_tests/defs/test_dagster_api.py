@@ -132,9 +132,10 @@ def instance_at(home: Path) -> dg.DagsterInstance:
 
 
 def test_the_pooled_sqlite_storage_keeps_dagsters_files_and_events(tmp_path: Path) -> None:
-    """dagster.yaml's storage is Dagster's SQLite storage with pooled connections: the same files under
-    DAGSTER_HOME as Dagster's default, every event of a run readable by another process (Dagster's own
-    storage class), asset records across runs, and a re-opened instance sees them all."""
+    """dagster.yaml's instance stores in Dagster's SQLite storage with pooled connections: the same files
+    in the instance's folder as Dagster's default, every event of a run readable by another process
+    (Dagster's own storage class), asset records across runs, and the instance re-opened from its folder
+    (DAGSTER_HOME pointing elsewhere) sees them all."""
 
     @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
     def letters(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -158,7 +159,8 @@ def test_the_pooled_sqlite_storage_keeps_dagsters_files_and_events(tmp_path: Pat
     assert out[0] == str(counts) and min(counts) > 5
     assert runs[1] in out[1]  # the index shard: the asset's latest materialization, by the other process
     instance.dispose()
-    reopened = instance_at(tmp_path / "home")
+    reopened = dg.DagsterInstance.from_config(str(tmp_path / "home"))  # not $DAGSTER_HOME: its own folder
+    assert isinstance(reopened.event_log_storage, PooledSqliteEventLogStorage)
     assert [len(reopened.all_logs(r)) for r in runs] == counts
     assert reopened.get_latest_materialization_event(dg.AssetKey("letters")).run_id == runs[1]
 
