@@ -289,8 +289,15 @@ def _id_samples(result: Any, column: str, ids: Any) -> Any:
 
 
 def drift_share(model: ModelConfig, drift: HourDrift) -> Verdict:
-    """The share of drifted features against the warn and error thresholds."""
+    """The share of drifted features against the warn and error thresholds. An hour after a fixed window
+    that still has no reference is a WARN: drift is not being measured, and the reason says why."""
     s, hour = drift.summary, drift.hour
+    unjudged = [r for r in drift.results if r.status == "no_reference"]
+    ref = model.reference
+    if unjudged and ref.type == "fixed" and ref.end is not None and hour >= ref.end:
+        reason = unjudged[0].details.get("reason", "no reference")
+        details = {"status": "no_reference"}
+        return Verdict(hour, False, None, None, f"drift not measured: {reason}", details, Severity.WARN)
     warn, error = model.thresholds.drift_share_warn, model.thresholds.drift_share_error
     share = s.drift_share
     severity = Severity.ERROR if share is not None and share >= error else Severity.WARN

@@ -26,6 +26,8 @@ when Dagster changes any of this.
 
 import logging
 import os
+import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,6 +47,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import INDEX_SHARD_
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage as _SqliteEvents
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS as _BUSY_TIMEOUT
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage as _SqliteStorage
+from dagster._core.storage.sqlite_storage import _event_logs_directory
 from dagster._serdes import ConfigurableClassData as _ClassData
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
@@ -127,30 +130,31 @@ def record_event(record: logging.LogRecord) -> dg.DagsterEvent | None:
 
 class PooledSqliteEventLogStorage(_SqliteEvents):
     """Dagster's SQLite event log, with one open connection per database file (the index and the last
-    few runs' shards) instead of a new engine and connection per statement. Each write to a run's shard
-    is checkpointed into its `.db` file, which is what the UI's live view of a run watches for. A forked
-    child forgets its parent's connections without closing them (closing could checkpoint under the
+    few runs' shards) instead of a new engine and connection per statement. A write to a run's shard
+    touches its `.db` file, which is what the UI's live view of a run watches (with one connection kept
+    open, writes stay in the `-wal` file until a checkpoint). A forked child starts with no connection
+    and a fresh lock; its parent's connections are left alone (closing one could checkpoint under the
     parent's feet)."""
 
     MAX_OPEN = 8
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
-        super().__init__(base_dir, inst_data)
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._owner, self._inherited = os.getpid(), []
+        self._inherited: list[OrderedDict[str, Engine]] = []
+        super().__init__(base_dir, inst_data)  # may already connect (a new index is reindexed)
+        os.register_at_fork(after_in_child=_forget_in_child(weakref.ref(self)))
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock, self._engine(shard).connect() as conn:
+            raw = conn.connection.dbapi_connection
+            before = raw.total_changes  # type: ignore[union-attr]
             with conn.begin():
                 yield conn
-            if shard != _INDEX:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            if shard != _INDEX and raw.total_changes != before:  # type: ignore[union-attr]
+                os.utime(self.path_for_shard(shard))
 
     def _engine(self, shard: str) -> Engine:
-        if self._owner != os.getpid():
-            self._inherited.append(self._engines)  # kept open, never closed here
-            self._engines, self._owner = OrderedDict(), os.getpid()
         engine = self._engines.pop(shard, None)
         if engine is None:
             engine = create_engine(
@@ -180,6 +184,17 @@ class PooledSqliteEventLogStorage(_SqliteEvents):
         super().dispose()
 
 
+def _forget_in_child(ref: "weakref.ref[PooledSqliteEventLogStorage]") -> Any:
+    def forget() -> None:
+        storage = ref()
+        if storage is not None:
+            storage._inherited.append(storage._engines)  # never used nor closed in the child
+            storage._engines = OrderedDict()
+            storage._db_lock = threading.Lock()  # the parent's may have been held at the fork
+
+    return forget
+
+
 class PooledSqliteStorage(_SqliteStorage):
     """Dagster's SQLite instance storage (`storage: sqlite`, the same files under `base_dir`) with the
     pooled event log above."""
@@ -187,7 +202,7 @@ class PooledSqliteStorage(_SqliteStorage):
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         super().__init__(base_dir, inst_data=inst_data)
         self._event_log_storage.dispose()
-        self._event_log_storage = PooledSqliteEventLogStorage(os.path.join(base_dir, "history", "runs", ""))
+        self._event_log_storage = PooledSqliteEventLogStorage(_event_logs_directory(base_dir))
 
     @classmethod
     def from_config_value(cls, inst_data: Any, config_value: Any) -> "PooledSqliteStorage":

@@ -8,19 +8,22 @@ partial window is refused unless asked for (`allow_partial`), naming the hours s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.config import ModelConfig, parse_hour
 from monitoring_pipeline.pipeline.profiling import profile_parquet, profiles_from_table, profiles_to_table
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.catalog import STATIC_HOUR, ObjectTable
 from monitoring_pipeline.storage.object_store import fetch_file
 from monitoring_pipeline.storage.warehouse import Warehouse
+
+SPEC_COLUMN = "reference_spec"
 
 
 class MissingInputError(RuntimeError):
@@ -50,11 +53,7 @@ class Reference:
     hours_found: int
     hours_expected: int
     profiles: dict[str, Profile]
-    missing: tuple[datetime, ...] = ()  # the window's hours that had no profile
-
-    @property
-    def complete(self) -> bool:
-        return self.hours_found == self.hours_expected
+    missing: tuple[datetime, ...] = ()  # the window's hours not loaded (fixed) / with no profile
 
 
 def reference_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
@@ -76,10 +75,11 @@ def build_static_reference(
     """The one reference of a fixed window or a file. A fixed window with hours still unprofiled raises
     IncompleteReferenceError, unless `allow_partial` (and at least one hour is profiled)."""
     if model.reference.type == "fixed":
-        built = build_reference(model, STATIC_HOUR, warehouse)
-        if not built.complete and not (allow_partial and built.hours_found):
-            raise IncompleteReferenceError(incomplete_message(model, built.hours_found, built.missing))
-        return built
+        state = window_state(model, warehouse)
+        if (state.missing and not allow_partial) or not state.profiled:
+            raise IncompleteReferenceError(incomplete_message(model, state))
+        # partial: hours not loaded yet (the empty ones are complete: they add nothing to the merge)
+        return replace(build_reference(model, STATIC_HOUR, warehouse), missing=state.missing)
     path = model.reference.path
     assert path is not None
     with duck.scratch() as conn:
@@ -95,24 +95,48 @@ def build_static_reference(
     return Reference(f"file {path} ({rows} rows)", None, None, 0, 0, profiles)
 
 
-def unprofiled_hours(model: ModelConfig, warehouse: Warehouse) -> tuple[int, tuple[datetime, ...]]:
-    """A fixed window's profiled hour count and its hours without a profile (listing only)."""
+@dataclass(frozen=True)
+class WindowState:
+    """A fixed window's hours: profiled, loaded empty (an empty or missing hour: never profiled, it adds
+    nothing to the merge) and missing (not loaded yet, or failed to load)."""
+
+    profiled: int
+    empty: tuple[datetime, ...]
+    missing: tuple[datetime, ...]
+
+
+def window_state(model: ModelConfig, warehouse: Warehouse) -> WindowState:
+    """Listing the window's profiles and reading its unprofiled hours' facts by index: nothing downloaded."""
     window = reference_hours(model, STATIC_HOUR)
     present = warehouse.hours_present(catalog.feature_profiles, model.name, window)
-    return len(present), tuple(h for h in window if h not in present)
+    unprofiled = [h for h in window if h not in present]
+    facts = warehouse.results.hour_rows(catalog.hour_facts, model.name, unprofiled) if unprofiled else []
+    empty = {parse_hour(f["partition_hour"]) for f in facts if f["rows"] == 0}
+    return WindowState(
+        len(present),
+        tuple(h for h in unprofiled if h in empty),
+        tuple(h for h in unprofiled if h not in empty),
+    )
 
 
-def incomplete_message(model: ModelConfig, found: int, missing: tuple[datetime, ...]) -> str:
+def incomplete_message(model: ModelConfig, state: WindowState) -> str:
     """Why a fixed window's reference was not built, and what to run about it."""
     ref = model.reference
-    spans = hour_spans(missing)
+    spans = hour_spans(state.missing)
     shown = ", ".join(spans[:3]) + (f" and {len(spans) - 3} more span(s)" if len(spans) > 3 else "")
+    total = state.profiled + len(state.empty) + len(state.missing)
+    empty = f" ({len(state.empty)} loaded empty)" if state.empty else ""
+    what = (
+        f"missing {len(state.missing)}: {shown}. Backfill them (monitoring-pipeline backfill --model "
+        f"{model.name} --from {state.missing[0]:%Y-%m-%d-%H:00} --to {state.missing[-1]:%Y-%m-%d-%H:00}), "
+        f"or build it from the hours there are (monitoring-pipeline reference --model {model.name} "
+        "--allow-partial)"
+        if state.missing
+        else "no hour has rows: there is nothing to build a reference from"
+    )
     return (
         f"{model.name}: the fixed reference window [{ref.start:%Y-%m-%d %H:00}, {ref.end:%Y-%m-%d %H:00}) "
-        f"has {found}/{found + len(missing)} hours profiled; missing {len(missing)}: {shown}. Backfill them "
-        f"(monitoring-pipeline backfill --model {model.name} --from {missing[0]:%Y-%m-%d-%H:00} "
-        f"--to {missing[-1]:%Y-%m-%d-%H:00}), or build it from the hours there are "
-        f"(monitoring-pipeline reference --model {model.name} --allow-partial)"
+        f"has {state.profiled}/{total} hours profiled{empty}; {what}"
     )
 
 
@@ -157,11 +181,20 @@ def _merged(
     return Reference(description, start, end, len(by_hour), len(hours), merged, missing)
 
 
+def reference_spec(model: ModelConfig) -> str:
+    """What the config says the reference is (a static one is rebuilt when this changes)."""
+    ref = model.reference
+    spec = {"type": ref.type, "start": ref.start, "end": ref.end, "path": ref.path}
+    return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in spec.items()})
+
+
 def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, warehouse: Warehouse) -> str:
+    """The reference object: profiles, the window in words, and the spec it was built for with whether
+    every hour of its window had been loaded (`reference_spec`, JSON)."""
     table = profiles_to_table(model.name, hour, reference.profiles, roles(model))
-    table = table.append_column(
-        "reference_window", pa.array([reference.description] * len(table), pa.string())
-    )
+    built = json.dumps({"spec": reference_spec(model), "partial": bool(reference.missing)})
+    for name, value in (("reference_window", reference.description), (SPEC_COLUMN, built)):
+        table = table.append_column(name, pa.array([value] * len(table), pa.string()))
     return warehouse.put_object(catalog.reference_profiles, model.name, hour, table)
 
 
@@ -180,39 +213,58 @@ def load_reference(
     model: ModelConfig, hour: datetime, warehouse: Warehouse
 ) -> tuple[str, dict[str, Profile]]:
     """The stored reference for `hour`: its own partition (trailing), or the one static reference."""
+    description, profiles, _ = _load(model, hour, warehouse)
+    return description, profiles
+
+
+def _load(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> tuple[str, dict[str, Profile], dict]:
     stored = STATIC_HOUR if is_static(model) else hour
     paths = warehouse.fetch_hours(catalog.reference_profiles, model.name, [stored])
     if stored not in paths:
         which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
         raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
     table = pq.read_table(paths[stored])
-    description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
-    return description, profiles_from_table(table)
+    first = table.slice(0, 1).to_pylist()[0] if len(table) else {}
+    built = json.loads(first[SPEC_COLUMN]) if first.get(SPEC_COLUMN) else {}  # none: before it was kept
+    return first.get("reference_window", "empty reference"), profiles_from_table(table), built
 
 
 def stored_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference | None:
+    """The stored reference, if it is still what the config asks for: a static one built for another
+    window or file (the config changed), or built partial from a window now complete, is not."""
     stored = STATIC_HOUR if is_static(model) else hour
     if stored not in warehouse.hours_present(catalog.reference_profiles, model.name, [stored]):
         return None
-    return HourReference(*load_reference(model, hour, warehouse))
+    description, profiles, built = _load(model, hour, warehouse)
+    if is_static(model) and built:
+        if built["spec"] != reference_spec(model):
+            return None
+        if (
+            built["partial"]
+            and model.reference.type == "fixed"
+            and not window_state(model, warehouse).missing
+        ):
+            return None
+    return HourReference(description, profiles)
 
 
 def hour_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference:
-    """The stored reference for `hour`, else built now when it can be: a trailing window from the
-    profiles there are (a backfill may schedule this hour's reference in a later run: Dagster orders the
-    window's hours, not this hour's), a file from the file, a fixed window once every hour of it is
-    profiled. A fixed window still incomplete gives no reference (profiles None), saying why. For a
-    static reference every hour gets the same answer: look it up once per run."""
+    """The stored reference for `hour` (stored_reference), else built now when it can be: a trailing
+    window from the profiles there are (a backfill may schedule this hour's reference in a later run:
+    Dagster orders the window's hours, not this hour's), a file from the file, a fixed window once every
+    hour of it is loaded (profiled, or empty). A fixed window still incomplete gives no reference
+    (profiles None), saying why. A static reference is the same for every hour: look it up once a run."""
     found = stored_reference(model, hour, warehouse)
     if found is not None:
         return found
     if model.reference.type == "fixed":
-        profiled, missing = unprofiled_hours(model, warehouse)
-        if missing:  # listing only: nothing is downloaded until the window is complete
+        state = window_state(model, warehouse)
+        if state.missing or not state.profiled:
             ref = model.reference
             window = f"fixed [{ref.start:%Y-%m-%d %H:00}, {ref.end:%Y-%m-%d %H:00}) UTC"
-            description = f"{window}, {profiled}/{profiled + len(missing)} hours profiled: no reference yet"
-            return HourReference(description, None, reason=incomplete_message(model, profiled, missing))
+            total = state.profiled + len(state.empty) + len(state.missing)
+            description = f"{window}, {state.profiled}/{total} hours profiled: no reference yet"
+            return HourReference(description, None, reason=incomplete_message(model, state))
     if is_static(model):
         built = build_static_reference(model, warehouse)
         publish_reference(model, STATIC_HOUR, built, warehouse)

@@ -131,3 +131,67 @@ def test_reference_refuses_a_trailing_window(
     assert "trailing reference is built hour by hour" in capsys.readouterr().err
     assert cli(config, "reference", "--model", "nope") == 2
     assert "no model 'nope'" in capsys.readouterr().err
+
+
+def test_empty_hours_complete_a_window_and_a_changed_window_is_rebuilt(
+    stores: Stores, instance_home: Path
+) -> None:
+    """Hours 30 (empty) and 31 (missing) of the demo load with no rows and are never profiled: they
+    complete the window all the same. Editing the window in the config drops the stored reference: an
+    hour after the new window has no reference until its hours load, and says so with a failed WARN."""
+    window = {"type": "fixed", "start": key(HOURS[28]), "end": key(HOURS[32])}
+    config = stores.config(reference=window)
+    assert backfill(config, 28, 31) == 0
+    assert statuses(config, 28, 31) == {28: {"ok"}, 29: {"ok"}}  # 30 and 31: blocked, no drift
+    [(built,)] = query(config, "SELECT DISTINCT reference_window FROM main.drift_metrics")
+    assert built.endswith(f"[{HOURS[28]:%Y-%m-%d %H:00}, {HOURS[32]:%Y-%m-%d %H:00}) UTC, 2/4 hours profiled")
+
+    moved = stores.config(reference={**window, "start": key(HOURS[26]), "end": key(HOURS[30])})
+    assert backfill(moved, 40, 40) == 0
+    assert statuses(moved, 40, 40) == {40: {"no_reference"}}  # the stored one is for the old window
+    [(passed, severity, description)] = query(
+        moved,
+        "SELECT passed, severity, description FROM main.check_results WHERE model = ? AND partition_hour = ?"
+        " AND check_name = 'drift_share_below_threshold'",
+        [FRAUD, HOURS[40]],
+    )
+    assert (passed, severity) == (False, "WARN")
+    assert description.startswith("drift not measured: fraud_classifier: the fixed reference window")
+    assert "has 2/4 hours profiled; missing 2:" in description
+
+    assert backfill(moved, 26, 27) == 0  # the run that loads the new window's last hours builds it
+    assert statuses(moved, 26, 27) == {26: {"ok"}, 27: {"ok"}}
+    [(rebuilt,)] = query(
+        moved,
+        "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE partition_hour IN (?, ?)",
+        [HOURS[26], HOURS[27]],
+    )
+    assert rebuilt.endswith(
+        f"[{HOURS[26]:%Y-%m-%d %H:00}, {HOURS[30]:%Y-%m-%d %H:00}) UTC, 4/4 hours profiled"
+    )
+
+
+def test_a_partial_reference_is_rebuilt_once_its_window_is_complete(
+    stores: Stores, instance_home: Path, capsys: pytest.CaptureFixture
+) -> None:
+    config = fixed_config(stores)
+    assert backfill(config, 0, 1) == 0
+    assert cli(config, "reference", "--model", FRAUD, "--allow-partial") == 0
+    assert "2/12 hours profiled" in capsys.readouterr().out
+    assert backfill(config, 2, WINDOW - 1) == 0  # runs of 4: 2-5 and 6-9 use it, 10-11 completes it
+    rows = query(
+        config, "SELECT partition_hour, reference_window FROM main.drift_metrics WHERE model = ?", [FRAUD]
+    )
+    windows = {HOURS.index(hour): window.rsplit(", ", 1)[1] for hour, window in rows}
+    before = {i: "2/12 hours profiled: no reference yet" for i in range(2)}  # loaded before it was built
+    partial = {i: "2/12 hours profiled" for i in range(2, 10)}
+    assert windows == before | partial | {i: "12/12 hours profiled" for i in range(10, 12)}
+
+
+def test_a_fixed_window_before_the_partitions_is_a_config_error(tmp_path: Path) -> None:
+    from monitoring_pipeline.config import ConfigError, load_config
+    from monitoring_pipeline_tests.conftest import write_config
+
+    window = {"type": "fixed", "start": "2026-10-30-00:00", "end": "2026-11-02-00:00"}
+    with pytest.raises(ConfigError, match=r"field 'reference\.start': the fixed window starts before"):
+        load_config(write_config(tmp_path, str(tmp_path / "logs"), reference=window))
