@@ -30,6 +30,7 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
         return 2
     stores = {m.name: open_store(m.logs) for m in models}
     if args.if_empty and any(s.list(f"{name}/") for name, s in stores.items()):
+        _demo_window(config)  # recorded, if an earlier release seeded them
         print("demo logs already present; not seeding (drop --if-empty to rewrite them)")
         return 0
     end = parse_hour(args.end) if args.end else None
@@ -54,14 +55,17 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
     from monitoring_pipeline.console import BackfillConsole, file_logger
     from monitoring_pipeline.defs.backfill import backfill
-    from monitoring_pipeline.demo import DEMO_MODELS, demo_hours
+    from monitoring_pipeline.demo import DEMO_MODELS
 
     if args.demo:
         marker = Path(os.environ.get("DAGSTER_HOME", ".")) / ".demo_backfilled"
         if marker.exists():
             print(f"demo window already backfilled ({marker}); skipping")
             return 0
-        hours = demo_hours(_demo_end(config), args.hours)
+        hours = _demo_window(config)
+        if not hours:
+            print("error: no demo logs to backfill (run seed-demo first)", file=sys.stderr)
+            return 2
         models, first, last = [m for m in config.models if m.name in DEMO_MODELS], hours[0], hours[-1]
     else:
         if not (args.start and args.end):
@@ -69,6 +73,9 @@ def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
             return 2
         models = [config.model(args.model)] if args.model else list(config.models)
         first, last = parse_hour(args.start), parse_hour(args.end)
+        if last < first:
+            print("error: --to is before --from", file=sys.stderr)
+            return 2
     home = Path(os.environ.get("DAGSTER_HOME", "."))
     log_path = home / "logs" / f"backfill-{datetime.now(UTC):%Y%m%dT%H%M%S}.log"
     logger = file_logger(log_path)
@@ -109,22 +116,34 @@ def _reference(config: MonitorsConfig, args: argparse.Namespace) -> int:
     return 0 if run.success else 1
 
 
-def _demo_end(config: MonitorsConfig) -> datetime | None:
-    """The demo window ends where seed-demo ended it: after the newest demo hour in the store."""
+def _demo_window(config: MonitorsConfig) -> list[datetime]:
+    """The demo's hours, as seed-demo recorded them (data/demo_window.json, which `partitions_start: demo`
+    reads too); for logs seeded before it was recorded, from the hours in the store, recorded now."""
     from datetime import timedelta
 
+    from monitoring_pipeline.config.demo_window import demo_window_path, read_demo_window, write_demo_window
     from monitoring_pipeline.demo import DEMO_MODELS
     from monitoring_pipeline.storage.layout import hour_from_key
     from monitoring_pipeline.storage.object_store import open_store
 
-    hours = [
-        h
-        for model in config.models
-        if model.name in DEMO_MODELS
-        for o in open_store(model.logs).list(f"{model.name}/")
-        if (h := hour_from_key(o.key)) is not None
-    ]
-    return max(hours) + timedelta(hours=1) if hours else None
+    base = Path(config.path).resolve().parent
+    window = read_demo_window(base)
+    if window is None:
+        seeded = [
+            h
+            for model in config.models
+            if model.name in DEMO_MODELS
+            for o in open_store(model.logs).list(f"{model.name}/")
+            if (h := hour_from_key(o.key)) is not None
+        ]
+        if not seeded:
+            return []
+        window = (min(seeded), max(seeded) + timedelta(hours=1))
+    first, end = window
+    hours = [first + timedelta(hours=i) for i in range((end - first) // timedelta(hours=1))]
+    if not demo_window_path(base).exists():
+        write_demo_window(base, hours)
+    return hours
 
 
 def _validate(config: MonitorsConfig, args: argparse.Namespace) -> int:
@@ -211,6 +230,13 @@ def _migrate(config: MonitorsConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="monitoring-pipeline", description=__doc__)
     parser.add_argument("--config", help="monitors file (default: $MONITORING_CONFIG or ./monitors.yaml)")
@@ -231,10 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--from", dest="start", help="first hour, e.g. 2026-11-20-00:00")
     back.add_argument("--to", dest="end", help="last hour (inclusive)")
     back.add_argument(
-        "--hours-per-run", type=int, help="hours per run (default: each model's max_hours_per_run)"
+        "--hours-per-run", type=_positive, help="hours per run (default: each model's max_hours_per_run)"
     )
     back.add_argument("--demo", action="store_true", help="the demo window, once (what `make run` does)")
-    back.add_argument("--hours", type=int, default=DEMO_HOURS, help=argparse.SUPPRESS)
     back.set_defaults(func=_backfill)
     ref = sub.add_parser(
         "reference",

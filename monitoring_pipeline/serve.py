@@ -31,10 +31,11 @@ def serve(command: list[str], grace: float | None = None) -> int:
     whole process group within `grace` seconds. The command's exit code, or 130 after a signal."""
     grace = GRACE_SECONDS if grace is None else grace
     signals: list[int] = []
+    child: subprocess.Popen | None = None
 
     def on_signal(signo: int, _frame: FrameType | None) -> None:
         signals.append(signo)
-        if len(signals) > 1:
+        if len(signals) > 1 and child is not None:
             _kill_group(child.pid)  # a second Ctrl-C: no more waiting
 
     # installed before the child starts: it begins with default dispositions, never an inherited ignore

@@ -19,21 +19,27 @@ def demo_window_path(base: Path) -> Path:
     return base / DEMO_WINDOW_FILE
 
 
-def demo_start(base: Path, now: datetime | None = None) -> datetime:
-    """The first hour seed-demo wrote; before any seeding, the first hour it would write now."""
+def read_demo_window(base: Path) -> tuple[datetime, datetime] | None:
+    """The seeded window, [start, end) in UTC, as seed-demo recorded it; None when it recorded none."""
     path = demo_window_path(base)
     try:
-        text = path.read_text(encoding="utf-8")
+        body = json.loads(path.read_text(encoding="utf-8"))
+        start, end = (datetime.fromisoformat(body[k]) for k in ("start", "end"))
     except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:
+        what = f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"{path}: not a demo window written by seed-demo ({what})") from None
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def demo_start(base: Path, now: datetime | None = None) -> datetime:
+    """The first hour seed-demo wrote; before any seeding, the first hour it would write now."""
+    window = read_demo_window(base)
+    if window is None:
         hour = (now or datetime.now(UTC)).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         return hour - timedelta(hours=DEMO_HOURS)
-    try:
-        start = datetime.fromisoformat(json.loads(text)["start"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(
-            f"{path}: not a demo window written by seed-demo ({type(exc).__name__}: {exc})"
-        ) from None
-    return start.astimezone(UTC) if start.tzinfo else start.replace(tzinfo=UTC)
+    return window[0]
 
 
 def write_demo_window(base: Path, hours: Sequence[datetime]) -> Path:

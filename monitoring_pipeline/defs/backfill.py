@@ -92,22 +92,17 @@ def backfill(
 ) -> list[RunOutcome]:
     """Run every asset and check of `model` for the hours first..last, in runs of `hours_per_run`
     (default: the model's `max_hours_per_run`). Stops after a run that a Ctrl-C interrupted."""
+    if instance is None:  # the instance's own, closed at the end (its pooled SQLite connections)
+        with dg.DagsterInstance.get() as owned:
+            return backfill(config, model, first, last, hours_per_run, owned, logger, listener)
     job = build_definitions(config).resolve_implicit_global_asset_job_def()
     run_config: dict = {}
     if logger is not None:
         job = job.with_logger_defs({"console": dg.LoggerDefinition(lambda _: logger)})
         run_config = {"loggers": {"console": {}}}
-    instance = instance or dg.DagsterInstance.get()
     warehouse = Warehouse.open(config.warehouse)
     hourly = [dg.AssetKey([model.name, name]) for name in hourly_asset_names(model)]
     steps = len(job.get_subset(asset_selection=set(hourly)).nodes_in_topological_order)
-    if model.reference.type == "file":  # a static reference comes first (a fixed window needs its hours)
-        job.execute_in_process(
-            run_config=run_config,
-            asset_selection=[dg.AssetKey([model.name, "reference_profile"])],
-            instance=instance,
-            raise_on_error=False,
-        )
     outcomes = []
     for start, end in chunks(first, last, hours_per_run or model.max_hours_per_run):
         hours = (end - start) // timedelta(hours=1) + 1

@@ -34,13 +34,16 @@ def materialize_reference(
             f"{model.name}: a trailing reference is built hour by hour with the hours it serves "
             "(monitoring-pipeline backfill); `reference` builds fixed-window and file references"
         )
+    if instance is None:  # the instance's own, closed at the end (its pooled SQLite connections)
+        with dg.DagsterInstance.get() as owned:
+            return materialize_reference(config, model, allow_partial, owned)
     key = dg.AssetKey([model.name, "reference_profile"])
     job = build_definitions(config).resolve_implicit_global_asset_job_def()
-    op = job.asset_layer.get_op_output_handle(dg.AssetKey(key.path)).node_handle.name
+    op = key.to_python_identifier()  # the asset's op: `<model>__reference_profile`
     result = job.execute_in_process(
         asset_selection=[key],
         run_config=dg.RunConfig(ops={op: StaticReferenceConfig(allow_partial=allow_partial)}),
-        instance=instance or dg.DagsterInstance.get(),
+        instance=instance,
         raise_on_error=False,
     )
     if not result.success:

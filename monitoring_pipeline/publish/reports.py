@@ -35,7 +35,7 @@ table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #d9e2ec;pa
 th{background:#f0f4f8} .cards{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid #d9e2ec;border-radius:6px;padding:10px;width:380px}
 .card.drifted{border:2px solid #d64545} .findings{margin:4px 0;padding-left:18px;font-size:12px} .finding.fired{color:#a61b1b} .badge{font-size:11px;padding:1px 6px;border-radius:8px;color:#fff}
-.badge.drifted{background:#d64545} .badge.ok{background:#3f9142} .badge.no_data{background:#9aa5b1}
+.badge.drifted{background:#d64545} .badge.ok{background:#3f9142} .badge.no_data{background:#9aa5b1} .badge.no_reference{background:#7b8794}
 .fail{color:#d64545;font-weight:600} .pass{color:#3f9142} .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
 .heat td{width:16px;height:16px;padding:0;border:1px solid #fff} .heat th{font-weight:normal;font-size:11px}
 """
@@ -143,7 +143,9 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     cards = []
     for r in drift:
         status = (
-            "drifted" if r["drifted"] else ("no_data" if r["status"] in ("no_data", "no_reference") else "ok")
+            "drifted"
+            if r["drifted"]
+            else (r["status"] if r["status"] in ("no_data", "no_reference") else "ok")
         )
         cards.append(
             f"<div class='card {status}' data-feature='{_esc(r['feature'])}' data-status='{status}'>"
