@@ -20,7 +20,7 @@ from monitoring_pipeline.pipeline.profiling import profile_parquet, profiles_fro
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.catalog import STATIC_HOUR, ObjectTable
-from monitoring_pipeline.storage.object_store import fetch_file
+from monitoring_pipeline.storage.object_store import fetch_file, file_version
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 SPEC_COLUMN = "reference_spec"
@@ -182,9 +182,12 @@ def _merged(
 
 
 def reference_spec(model: ModelConfig) -> str:
-    """What the config says the reference is (a static one is rebuilt when this changes)."""
+    """What the reference is: the config's window or file, and the file's version (a static reference is
+    rebuilt when this changes: a new window, another file, the same file replaced by a retrained one)."""
     ref = model.reference
     spec = {"type": ref.type, "start": ref.start, "end": ref.end, "path": ref.path}
+    if ref.type == "file" and ref.path:
+        spec["version"] = file_version(ref.path)
     return json.dumps({k: v.isoformat() if isinstance(v, datetime) else v for k, v in spec.items()})
 
 

@@ -395,3 +395,19 @@ def fetch_file(location: str) -> Path:
     if found is None:
         raise ObjectStoreError(f"{location}: no such object")
     return store.fetch([found])[0]
+
+
+def file_version(location: str) -> str:
+    """What changes when the file at a local path or s3:// URI is replaced: its size and modification
+    time, or S3's entity tag. A missing file is an error naming it."""
+    if not location.startswith("s3://"):
+        try:
+            stat = Path(location).stat()
+        except FileNotFoundError:
+            raise ObjectStoreError(f"{location}: no such file") from None
+        return f"{stat.st_size}-{stat.st_mtime_ns}"
+    parent, _, name = location.rpartition("/")
+    found = S3ObjectStore(parent).head(name)
+    if found is None:
+        raise ObjectStoreError(f"{location}: no such object")
+    return found.etag or f"{found.size}-{found.modified}"

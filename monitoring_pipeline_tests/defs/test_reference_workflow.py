@@ -6,6 +6,7 @@ hours after. A partial window is refused, naming what is missing, unless --allow
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -195,3 +196,31 @@ def test_a_fixed_window_before_the_partitions_is_a_config_error(tmp_path: Path) 
     window = {"type": "fixed", "start": "2026-10-30-00:00", "end": "2026-11-02-00:00"}
     with pytest.raises(ConfigError, match=r"field 'reference\.start': the fixed window starts before"):
         load_config(write_config(tmp_path, str(tmp_path / "logs"), reference=window))
+
+
+def test_a_training_file_replaced_in_place_is_picked_up(stores: Stores, instance_home: Path) -> None:
+    """A retrained model's training file written over the old one: the next drift run rebuilds the
+    reference from it (the reference object keeps the file's version), on the local store and S3."""
+    from monitoring_pipeline.demo import training_frame, write_training_file
+    from monitoring_pipeline_tests.conftest import DEMO_END
+
+    model, path = "delivery_time_regressor", f"{stores.root}/reference/training.parquet"
+    frame = training_frame(model, end=DEMO_END)
+    write_training_file(path, frame.iloc[:1000])
+    config = stores.config(reference={"type": "file", "path": path})
+
+    def reference_at(i: int) -> str:
+        hour = key(HOURS[i])
+        assert cli(config, "backfill", "--model", model, "--from", hour, "--to", hour) == 0
+        [(window,)] = query(
+            config,
+            "SELECT DISTINCT reference_window FROM main.drift_metrics WHERE model = ? AND partition_hour = ?",
+            [model, HOURS[i]],
+        )
+        return window
+
+    assert reference_at(10) == f"file {path} (1000 rows)"
+    assert reference_at(11) == f"file {path} (1000 rows)"  # the same file: the stored reference
+    time.sleep(0.01)  # a new modification time, on a local file of the same size
+    write_training_file(path, frame.iloc[:2000])
+    assert reference_at(12) == f"file {path} (2000 rows)"
