@@ -14,7 +14,6 @@ from monitoring_pipeline.config import MonitorsConfig, parse_hour
 from monitoring_pipeline.defs.dagster_api import DONE, PLANNED, check_executions
 from monitoring_pipeline.defs.partitions import tagged_hours
 from monitoring_pipeline.defs.resources.warehouse import WarehouseResource
-from monitoring_pipeline.publish.reports import refresh_reports
 
 PAGE = 100
 ABANDONED_AFTER_SECONDS = 6 * 3600
@@ -106,16 +105,9 @@ def alerts_sensor(config: MonitorsConfig, check_keys: Sequence[dg.AssetCheckKey]
             outcomes += dispatch.outcomes_of_run(wh, key.asset_key.path[0], key.name, run_id, hours)
         report = dispatch.tick(state, outcomes, config, wh)
         context.update_cursor(state.to_json())
-        hours: dict[str, set] = {}
-        for o in outcomes:
-            hours.setdefault(o.model, set()).add(o.hour)
-        pages, problems = refresh_reports(config, wh, hours)  # their alerts sections are final now
-        for problem in problems:
-            context.log.error(problem)
         return dg.SkipReason(
             f"{len(found)} evaluation(s) read, {report.alerts} new alert(s), {report.delivered} message(s) "
-            f"delivered, {report.failed} failed, {report.pending} pending; {pages} report(s) refreshed"
-            + "".join(f"; {p}" for p in problems)
+            f"delivered, {report.failed} failed, {report.pending} pending"
         )
 
     return check_failure_alerts

@@ -14,7 +14,7 @@ from __future__ import annotations
 import html
 import json
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,12 +22,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from monitoring_pipeline.alerts import dispatch
-from monitoring_pipeline.config import ModelConfig, MonitorsConfig
+from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.publish.charts import chart
 from monitoring_pipeline.storage import catalog
-from monitoring_pipeline.storage.object_store import ObjectStoreError
-from monitoring_pipeline.storage.results import ResultsStoreError
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 CSS = """
@@ -254,24 +252,3 @@ def publish(wh: Warehouse, key: str, text: str) -> str:
         path = Path(tmp) / "report.html"
         path.write_text(text, encoding="utf-8")
         return wh.store.put_file(path, key)
-
-
-def refresh_reports(
-    config: MonitorsConfig, wh: Warehouse, hours: Mapping[str, set[datetime]]
-) -> tuple[int, list[str]]:
-    """Re-render the stored report of each model's hours that have drift results: what the alert sensor
-    does once it has processed their checks, so the stored page's alerts section is final rather than
-    "not processed yet". Returns the reports written and, per model, a storage error that stopped it
-    (the alerts are out already; the next tick that processes the hour writes it again)."""
-    written, problems = 0, []
-    for name, wanted in hours.items():
-        model = next((m for m in config.models if m.name == name), None)
-        if model is None:
-            continue
-        try:
-            for hour in drift_hours(wh, name, sorted(wanted)):
-                publish(wh, report_key(name, hour), hour_report(model, hour, wh))
-                written += 1
-        except (ObjectStoreError, ResultsStoreError) as exc:
-            problems.append(f"{name}: reports not refreshed: {exc}")
-    return written, problems
