@@ -431,11 +431,6 @@ class ModelConfig(Frozen):
                 problems.append(
                     (path, f"{name!r} and {first!r} differ only in case (DuckDB would mix them up)")
                 )
-        ref = self.reference
-        if ref.type == "fixed" and ref.start is not None and ref.start < self.partitions_start:
-            first = f"{self.partitions_start:%Y-%m-%d-%H:00}"
-            message = f"the fixed window starts before partitions_start ({first}): its first hours never load"
-            problems.append((("reference", "start"), message))
         for i, c in enumerate(self.features):
             if c.critical and c.name == "prediction":  # its check would be named prediction_not_drifted
                 problems.append(

@@ -24,6 +24,7 @@ Everything else uses `dagster` (`dg`) only. `monitoring_pipeline_tests/defs/test
 when Dagster changes any of this.
 """
 
+import contextlib
 import logging
 import os
 import threading
@@ -142,7 +143,7 @@ class PooledSqliteEventLogStorage(_SqliteEvents):
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._inherited: list[OrderedDict[str, Engine]] = []
         super().__init__(base_dir, inst_data)  # may already connect (a new index is reindexed)
-        os.register_at_fork(after_in_child=_forget_in_child(weakref.ref(self)))
+        _POOLED.add(self)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -152,7 +153,8 @@ class PooledSqliteEventLogStorage(_SqliteEvents):
             with conn.begin():
                 yield conn
             if shard != _INDEX and raw.total_changes != before:  # type: ignore[union-attr]
-                os.utime(self.path_for_shard(shard))
+                with contextlib.suppress(FileNotFoundError):  # wiped meanwhile: nobody watches it
+                    os.utime(self.path_for_shard(shard))
 
     def _engine(self, shard: str) -> Engine:
         engine = self._engines.pop(shard, None)
@@ -184,15 +186,19 @@ class PooledSqliteEventLogStorage(_SqliteEvents):
         super().dispose()
 
 
-def _forget_in_child(ref: "weakref.ref[PooledSqliteEventLogStorage]") -> Any:
-    def forget() -> None:
-        storage = ref()
-        if storage is not None:
-            storage._inherited.append(storage._engines)  # never used nor closed in the child
-            storage._engines = OrderedDict()
-            storage._db_lock = threading.Lock()  # the parent's may have been held at the fork
+_POOLED: "weakref.WeakSet[PooledSqliteEventLogStorage]" = weakref.WeakSet()
 
-    return forget
+
+def _forget_in_child() -> None:
+    """After a fork, in the child: each pooled storage forgets its parent's connections (kept, never used
+    nor closed here) and gets a fresh lock (the parent's may have been held at the fork)."""
+    for storage in list(_POOLED):
+        storage._inherited.append(storage._engines)
+        storage._engines = OrderedDict()
+        storage._db_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class PooledSqliteStorage(_SqliteStorage):

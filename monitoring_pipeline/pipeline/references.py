@@ -23,7 +23,7 @@ from monitoring_pipeline.storage.catalog import STATIC_HOUR, ObjectTable
 from monitoring_pipeline.storage.object_store import fetch_file, file_version
 from monitoring_pipeline.storage.warehouse import Warehouse
 
-SPEC_COLUMN = "reference_spec"
+BUILT_FOR = b"monitoring_pipeline.reference"  # the object's Parquet metadata key: what it was built for
 
 
 class MissingInputError(RuntimeError):
@@ -54,6 +54,7 @@ class Reference:
     hours_expected: int
     profiles: dict[str, Profile]
     missing: tuple[datetime, ...] = ()  # the window's hours not loaded (fixed) / with no profile
+    spec: str = ""  # a static reference: reference_spec(model), read before its inputs
 
 
 def reference_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
@@ -74,12 +75,13 @@ def build_static_reference(
 ) -> Reference:
     """The one reference of a fixed window or a file. A fixed window with hours still unprofiled raises
     IncompleteReferenceError, unless `allow_partial` (and at least one hour is profiled)."""
+    spec = reference_spec(model)  # before reading: a file replaced meanwhile is seen as changed next time
     if model.reference.type == "fixed":
         state = window_state(model, warehouse)
         if (state.missing and not allow_partial) or not state.profiled:
             raise IncompleteReferenceError(incomplete_message(model, state))
         # partial: hours not loaded yet (the empty ones are complete: they add nothing to the merge)
-        return replace(build_reference(model, STATIC_HOUR, warehouse), missing=state.missing)
+        return replace(build_reference(model, STATIC_HOUR, warehouse), missing=state.missing, spec=spec)
     path = model.reference.path
     assert path is not None
     with duck.scratch() as conn:
@@ -92,7 +94,7 @@ def build_static_reference(
             )
         profiles = profile_parquet(conn, local, model.monitored_columns)
     rows = max((p.rows for p in profiles.values()), default=0)
-    return Reference(f"file {path} ({rows} rows)", None, None, 0, 0, profiles)
+    return Reference(f"file {path} ({rows} rows)", None, None, 0, 0, profiles, spec=spec)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,12 @@ def incomplete_message(model: ModelConfig, state: WindowState) -> str:
         if state.missing
         else "no hour has rows: there is nothing to build a reference from"
     )
+    early = [h for h in state.missing if h < model.partitions_start]
+    if early:  # Dagster has no partition for them: no backfill loads them
+        what += (
+            f"; {len(early)} of them fall before partitions_start ({model.partitions_start:%Y-%m-%d-%H:00}) "
+            "and can never be loaded: move the window, or build it from the hours there are"
+        )
     return (
         f"{model.name}: the fixed reference window [{ref.start:%Y-%m-%d %H:00}, {ref.end:%Y-%m-%d %H:00}) "
         f"has {state.profiled}/{total} hours profiled{empty}; {what}"
@@ -192,12 +200,16 @@ def reference_spec(model: ModelConfig) -> str:
 
 
 def publish_reference(model: ModelConfig, hour: datetime, reference: Reference, warehouse: Warehouse) -> str:
-    """The reference object: profiles, the window in words, and the spec it was built for with whether
-    every hour of its window had been loaded (`reference_spec`, JSON)."""
+    """The reference object: profiles and the window in words; a static one also keeps, in its Parquet
+    metadata (not a column: every object of the table keeps one schema), the spec it was built for and
+    how many hours it merged."""
     table = profiles_to_table(model.name, hour, reference.profiles, roles(model))
-    built = json.dumps({"spec": reference_spec(model), "partial": bool(reference.missing)})
-    for name, value in (("reference_window", reference.description), (SPEC_COLUMN, built)):
-        table = table.append_column(name, pa.array([value] * len(table), pa.string()))
+    table = table.append_column(
+        "reference_window", pa.array([reference.description] * len(table), pa.string())
+    )
+    if is_static(model):
+        built = json.dumps({"spec": reference.spec, "profiled": reference.hours_found})
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), BUILT_FOR: built.encode()})
     return warehouse.put_object(catalog.reference_profiles, model.name, hour, table)
 
 
@@ -227,28 +239,34 @@ def _load(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> tuple[str
         which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
         raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
     table = pq.read_table(paths[stored])
-    first = table.slice(0, 1).to_pylist()[0] if len(table) else {}
-    built = json.loads(first[SPEC_COLUMN]) if first.get(SPEC_COLUMN) else {}  # none: before it was kept
-    return first.get("reference_window", "empty reference"), profiles_from_table(table), built
+    description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
+    kept = (table.schema.metadata or {}).get(BUILT_FOR)
+    return description, profiles_from_table(table), json.loads(kept) if kept else {}
 
 
 def stored_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference | None:
-    """The stored reference, if it is still what the config asks for: a static one built for another
-    window or file (the config changed), or built partial from a window now complete, is not."""
+    """The stored reference, if it is still what the config asks for. A static one is not when it was
+    built for another window or file (or the file was replaced), when its window is complete now with
+    more hours profiled than it merged (a partial one completed, an hour loaded late), or when it
+    predates these records and can be rebuilt."""
     stored = STATIC_HOUR if is_static(model) else hour
     if stored not in warehouse.hours_present(catalog.reference_profiles, model.name, [stored]):
         return None
     description, profiles, built = _load(model, hour, warehouse)
-    if is_static(model) and built:
-        if built["spec"] != reference_spec(model):
-            return None
-        if (
-            built["partial"]
-            and model.reference.type == "fixed"
-            and not window_state(model, warehouse).missing
-        ):
-            return None
+    if is_static(model) and _stale(model, built, warehouse):
+        return None
     return HourReference(description, profiles)
+
+
+def _stale(model: ModelConfig, built: dict, warehouse: Warehouse) -> bool:
+    if built and built["spec"] != reference_spec(model):
+        return True
+    if model.reference.type != "fixed":
+        return not built  # a file reference from before: rebuilt once
+    state = window_state(model, warehouse)  # listing only
+    # complete now, with more hours than it merged (or merged before it was recorded): rebuild; a partial
+    # one (--allow-partial) stays until its window completes
+    return not state.missing and (not built or state.profiled > built["profiled"])
 
 
 def hour_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference:

@@ -3,6 +3,7 @@ Dagster renames or reshapes the asset-check execution records, stops counting pe
 as each partition's status, or changes its SQLite storage under our pooled connections."""
 
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -187,3 +188,27 @@ def test_the_pooled_storage_wakes_a_watcher_of_a_running_run(tmp_path: Path) -> 
     finally:
         reader.dispose()
         writer.dispose()
+
+
+def test_a_forked_child_starts_with_its_own_connections(tmp_path: Path) -> None:
+    """A child forked while the parent holds pooled connections opens its own and leaves the parent's
+    alone: both go on reading and writing the same run."""
+    storage = PooledSqliteEventLogStorage(str(tmp_path / "runs"))  # a fresh folder: its index built here
+    instance = instance_at(tmp_path / "home")
+    run = instance.create_run_for_job(dg.GraphDefinition("g").to_job())
+    instance.report_engine_event("parent", run)
+    parents = dict(instance.event_log_storage._engines)
+    assert parents and len(storage._engines) == 1
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code (no pytest machinery here)
+        ok = not instance.event_log_storage._engines and instance.event_log_storage._inherited
+        instance.report_engine_event("child", run)
+        os._exit(0 if ok and len(instance.all_logs(run.run_id)) == 2 else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert instance.event_log_storage._engines == parents  # untouched by the child
+    instance.report_engine_event("parent again", run)
+    assert [e.dagster_event.message for e in instance.all_logs(run.run_id)] == [
+        "parent",
+        "child",
+        "parent again",
+    ]

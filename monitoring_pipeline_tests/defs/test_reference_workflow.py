@@ -189,15 +189,6 @@ def test_a_partial_reference_is_rebuilt_once_its_window_is_complete(
     assert windows == before | partial | {i: "12/12 hours profiled" for i in range(10, 12)}
 
 
-def test_a_fixed_window_before_the_partitions_is_a_config_error(tmp_path: Path) -> None:
-    from monitoring_pipeline.config import ConfigError, load_config
-    from monitoring_pipeline_tests.conftest import write_config
-
-    window = {"type": "fixed", "start": "2026-10-30-00:00", "end": "2026-11-02-00:00"}
-    with pytest.raises(ConfigError, match=r"field 'reference\.start': the fixed window starts before"):
-        load_config(write_config(tmp_path, str(tmp_path / "logs"), reference=window))
-
-
 def test_a_training_file_replaced_in_place_is_picked_up(stores: Stores, instance_home: Path) -> None:
     """A retrained model's training file written over the old one: the next drift run rebuilds the
     reference from it (the reference object keeps the file's version), on the local store and S3."""
