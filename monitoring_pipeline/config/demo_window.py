@@ -30,7 +30,7 @@ def read_demo_window(base: Path) -> tuple[datetime, datetime] | None:
     except (ValueError, KeyError, TypeError) as exc:
         what = f"{type(exc).__name__}: {exc}"
         raise ValueError(f"{path}: not a demo window written by seed-demo ({what})") from None
-    return start.astimezone(UTC), end.astimezone(UTC)
+    return tuple(t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))  # type: ignore[return-value]
 
 
 def demo_start(base: Path, now: datetime | None = None) -> datetime:

@@ -253,7 +253,7 @@ def run_reference(
         context.log_event(
             dg.AssetMaterialization(
                 asset_key=[model.name, "reference_profile"],
-                description=f"built by drift_metrics once its window was complete: {found.description}",
+                description=f"built by drift_metrics (missing or out of date): {found.description}",
                 metadata=reference_metadata(found.built),
             )
         )
