@@ -53,7 +53,6 @@ class Reference:
     hours_found: int
     hours_expected: int
     profiles: dict[str, Profile]
-    missing: tuple[datetime, ...] = ()  # the window's hours not loaded (fixed) / with no profile
     spec: str = ""  # a static reference: reference_spec(model), read before its inputs
 
 
@@ -71,17 +70,22 @@ def is_static(model: ModelConfig) -> bool:
 
 
 def build_static_reference(
-    model: ModelConfig, warehouse: Warehouse, allow_partial: bool = False
+    model: ModelConfig,
+    warehouse: Warehouse,
+    allow_partial: bool = False,
+    state: WindowState | None = None,
+    spec: str | None = None,
 ) -> Reference:
     """The one reference of a fixed window or a file. A fixed window with hours still unprofiled raises
-    IncompleteReferenceError, unless `allow_partial` (and at least one hour is profiled)."""
-    spec = reference_spec(model)  # before reading: a file replaced meanwhile is seen as changed next time
+    IncompleteReferenceError, unless `allow_partial` (and at least one hour is profiled). `state` and
+    `spec`: the window's and the spec's, when the caller has just read them."""
+    if spec is None:  # before reading: a file replaced meanwhile is seen as changed next time
+        spec = reference_spec(model)
     if model.reference.type == "fixed":
-        state = window_state(model, warehouse)
+        state = state or window_state(model, warehouse)
         if (state.missing and not allow_partial) or not state.profiled:
             raise IncompleteReferenceError(incomplete_message(model, state))
-        # partial: hours not loaded yet (the empty ones are complete: they add nothing to the merge)
-        return replace(build_reference(model, STATIC_HOUR, warehouse), missing=state.missing, spec=spec)
+        return replace(build_reference(model, STATIC_HOUR, warehouse), spec=spec)
     path = model.reference.path
     assert path is not None
     with duck.scratch() as conn:
@@ -185,8 +189,7 @@ def _merged(
     kind = f"trailing {model.reference.hours}h" if model.reference.type == "trailing" else "fixed"
     window = f"[{start:%Y-%m-%d %H:00}, {end:%Y-%m-%d %H:00}) UTC"
     description = f"{kind} {window}, {len(by_hour)}/{len(hours)} hours profiled"
-    missing = tuple(h for h in hours if h not in by_hour)
-    return Reference(description, start, end, len(by_hour), len(hours), merged, missing)
+    return Reference(description, start, end, len(by_hour), len(hours), merged)
 
 
 def reference_spec(model: ModelConfig) -> str:
@@ -228,45 +231,56 @@ def load_reference(
     model: ModelConfig, hour: datetime, warehouse: Warehouse
 ) -> tuple[str, dict[str, Profile]]:
     """The stored reference for `hour`: its own partition (trailing), or the one static reference."""
-    description, profiles, _ = _load(model, hour, warehouse)
+    found = _load(model, hour, warehouse)
+    if found is None:
+        which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
+        raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
+    description, profiles, _ = found
     return description, profiles
 
 
-def _load(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> tuple[str, dict[str, Profile], dict]:
+def _load(
+    model: ModelConfig, hour: datetime, warehouse: Warehouse
+) -> tuple[str, dict[str, Profile], dict] | None:
+    """The stored reference's window in words, profiles and what it was built for; None if none is."""
     stored = STATIC_HOUR if is_static(model) else hour
     paths = warehouse.fetch_hours(catalog.reference_profiles, model.name, [stored])
     if stored not in paths:
-        which = "its (static) reference" if is_static(model) else f"{hour:%Y-%m-%d-%H:00}"
-        raise MissingInputError(f"{model.name}/reference_profile has not been materialized for {which}")
+        return None
     table = pq.read_table(paths[stored])
     description = table.column("reference_window")[0].as_py() if len(table) else "empty reference"
     kept = (table.schema.metadata or {}).get(BUILT_FOR)
     return description, profiles_from_table(table), json.loads(kept) if kept else {}
 
 
-def stored_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference | None:
-    """The stored reference, if it is still what the config asks for. A static one is not when it was
-    built for another window or file (or the file was replaced), when its window is complete now with
-    more hours profiled than it merged (a partial one completed, an hour loaded late), or when it
-    predates these records and can be rebuilt."""
-    stored = STATIC_HOUR if is_static(model) else hour
-    if stored not in warehouse.hours_present(catalog.reference_profiles, model.name, [stored]):
+def stored_reference(
+    model: ModelConfig,
+    hour: datetime,
+    warehouse: Warehouse,
+    state: WindowState | None = None,
+    spec: str | None = None,
+) -> HourReference | None:
+    """The stored reference, if it is still what the config asks for (`spec`, and for a fixed window its
+    `state`: both read here when not given). A static one is not when it was built for another window or
+    file (or the file was replaced), when its window is complete now with more hours profiled than it
+    merged (a partial one completed, an hour loaded late), or when it predates these records and can be
+    rebuilt."""
+    found = _load(model, hour, warehouse)
+    if found is None:
         return None
-    description, profiles, built = _load(model, hour, warehouse)
-    if is_static(model) and _stale(model, built, warehouse):
-        return None
+    description, profiles, built = found
+    if is_static(model):
+        spec = reference_spec(model) if spec is None else spec
+        if built and built["spec"] != spec:
+            return None
+        if model.reference.type != "fixed":
+            return None if not built else HourReference(description, profiles)  # from before: rebuilt once
+        state = state or window_state(model, warehouse)  # listing only
+        # complete now, with more hours than it merged (or merged before it was recorded): rebuild; a
+        # partial one (--allow-partial) stays until its window completes
+        if not state.missing and (not built or state.profiled > built["profiled"]):
+            return None
     return HourReference(description, profiles)
-
-
-def _stale(model: ModelConfig, built: dict, warehouse: Warehouse) -> bool:
-    if built and built["spec"] != reference_spec(model):
-        return True
-    if model.reference.type != "fixed":
-        return not built  # a file reference from before: rebuilt once
-    state = window_state(model, warehouse)  # listing only
-    # complete now, with more hours than it merged (or merged before it was recorded): rebuild; a partial
-    # one (--allow-partial) stays until its window completes
-    return not state.missing and (not built or state.profiled > built["profiled"])
 
 
 def hour_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> HourReference:
@@ -274,22 +288,26 @@ def hour_reference(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> 
     window from the profiles there are (a backfill may schedule this hour's reference in a later run:
     Dagster orders the window's hours, not this hour's), a file from the file, a fixed window once every
     hour of it is loaded (profiled, or empty). A fixed window still incomplete gives no reference
-    (profiles None), saying why. A static reference is the same for every hour: look it up once a run."""
-    found = stored_reference(model, hour, warehouse)
-    if found is not None:
-        return found
-    if model.reference.type == "fixed":
-        state = window_state(model, warehouse)
-        if state.missing or not state.profiled:
-            ref = model.reference
-            window = f"fixed [{ref.start:%Y-%m-%d %H:00}, {ref.end:%Y-%m-%d %H:00}) UTC"
-            total = state.profiled + len(state.empty) + len(state.missing)
-            description = f"{window}, {state.profiled}/{total} hours profiled: no reference yet"
-            return HourReference(description, None, reason=incomplete_message(model, state))
-    if is_static(model):
-        built = build_static_reference(model, warehouse)
-        publish_reference(model, STATIC_HOUR, built, warehouse)
-    else:
+    (profiles None), saying why. A static reference is the same for every hour: look it up once a run;
+    its spec and window are read once for the lookup and the build."""
+    if not is_static(model):
+        found = stored_reference(model, hour, warehouse)
+        if found is not None:
+            return found
         built = build_reference(model, hour, warehouse)
         publish_reference(model, hour, built, warehouse)
+        return HourReference(built.description, built.profiles, built)
+    spec = reference_spec(model)
+    state = window_state(model, warehouse) if model.reference.type == "fixed" else None
+    found = stored_reference(model, hour, warehouse, state, spec)
+    if found is not None:
+        return found
+    if state is not None and (state.missing or not state.profiled):
+        ref = model.reference
+        window = f"fixed [{ref.start:%Y-%m-%d %H:00}, {ref.end:%Y-%m-%d %H:00}) UTC"
+        total = state.profiled + len(state.empty) + len(state.missing)
+        description = f"{window}, {state.profiled}/{total} hours profiled: no reference yet"
+        return HourReference(description, None, reason=incomplete_message(model, state))
+    built = build_static_reference(model, warehouse, state=state, spec=spec)
+    publish_reference(model, STATIC_HOUR, built, warehouse)
     return HourReference(built.description, built.profiles, built)
