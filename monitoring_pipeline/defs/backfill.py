@@ -23,7 +23,7 @@ from monitoring_pipeline.defs.dagster_api import record_event
 from monitoring_pipeline.defs.factory import build_definitions
 from monitoring_pipeline.defs.partitions import range_tags, tagged_hours
 from monitoring_pipeline.defs.schedules import hourly_asset_names
-from monitoring_pipeline.defs.sensors import CHECK_FAILED, error_class, first_line
+from monitoring_pipeline.defs.sensors import failure_reason
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -166,15 +166,12 @@ def failed_hours(
             failed.setdefault(row["partition_hour"], f"{row['check_name']}: {text[0] if text else 'failed'}")
     if result.success:
         return failed
-    real = [e for e in result.get_step_failure_events() if error_class(e) != CHECK_FAILED]
-    if real:
-        reason = f"step {real[0].step_key}: {first_line(real[0].step_failure_data.error)}"
-    elif failed:
+    steps = result.get_step_failure_events()
+    why = failure_reason(steps, result.get_run_failure_event())
+    if why is None or (why[0] is None and failed):
         return failed  # only blocking checks failed: their hours say why
-    else:
-        event = result.get_run_failure_event()
-        data = event.event_specific_data
-        reason = first_line(data.error if getattr(data, "error", None) else event)
+    step, error = why
+    reason = f"step {step}: {error}" if step else error
     return {h: failed.get(h, reason) for h in hours}
 
 

@@ -156,18 +156,10 @@ def run_failure_sensor(config: MonitorsConfig, job_models: Mapping[str, str]) ->
     )
     def run_failure_alerts(context: dg.RunFailureSensorContext, warehouse: WarehouseResource) -> None:
         run = context.dagster_run
-        failures = context.get_step_failure_events()
-        real = [e for e in failures if error_class(e) != CHECK_FAILED]
-        if failures and not real:
+        why = failure_reason(context.get_step_failure_events(), context.failure_event)
+        if why is None:
             return  # only blocking checks failed: each has its own alert
-        if real:
-            step, error = real[0].step_key, first_line(real[0].step_failure_data.error)
-        else:  # no step failed: the run itself did (its worker died, it could not start, ...)
-            data = context.failure_event.event_specific_data
-            step = None
-            error = (
-                first_line(data.error) if getattr(data, "error", None) else first_line(context.failure_event)
-            )
+        step, error = why
         now = datetime.now(UTC)
         for model in run_models(run, config, job_models):
             failure = engine.RunFailure(
@@ -206,6 +198,21 @@ CHECK_FAILED = "DagsterAssetCheckFailedError"
 def error_class(event: dg.DagsterEvent) -> str | None:
     error = event.step_failure_data.error
     return error.cls_name if error is not None else None
+
+
+def failure_reason(
+    step_failures: Sequence[dg.DagsterEvent], run_failure: dg.DagsterEvent
+) -> tuple[str | None, str] | None:
+    """Why a run failed, as (step, first line of the error): its first failed step that is not a blocking
+    check; with no failed step, the run itself (its worker died, it could not start, ...: step None).
+    None when only blocking checks failed (each check's own result says why)."""
+    real = [e for e in step_failures if error_class(e) != CHECK_FAILED]
+    if real:
+        return real[0].step_key, first_line(real[0].step_failure_data.error)
+    if step_failures:
+        return None
+    data = run_failure.event_specific_data
+    return None, first_line(data.error if getattr(data, "error", None) else run_failure)
 
 
 def prometheus_sensor(config: MonitorsConfig) -> dg.SensorDefinition:
