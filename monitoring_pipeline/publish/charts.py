@@ -32,7 +32,8 @@ REF_STYLE = 'fill="#9aa5b1" fill-opacity="0.55"'
 CUR_STYLE = 'fill="none" stroke="#2f6fde" stroke-width="1.5"'
 
 
-def _esc(value: object) -> str:
+def esc(value: object) -> str:
+    """Text for HTML and SVG (reports.py uses it too)."""
     return html.escape(str(value), quote=True)
 
 
@@ -121,9 +122,9 @@ def numeric_svg(feature: str, ref: NumericProfile | None, cur: NumericProfile | 
     note = "; log10 axis, ticks at powers of ten" if axis.log else ""
     note += ", values <= 0 in the bin apart on the left" if axis.nonpositive else ""
     parts = [
-        f'<svg class="dist numerical" data-feature="{_esc(feature)}" data-scale="{scale}" '
+        f'<svg class="dist numerical" data-feature="{esc(feature)}" data-scale="{scale}" '
         f'width="{width}" height="{height}" role="img">',
-        f"<title>{_esc(feature)}: reference (grey) and current (blue) share per bin{note}</title>",
+        f"<title>{esc(feature)}: reference (grey) and current (blue) share per bin{note}</title>",
     ]
     for cls, side in (("ref", a), ("cur", b)):
         if side is None:
@@ -187,14 +188,14 @@ def categorical_svg(feature: str, ref: CategoricalProfile | None, cur: Categoric
     top = max([*a.values(), *b.values(), 1e-9])
     span = width - 130
     parts = [
-        f'<svg class="dist categorical" data-feature="{_esc(feature)}" width="{width}" height="{height}" role="img">'
+        f'<svg class="dist categorical" data-feature="{esc(feature)}" width="{width}" height="{height}" role="img">'
     ]
-    parts.append(f"<title>{_esc(feature)}: share per category, reference (grey) over current (blue)</title>")
+    parts.append(f"<title>{esc(feature)}: share per category, reference (grey) over current (blue)</title>")
     for i, c in enumerate(cats):
         y = 5 + i * row
         new = ' font-weight="bold" fill="#d64545"' if c not in a else ""
         parts.append(
-            f'<text x="0" y="{y + 11}" font-size="11"{new}>{_esc(c)[:16]}{" (new)" if new else ""}</text>'
+            f'<text x="0" y="{y + 11}" font-size="11"{new}>{esc(c)[:16]}{" (new)" if new else ""}</text>'
         )
         parts.append(
             f'<rect class="ref" x="125" y="{y}" width="{span * a.get(c, 0) / top:.1f}" height="7" fill="#9aa5b1"/>'

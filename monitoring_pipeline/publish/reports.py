@@ -11,7 +11,6 @@ The window report is a heat map of drift scores (score / threshold) per feature 
 
 from __future__ import annotations
 
-import html
 import json
 import tempfile
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ import sqlalchemy as sa
 from monitoring_pipeline.alerts import dispatch
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
-from monitoring_pipeline.publish.charts import chart
+from monitoring_pipeline.publish.charts import chart, esc
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -41,10 +40,6 @@ th{background:#f0f4f8} .cards{display:flex;flex-wrap:wrap;gap:12px}
 """
 
 
-def _esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 def _fmt(value: object) -> str:
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
@@ -52,13 +47,13 @@ def _fmt(value: object) -> str:
         return f"{value:.4g}"
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M:%S} UTC"
-    return _esc(value)
+    return esc(value)
 
 
 def _table(rows: Sequence[dict], columns: Sequence[str], css: str = "") -> str:
     if not rows:
         return "<p class='sub'>none</p>"
-    head = "".join(f"<th>{_esc(c)}</th>" for c in columns)
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
     for r in rows:
         cells = []
@@ -84,8 +79,8 @@ def _findings(row: dict) -> str:
         figures = f"effect {_fmt(f['effect'])} vs floor {_fmt(f['floor'])}, adjusted p {_fmt(f['adjusted_p_value'])}"
         css = "fired" if f["fired"] else "quiet"
         items.append(
-            f"<li class='finding {css}' data-test='{_esc(f['test'])}' data-fired='{str(f['fired']).lower()}'>"
-            f"<b>{_esc(f['test'])}</b>: {_esc(f['words'])} <span class='sub'>({_esc(figures)})</span></li>"
+            f"<li class='finding {css}' data-test='{esc(f['test'])}' data-fired='{str(f['fired']).lower()}'>"
+            f"<b>{esc(f['test'])}</b>: {esc(f['words'])} <span class='sub'>({esc(figures)})</span></li>"
         )
     return f"<ul class='findings'>{''.join(items)}</ul>"
 
@@ -117,7 +112,7 @@ def alerts_section(wh: Warehouse, model: str, hour: datetime, checks: Sequence[d
     if state == "processed" and not alerts:
         passed = all(c["passed"] for c in checks)
         sentence += " No alert: every check passed." if passed else " No alert is recorded for this hour."
-    status = f"<p class='sub' id='alert-status' data-state='{state}'>{_esc(sentence)}</p>"
+    status = f"<p class='sub' id='alert-status' data-state='{state}'>{esc(sentence)}</p>"
     if not alerts:
         return status
     return status + _table(
@@ -148,10 +143,10 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
             else (r["status"] if r["status"] in ("no_data", "no_reference") else "ok")
         )
         cards.append(
-            f"<div class='card {status}' data-feature='{_esc(r['feature'])}' data-status='{status}'>"
-            f"<b>{_esc(r['feature'])}</b> <span class='sub'>{_esc(r['role'])}, {_esc(r['kind'])}</span> "
+            f"<div class='card {status}' data-feature='{esc(r['feature'])}' data-status='{status}'>"
+            f"<b>{esc(r['feature'])}</b> <span class='sub'>{esc(r['role'])}, {esc(r['kind'])}</span> "
             f"<span class='badge {status}'>{status.upper() if status == 'drifted' else status}</span><br>"
-            f"<span class='sub'>{_esc(r['test'])}: score {_fmt(r['score'])} vs threshold {_fmt(r['threshold'])}"
+            f"<span class='sub'>{esc(r['test'])}: score {_fmt(r['score'])} vs threshold {_fmt(r['threshold'])}"
             f", p-value {_fmt(r['p_value'])}; reference n={_fmt(r['reference_rows'])}, current n={_fmt(r['current_rows'])}</span><br>"
             f"{_findings(r)}"
             f"{chart(r['feature'], reference.get(r['feature']), current.get(r['feature']))}</div>"
@@ -172,10 +167,10 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         f": {', '.join(drifted)}" if drifted else ""
     )
     return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
         f"<style>{CSS}</style></head><body>"
-        f"<h1>{_esc(title)}</h1><p class='sub'>Reference: {_esc(window)}. Drift share of features: "
-        f"<b id='drift-share'>{_fmt(share)}</b>. <span id='verdict'>{_esc(verdict)}</span>. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>"
+        f"<h1>{esc(title)}</h1><p class='sub'>Reference: {esc(window)}. Drift share of features: "
+        f"<b id='drift-share'>{_fmt(share)}</b>. <span id='verdict'>{esc(verdict)}</span>. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p>"
         "<p class='legend'>Distributions:<span style='background:#9aa5b1'></span>reference"
         "<span style='background:#2f6fde'></span>current (this hour)</p>"
         f"<h2>Drift per column</h2><div class='cards'>{''.join(cards)}</div>"
@@ -217,14 +212,14 @@ def window_report(model: ModelConfig, first: datetime, last: datetime, wh: Wareh
             tds.append(
                 f"<td class='{'drifted' if r['drifted'] else 'ok'}' data-hour='{h:%Y-%m-%d-%H:00}' "
                 f"style='background:{red};font-size:9px;text-align:center' "
-                f"title='{_esc(f)} {h:%Y-%m-%d %H}:00: {_esc(r['test'])} {float(r['score']):.4g} / {float(r['threshold']):g}'>{mark}</td>"
+                f"title='{esc(f)} {h:%Y-%m-%d %H}:00: {esc(r['test'])} {float(r['score']):.4g} / {float(r['threshold']):g}'>{mark}</td>"
             )
-        lines.append(f"<tr data-feature='{_esc(f)}'><th>{_esc(f)}</th>{''.join(tds)}</tr>")
+        lines.append(f"<tr data-feature='{esc(f)}'><th>{esc(f)}</th>{''.join(tds)}</tr>")
     title = f"{model.name} - drift over {first:%Y-%m-%d %H}:00 to {last:%Y-%m-%d %H}:00 UTC"
     days = sorted({h.date() for h in hours})
     return (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
-        f"<style>{CSS}</style></head><body><h1>{_esc(title)}</h1>"
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>"
         f"<p class='sub'>{len(hours)} hours over {len(days)} day(s). Cell colour: drift score / threshold "
         "(white 0, red 1 or more); ● the column drifted (past the threshold and significant). Hover a cell "
         "for the figures.</p>"

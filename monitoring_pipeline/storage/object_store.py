@@ -383,17 +383,27 @@ def open_store(location: str) -> ObjectStore:
     return LocalObjectStore(location)
 
 
-def fetch_file(location: str) -> Path:
-    """A local path for a single file given as a local path or an s3:// URI (downloaded)."""
-    if not location.startswith("s3://"):
-        if not Path(location).is_file():
-            raise ObjectStoreError(f"{location}: no such file")
-        return Path(location)
+def _local_file(location: str) -> Path:
+    path = Path(location)
+    if not path.is_file():
+        raise ObjectStoreError(f"{location}: no such file")
+    return path
+
+
+def _s3_file(location: str) -> tuple[S3ObjectStore, StoredObject]:
     parent, _, name = location.rpartition("/")
     store = S3ObjectStore(parent)
     found = store.head(name)
     if found is None:
         raise ObjectStoreError(f"{location}: no such object")
+    return store, found
+
+
+def fetch_file(location: str) -> Path:
+    """A local path for a single file given as a local path or an s3:// URI (downloaded)."""
+    if not location.startswith("s3://"):
+        return _local_file(location)
+    store, found = _s3_file(location)
     return store.fetch([found])[0]
 
 
@@ -401,13 +411,7 @@ def file_version(location: str) -> str:
     """What changes when the file at a local path or s3:// URI is replaced: its size and modification
     time, or S3's entity tag. A missing file is an error naming it."""
     if not location.startswith("s3://"):
-        try:
-            stat = Path(location).stat()
-        except FileNotFoundError:
-            raise ObjectStoreError(f"{location}: no such file") from None
+        stat = _local_file(location).stat()
         return f"{stat.st_size}-{stat.st_mtime_ns}"
-    parent, _, name = location.rpartition("/")
-    found = S3ObjectStore(parent).head(name)
-    if found is None:
-        raise ObjectStoreError(f"{location}: no such object")
+    _, found = _s3_file(location)
     return found.etag or f"{found.size}-{found.modified}"
