@@ -73,14 +73,7 @@ def group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # the process ended meanwhile
-        if int(fields[2]) == pgid and fields[0] != "Z":  # fields after the name: state, ppid, pgrp
-            return True
-    return False
+    return any(group == pgid and state != "Z" for _, group, state in _processes().values())
 
 
 def stop_process_group(proc: subprocess.Popen, grace: float = 30.0) -> None:
@@ -142,15 +135,15 @@ def query(config: MonitorsConfig, sql: str, params: list | None = None) -> list[
         return conn.execute(sql, params or []).fetchall()
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """Every process: pid -> (parent pid, state), from /proc."""
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """Every process: pid -> (parent pid, process group, state), from /proc."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after the name: state, ppid, pgrp, ...
         except (OSError, IndexError):
             continue  # the process ended meanwhile
-        found[int(stat.parent.name)] = (int(fields[1]), fields[0])
+        found[int(stat.parent.name)] = (int(fields[1]), int(fields[2]), fields[0])
     return found
 
 
@@ -160,7 +153,7 @@ def descendants(root: int, known: set[int] | None = None) -> set[int]:
     procs = _processes()
     grew = True
     while grew:
-        new = {pid for pid, (ppid, _) in procs.items() if ppid in found} - found
+        new = {pid for pid, (ppid, _, _) in procs.items() if ppid in found} - found
         found |= new
         grew = bool(new)
     return found
@@ -169,4 +162,4 @@ def descendants(root: int, known: set[int] | None = None) -> set[int]:
 def living(pids: set[int]) -> set[int]:
     """Those of `pids` still running (zombies do not count: see group_alive)."""
     procs = _processes()
-    return {pid for pid in pids if pid in procs and procs[pid][1] != "Z"}
+    return {pid for pid in pids if pid in procs and procs[pid][2] != "Z"}
