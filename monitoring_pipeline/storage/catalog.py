@@ -175,6 +175,83 @@ drift_metrics = sa.Table(
     _col("computed_at", TS),
 )
 
+# Drift per segment (model.segments: one value of one segment column, e.g. `country=DE`; the rest of a
+# column's values pooled as `country=__other__`). Its own table, not rows of drift_metrics: the whole
+# population's rows keep their key, and what reads them (reports, Grafana, Prometheus) is unchanged. The
+# SQL interface's `main.drift_metrics_by_segment` unions both (segment NULL = the whole population).
+segment_drift_metrics = sa.Table(
+    "segment_drift_metrics",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("segment", sa.String, key=True),  # `<column>=<value>`
+    _col("feature", sa.String, key=True),
+    _col("segment_column", sa.String),
+    _col("segment_value", sa.String),
+    _col("role", sa.String),
+    _col("kind", sa.String),
+    _col("test", sa.String),
+    _col("score_kind", sa.String),
+    _col("score", sa.Double),
+    _col("threshold", sa.Double),
+    _col("p_value", sa.Double),
+    _col("q_value", sa.Double),  # Benjamini-Hochberg adjusted over the hour's judged segments x features
+    _col("alpha", sa.Double),
+    _col("judged", sa.Boolean),  # both sides had at least min_segment_rows rows
+    _col("drifted", sa.Boolean),
+    _col("status", sa.String),
+    _col("reference_rows", sa.BigInteger),
+    _col("current_rows", sa.BigInteger),
+    _col("reference_window", sa.Text),
+    _col("details", sa.Text),  # JSON
+    _col("computed_at", TS),
+)
+
+segment_drift_summary = sa.Table(
+    "segment_drift_summary",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("segment", sa.String, key=True),
+    _col("segment_column", sa.String),
+    _col("segment_value", sa.String),
+    _col("rows", sa.BigInteger),
+    _col("reference_rows", sa.BigInteger),
+    _col("judged", sa.Boolean),
+    _col("features", sa.BigInteger),
+    _col("evaluated", sa.BigInteger),
+    _col("drifted", sa.BigInteger),
+    _col("drift_share", sa.Double),
+    _col("min_q_value", sa.Double),
+    _col("drifted_features", sa.Text),  # JSON list
+    _col("reference_window", sa.Text),
+    _col("computed_at", TS),
+    sa.Index("ix_segment_drift_summary_hour", "partition_hour"),
+)
+
+# Multivariate drift: the hour's mean PCA reconstruction error against the reference's band.
+multivariate_drift = sa.Table(
+    "multivariate_drift",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),
+    _col("rows", sa.BigInteger),
+    _col("reconstruction_error", sa.Double),
+    _col("expected_error", sa.Double),  # the reference hours' (each left out of its own fit)
+    _col("lower_threshold", sa.Double),
+    _col("upper_threshold", sa.Double),
+    _col("components", sa.BigInteger),
+    _col("explained_variance", sa.Double),
+    _col("reference_hours", sa.BigInteger),
+    _col("reference_rows", sa.BigInteger),
+    _col("drifted", sa.Boolean),
+    _col("status", sa.String),
+    _col("reference_window", sa.Text),
+    _col("details", sa.Text),  # JSON
+    _col("computed_at", TS),
+    sa.Index("ix_multivariate_drift_hour", "partition_hour"),
+)
+
 drift_summary = sa.Table(
     "drift_summary",
     metadata,
@@ -203,6 +280,15 @@ CLASSIFICATION_METRICS = (
     "brier",
     "calibration_error",
 )
+# multiclass classifiers: averages over the classes (per class: `per_class`; counts: `confusion`)
+MULTICLASS_METRICS = (
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
+)
 REGRESSION_METRICS = ("mae", "rmse", "mape", "r2")
 
 
@@ -218,6 +304,10 @@ def _performance_columns(*extra_key: str) -> list[sa.Column]:
         *[_col(m, sa.Double) for m in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)],
         _col("estimated_accuracy", sa.Double),
         _col("estimated_roc_auc", sa.Double),
+        *[_col(m, sa.Double) for m in MULTICLASS_METRICS],
+        _col("estimated_macro_f1", sa.Double),
+        _col("per_class", sa.Text),  # JSON: {class: {precision, recall, f1, support, predicted}}
+        _col("confusion", sa.Text),  # JSON: {"classes": [...], "matrix": [[label i predicted j]]}
         _col("metric", sa.String),
         _col("metric_value", sa.Double),
         _col("metric_se", sa.Double),
