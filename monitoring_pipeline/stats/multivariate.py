@@ -1,0 +1,228 @@
+"""Multivariate drift by PCA reconstruction error (no I/O, no Dagster: numpy only).
+
+What it catches that the univariate tests cannot: a change in how features move together with every
+marginal unchanged (a join that misaligns two columns, a feature computed from the wrong row). PCA fitted
+on the reference learns the reference's correlation structure; rows that break it are reconstructed
+badly from the kept components, so the hour's mean reconstruction error rises.
+
+The method follows NannyML's DataReconstructionDriftCalculator, so figures are comparable:
+- numerical features: nulls imputed with the reference mean, then standardized with the reference mean
+  and (population) standard deviation;
+- categorical features: nulls imputed with the reference's most frequent value, then frequency-encoded
+  with the reference frequencies (a value the reference never saw encodes as 0), then standardized;
+- PCA keeping the fewest components whose explained variance ratio exceeds `variance` (65 %);
+- a row's error is the Euclidean norm of z - ẑ (its standardized vector minus its reconstruction); the
+  hour's score is the mean over its rows.
+
+Where it differs: the alert band. NannyML scores the reference's own chunks against a fit that contains
+them, which makes the band too tight (nannyml #426). Here each reference hour is scored against a fit on
+the OTHER reference hours (`leave_one_hour_out`), so the reference hours are judged exactly as a current
+hour is (against data that does not contain them), and the band is widened for the current hour's
+sample size (`Band.limits`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Categories:
+    """A categorical column as dictionary codes: row i holds `values[codes[i]]`, code -1 is a null
+    (what an Arrow dictionary array gives without copying strings)."""
+
+    codes: np.ndarray
+    values: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @classmethod
+    def of(cls, items: Sequence[object]) -> Categories:
+        """From plain values (None = null): for tests and small inputs."""
+        values = tuple(sorted({str(v) for v in items if v is not None}))
+        index = {v: i for i, v in enumerate(values)}
+        codes = np.array([-1 if v is None else index[str(v)] for v in items], dtype=np.int64)
+        return cls(codes, values)
+
+
+# A table's feature columns: float arrays (NaN = null) or Categories, all of one length.
+Columns = Mapping[str, "np.ndarray | Categories"]
+
+
+def rows_of(columns: Columns) -> int:
+    lengths = {len(c) for c in columns.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"the columns differ in length: {sorted(lengths)}")
+    return lengths.pop()
+
+
+def take(columns: Columns, rows: np.ndarray) -> dict[str, np.ndarray | Categories]:
+    """The rows selected by `rows` (a boolean mask or indices) of every column."""
+    return {
+        name: Categories(c.codes[rows], c.values) if isinstance(c, Categories) else c[rows]
+        for name, c in columns.items()
+    }
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The reference's encoding constants, fitted once and applied to any rows (`matrix`)."""
+
+    names: tuple[str, ...]
+    fill: tuple[float, ...]  # numerical: the reference mean (imputed for nulls); categorical: unused
+    center: np.ndarray  # per column, the mean of the encoded (imputed, frequency-mapped) reference
+    scale: np.ndarray  # per column, its population standard deviation (1 where it is 0)
+    frequencies: Mapping[str, Mapping[str, float]]  # categorical: value -> share of the imputed reference
+    modes: Mapping[str, str | None]  # categorical: the most frequent value (imputed for nulls)
+
+    def matrix(self, columns: Columns) -> np.ndarray:
+        """The rows as standardized vectors (rows x columns)."""
+        out = np.empty((rows_of(columns), len(self.names)))
+        for j, name in enumerate(self.names):
+            out[:, j] = self._encoded(name, j, columns[name])
+        out -= self.center
+        out /= self.scale
+        return out
+
+    def _encoded(self, name: str, j: int, column: np.ndarray | Categories) -> np.ndarray:
+        if name not in self.frequencies:
+            values = np.asarray(column, dtype=float)
+            return np.where(np.isnan(values), self.fill[j], values)
+        if not isinstance(column, Categories):
+            raise TypeError(
+                f"column {name!r}: categorical in the reference, given as {type(column).__name__}"
+            )
+        freq, mode = self.frequencies[name], self.modes[name]
+        lookup = np.array([freq.get(v, 0.0) for v in column.values] + [freq.get(mode, 0.0) if mode else 0.0])
+        return lookup[column.codes]  # code -1 takes the last entry: the mode's frequency
+
+
+def fit_encoding(reference: Columns) -> Encoding:
+    """Encoding constants from the reference rows (imputation, frequencies, mean and std)."""
+    names = tuple(reference)
+    fill, frequencies, modes = [], {}, {}
+    for name, column in reference.items():
+        if isinstance(column, Categories):
+            counts = np.bincount(column.codes[column.codes >= 0], minlength=len(column.values))
+            mode = column.values[int(np.argmax(counts))] if counts.sum() else None
+            if mode is not None:
+                counts[column.values.index(mode)] += int((column.codes < 0).sum())
+            total = counts.sum()
+            frequencies[name] = {v: c / total for v, c in zip(column.values, counts, strict=True) if c}
+            modes[name] = mode
+            fill.append(math.nan)
+        else:
+            values = np.asarray(column, dtype=float)
+            finite = values[~np.isnan(values)]
+            fill.append(float(finite.mean()) if len(finite) else 0.0)
+    partial = Encoding(names, tuple(fill), np.zeros(len(names)), np.ones(len(names)), frequencies, modes)
+    encoded = partial.matrix(reference)
+    scale = encoded.std(axis=0)
+    return Encoding(
+        names, tuple(fill), encoded.mean(axis=0), np.where(scale > 0, scale, 1.0), frequencies, modes
+    )
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The reference's encoding and principal components: what a row is reconstructed from."""
+
+    encoding: Encoding
+    mean: np.ndarray  # of the standardized reference (0 up to rounding; kept for exactness)
+    components: np.ndarray  # kept principal axes, one per row (components x columns)
+    explained_variance: float  # the share of the reference's variance the kept components explain
+    rows: int
+
+    def row_errors(self, columns: Columns) -> np.ndarray:
+        """Each row's reconstruction error: the norm of its standardized vector minus its projection
+        onto the kept components."""
+        z = self.encoding.matrix(columns)
+        z -= self.mean
+        residual = z - (z @ self.components.T) @ self.components
+        return np.sqrt(np.einsum("ij,ij->i", residual, residual))
+
+
+def fit(reference: Columns, variance: float = 0.65) -> Fit:
+    """Encode the reference and keep the fewest principal components whose explained variance ratio
+    exceeds `variance` (scikit-learn's rule for a fractional `n_components`, which NannyML uses)."""
+    if not 0 < variance < 1:
+        raise ValueError(f"variance must be in (0, 1); got {variance}")
+    n = rows_of(reference)
+    if n < 2:
+        raise ValueError(f"a PCA fit needs at least 2 reference rows; got {n}")
+    encoding = fit_encoding(reference)
+    z = encoding.matrix(reference)
+    mean = z.mean(axis=0)
+    z -= mean
+    eigenvalues, eigenvectors = np.linalg.eigh(z.T @ z / (n - 1))
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0, None), eigenvectors[:, order]
+    total = eigenvalues.sum()
+    if total <= 0:  # every column constant in the reference: nothing to project on
+        return Fit(encoding, mean, np.zeros((0, len(encoding.names))), 1.0, n)
+    cumulative = np.cumsum(eigenvalues) / total
+    kept = min(int(np.searchsorted(cumulative, variance, side="right")) + 1, len(eigenvalues))
+    return Fit(encoding, mean, eigenvectors[:, :kept].T.copy(), float(cumulative[kept - 1]), n)
+
+
+@dataclass(frozen=True)
+class HourScore:
+    """A set of rows' reconstruction errors in brief: their mean, standard deviation and count."""
+
+    mean: float
+    std: float
+    rows: int
+
+    @classmethod
+    def of(cls, errors: np.ndarray) -> HourScore:
+        std = float(errors.std(ddof=1)) if len(errors) > 1 else 0.0
+        return cls(float(errors.mean()) if len(errors) else math.nan, std, len(errors))
+
+
+@dataclass(frozen=True)
+class Band:
+    """Where an unchanged hour's mean reconstruction error falls, from the reference hours each scored
+    against a fit without it. An hour's score varies for two reasons: the hours differ (traffic mix,
+    time of day: `between_variance`) and a mean of n rows is noisy (`row_std`² / n). The reference
+    hours' scores show both, at their own (sample) sizes; their sampling part is subtracted to leave the
+    between-hour part, and the current hour's own sampling part is added back at its size."""
+
+    expected: float
+    between_variance: float
+    row_std: float
+    sigma: float
+    hours: tuple[HourScore, ...]
+
+    def limits(self, rows: int) -> tuple[float, float]:
+        if rows < 1:
+            raise ValueError("an hour with no rows has no band")
+        half = self.sigma * math.sqrt(self.between_variance + self.row_std**2 / rows)
+        return self.expected - half, self.expected + half
+
+
+def leave_one_hour_out(
+    reference: Columns, hour_of_row: np.ndarray, variance: float = 0.65, sigma: float = 3.0
+) -> Band:
+    """Score each reference hour against a fit on the other hours (encoding and PCA refitted) and
+    derive the band from their scores (see Band). Needs at least 2 hours."""
+    labels = np.unique(hour_of_row)
+    if len(labels) < 2:
+        raise ValueError(f"leave-one-hour-out needs at least 2 reference hours; got {len(labels)}")
+    scores = []
+    for label in labels:
+        inside = hour_of_row == label
+        scores.append(
+            HourScore.of(fit(take(reference, ~inside), variance).row_errors(take(reference, inside)))
+        )
+    means = np.array([s.mean for s in scores])
+    sizes = np.array([s.rows for s in scores], dtype=float)
+    variances = np.array([s.std**2 for s in scores])
+    row_variance = float(np.sum(variances * (sizes - 1)) / max(np.sum(sizes - 1), 1))  # pooled
+    sampling = float(np.mean(row_variance / sizes))  # the part of the scores' spread their sizes explain
+    between = max(0.0, float(means.var(ddof=1)) - sampling)
+    return Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores))
