@@ -37,6 +37,7 @@ from monitoring_pipeline.checks.registry import (
     drift_checks,
     evaluate,
     expect_complete,
+    multivariate_checks,
     performance_checks,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "hour_is_not_empty",
     "label_coverage",
     "logs_arrived_on_time",
+    "multivariate_checks",
     "performance_checks",
     "performance_margin",
     "prediction_drift",

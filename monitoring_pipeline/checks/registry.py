@@ -24,7 +24,9 @@ from monitoring_pipeline.checks.evaluations import (
     timestamps_within_hour,
     volume_within_band,
 )
+from monitoring_pipeline.checks.multivariate import multivariate_within_band
 from monitoring_pipeline.config import ModelConfig, Severity
+from monitoring_pipeline.pipeline.multivariate import HourMultivariate
 from monitoring_pipeline.pipeline.performance import HourPerformance, judged_metric, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -215,6 +217,20 @@ DECLARED: tuple[Declared, ...] = (
         "prediction_drift",
     ),
     Declared(
+        "multivariate_drift_within_band",
+        "multivariate_drift",
+        multivariate_within_band,
+        lambda m: (
+            "the hour's mean PCA reconstruction error (how badly the reference's principal components "
+            "reconstruct its rows) is inside the band of the reference hours' own errors, "
+            f"+-{m.multivariate.band_sigma:g} sigma widened for the hour's rows. Above it: the features no "
+            "longer move together as they did (a correlation changed), even when each one alone looks "
+            "unchanged. Too few reference hours: reported, not judged."
+        ),
+        "multivariate_drift",
+        applies=lambda m: m.multivariate_on,
+    ),
+    Declared(
         "performance_within_margin",
         "model_performance",
         performance_margin,
@@ -275,6 +291,11 @@ def expect_complete(model: ModelConfig, asset: str, outcomes: Sequence[CheckOutc
 def drift_checks(model: ModelConfig, drift: HourDrift) -> list[CheckOutcome]:
     """Every check of the drift_metrics asset for one hour."""
     return [c.run(model, drift) for c in checks_of(model, "drift_metrics")]
+
+
+def multivariate_checks(model: ModelConfig, result: HourMultivariate) -> list[CheckOutcome]:
+    """Every check of the multivariate_drift asset for one hour."""
+    return [c.run(model, result) for c in checks_of(model, "multivariate_drift")]
 
 
 def performance_checks(

@@ -340,6 +340,30 @@ class Severities(Frozen):
     critical_feature_drift: Level = Field(Severity.ERROR, description="a critical feature drifted")
     prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
     label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")
+    multivariate_drift: Level = Field(
+        Severity.WARN, description="the hour's PCA reconstruction error left its band"
+    )
+
+
+class MultivariateConfig(Frozen):
+    """Multivariate drift: the hour's mean PCA reconstruction error against a band from the reference."""
+
+    enabled: Flag | None = Field(None, description="default: on for a model with at least 2 features")
+    variance: Annotated[Number, Field(gt=0.0, lt=1.0)] = Field(
+        0.65, description="the share of the reference's variance the kept principal components explain"
+    )
+    band_sigma: Annotated[Number, Field(gt=0.0)] = Field(
+        3.0, description="the band's half-width in standard deviations of an unchanged hour's error"
+    )
+    min_reference_hours: Annotated[Whole, Field(ge=2)] = Field(
+        6, description="fewer reference hours with rows: the hour is reported, not judged"
+    )
+    sample_rows: Annotated[Whole, Field(ge=100, le=1_000_000)] = Field(
+        3000, description="rows sampled per hour (uniformly) to fit the reference from"
+    )
+    file_chunks: Annotated[Whole, Field(ge=2, le=1000)] = Field(
+        24, description="a file reference: the chunks its sample is cut into, in file order, as its hours"
+    )
 
 
 class AlertRoute(Frozen):
@@ -394,6 +418,9 @@ class ModelConfig(Frozen):
     owners: tuple[Annotated[str, Strict(), AfterValidator(_owner)], ...] = Field(
         (), description="who is on call, shown on each asset: emails or `team:<name>`"
     )
+    multivariate: MultivariateConfig = Field(
+        default_factory=dict, description="multivariate (PCA reconstruction) drift"
+    )
 
     @field_validator("partitions_start", mode="before")
     @classmethod
@@ -436,6 +463,10 @@ class ModelConfig(Frozen):
                 problems.append(
                     (("features", i, "critical"), "a critical feature may not be named 'prediction'")
                 )
+        if self.multivariate.enabled and len(self.features) < 2:
+            problems.append(
+                (("multivariate", "enabled"), "needs at least 2 features (one feature has no correlations)")
+            )
         if self.labels is not None:
             labels, extra = self._labels(problems)
             object.__setattr__(self, "labels", labels.model_copy(update=extra))
@@ -478,6 +509,12 @@ class ModelConfig(Frozen):
     @property
     def monitored_columns(self) -> tuple[Column, ...]:
         return self.features + self.predictions
+
+    @property
+    def multivariate_on(self) -> bool:
+        """Multivariate drift is measured (`multivariate.enabled`, default: at least 2 features)."""
+        enabled = self.multivariate.enabled
+        return len(self.features) >= 2 if enabled is None else enabled
 
 
 class WebhookSink(Frozen):

@@ -17,6 +17,7 @@ from monitoring_pipeline.storage.warehouse import Warehouse
 
 Event = dg.AssetCheckEvaluation | dg.Output
 AnyContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext
+BAND_EDGES = ("lower_threshold", "upper_threshold")
 
 
 def check_key(model: ModelConfig, check: checks.Check) -> dg.AssetCheckKey:
@@ -50,6 +51,9 @@ def hour_events(
             "observed": dg.MetadataValue.float(float(o.observed)) if o.observed is not None else "none",
             "threshold": dg.MetadataValue.float(float(o.threshold)) if o.threshold is not None else "none",
         }
+        for bound in BAND_EDGES:  # a check judged against a band shows both of its edges
+            if o.details.get(bound) is not None:
+                metadata[bound] = dg.MetadataValue.float(float(o.details[bound]))
         yield dagster_api.partition_evaluation(
             key,
             partition,

@@ -13,6 +13,7 @@ from monitoring_pipeline.defs.drift_assets import (
     reference_data_spec,
     reference_profile_asset,
 )
+from monitoring_pipeline.defs.multivariate_assets import multivariate_drift_asset
 from monitoring_pipeline.defs.performance_assets import (
     label_updates_sensor,
     labels_asset,
@@ -56,6 +57,8 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
         ]
         if model.reference.type == "file":
             assets.append(reference_data_spec(model))
+        if model.multivariate_on:
+            assets.append(multivariate_drift_asset(model))
         assets.append(drift_report_asset(model))
         if model.labels:
             performance = performance_asset(model)
@@ -72,6 +75,7 @@ def build_definitions(config: MonitorsConfig) -> dg.Definitions:
     schedules.append(retention_schedule(retention))
     check_keys += [key for c in asset_checks for key in c.check_keys]
     check_keys += [spec.key for model in config.models for spec in check_specs(model, "drift_metrics")]
+    check_keys += [spec.key for model in config.models for spec in check_specs(model, "multivariate_drift")]
     return dg.Definitions(
         assets=assets,
         asset_checks=asset_checks,

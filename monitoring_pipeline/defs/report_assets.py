@@ -28,6 +28,8 @@ def report_link(uri: str) -> Any:
 
 def drift_report_asset(model: ModelConfig) -> dg.AssetsDefinition:
     deps = ["drift_metrics", "model_performance"] if model.labels else ["drift_metrics"]
+    if model.multivariate_on:
+        deps.append("multivariate_drift")
 
     @hourly_asset(
         model,

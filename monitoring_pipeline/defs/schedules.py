@@ -17,6 +17,8 @@ HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "dr
 def hourly_asset_names(model: ModelConfig) -> list[str]:
     """The model's hourly assets, in lineage order (a fixed or file reference is materialized on its own)."""
     names = [n for n in HOURLY_ASSETS if n != "reference_profile" or model.reference.type == "trailing"]
+    if model.multivariate_on:  # beside drift_metrics: it reads the logs, not the profiles
+        names.append("multivariate_drift")
     if model.labels:  # the labels that arrived during the hour, and the hour's performance so far
         names += ["labels", "model_performance"]
     return [*names, "drift_report"]

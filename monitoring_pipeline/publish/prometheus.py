@@ -37,6 +37,10 @@ HELP: dict[str, str] = {
     "feature_drift_score": "Drift score of each column in the newest hour with drift results.",
     "feature_drift_threshold": "Threshold the drift score is compared with.",
     "feature_drifted": "1 when the column drifted (past the threshold and significant) in the newest hour.",
+    "multivariate_reconstruction_error": "Mean PCA reconstruction error of the newest hour with a result.",
+    "multivariate_threshold": "Edges of that hour's band (bound: lower / upper).",
+    "multivariate_drifted": "1 when that hour's reconstruction error left its band.",
+    "multivariate_partition_timestamp_seconds": "Start of the newest hour with multivariate drift.",
     "check_passed": "1 when the latest evaluation of the check on its newest hour passed, else 0.",
     "check_partition_timestamp_seconds": "Start of the newest hour the check evaluated (Unix time).",
     "label_coverage_ratio": "Share of predictions labelled, newest hour past its coverage deadline.",
@@ -117,6 +121,13 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
                 out.add("feature_drift_score", r["score"], **labels)
                 out.add("feature_drift_threshold", r["threshold"], **labels)
                 out.add("feature_drifted", int(bool(r["drifted"])), model=m, feature=r["feature"])
+        multivariate = _newest(wh, catalog.multivariate_drift, m)
+        if multivariate:
+            out.add("multivariate_partition_timestamp_seconds", multivariate["partition_hour"], model=m)
+            out.add("multivariate_reconstruction_error", multivariate["reconstruction_error"], model=m)
+            for bound in ("lower", "upper"):
+                out.add("multivariate_threshold", multivariate[f"{bound}_threshold"], model=m, bound=bound)
+            out.add("multivariate_drifted", int(bool(multivariate["drifted"])), model=m)
         for r in latest_checks(wh, m):
             name = r["check_name"]
             out.add("check_passed", int(bool(r["passed"])), model=m, check=name, severity=r["severity"])

@@ -24,6 +24,7 @@ from monitoring_pipeline.alerts import dispatch
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.publish.charts import chart, esc
+from monitoring_pipeline.publish.multivariate_report import multivariate_section
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -174,7 +175,8 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         "<p class='legend'>Distributions:<span style='background:#9aa5b1'></span>reference"
         "<span style='background:#2f6fde'></span>current (this hour)</p>"
         f"<h2>Drift per column</h2><div class='cards'>{''.join(cards)}</div>"
-        "<h2>Data quality and checks (latest evaluation)</h2>"
+        + multivariate_section(model, hour, wh)
+        + "<h2>Data quality and checks (latest evaluation)</h2>"
         + _table(
             checks,
             ["check_name", "passed", "severity", "observed", "threshold", "description"],

@@ -409,8 +409,17 @@ feature_profiles = ObjectTable("feature_profiles")
 reference_profiles = ObjectTable("reference_profiles")
 labels = ObjectTable("labels")
 reports = ObjectTable("reports", ".html")
+# a uniform sample of the hour's feature rows (model.multivariate.sample_rows): what multivariate drift's
+# reference is fitted on, without reading the reference hours' logs
+row_samples = ObjectTable("row_samples", per_model_view=True)
 
-OBJECT_TABLES: tuple[ObjectTable, ...] = (prediction_logs, feature_profiles, reference_profiles, labels)
+OBJECT_TABLES: tuple[ObjectTable, ...] = (
+    prediction_logs,
+    feature_profiles,
+    reference_profiles,
+    labels,
+    row_samples,
+)
 HOURLY_OBJECT_TABLES: tuple[ObjectTable, ...] = (*OBJECT_TABLES, reports)
 # Fixed and file references are stored once, under this hour.
 STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)
