@@ -6,8 +6,8 @@ without incidents, two objects per hour), starts `dagster dev` (webserver + daem
 DAGSTER_HOME with the repository's dagster.yaml, launches a backfill of every hourly asset of the model
 with GraphQL `launchPartitionBackfill` (what the UI's "Launch backfill" sends) and waits for it. Then runs
 the same hours through the same functions in a fresh `python` process, into a separate warehouse: ingest,
-the five log checks (incl. Great Expectations), profile, trailing reference, drift, drift checks and the
-HTML reports.
+the five log checks (incl. Great Expectations), profile, trailing reference, drift, drift checks,
+multivariate drift and its check (where the model has it) and the HTML reports.
 
 Prints one JSON line: wall time of the backfill (launch -> completed), runs created, hours per minute,
 the floor's time (process start and imports included, as a run pays them too), Dagster's share of the
@@ -157,6 +157,7 @@ def floor(config_path: str, first: str, count: int) -> None:
     from monitoring_pipeline import checks
     from monitoring_pipeline.config import load_config, parse_hour
     from monitoring_pipeline.pipeline.ingest import ingest_hour
+    from monitoring_pipeline.pipeline.multivariate import RunCache, multivariate_hour
     from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
     from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.publish.reports import (
@@ -194,6 +195,12 @@ def floor(config_path: str, first: str, count: int) -> None:
         for hour in usable:
             for outcome in checks.drift_checks(model, drift_hour(model, hour, wh)):
                 outcomes.setdefault(outcome.check, []).append(outcome)
+        if model.multivariate_on:
+            cache = RunCache()
+            for hour in usable:
+                result = multivariate_hour(model, hour, wh, cache)
+                for outcome in checks.multivariate_checks(model, result):
+                    outcomes.setdefault(outcome.check, []).append(outcome)
         for name, found in outcomes.items():
             if found:
                 checks.record(wh, model.name, "bench", name, f"floor-{start}", found)

@@ -3,7 +3,9 @@
 Prints one JSON line: stage timings (s), peak memory (MB) after profile + drift, the Great Expectations
 validation of the same hour (the data-quality check: partition read into pandas plus the suite, timed
 after GX is imported and its context built), `full_hour_s` (ingest + profile + reference + drift +
-quality), and each step's ratio to DuckDB's bare scan of what it reads, measured in the same run (a
+quality), multivariate drift's step (`multivariate_s`, its parts, and scoring all rows in numpy against
+DuckDB SQL: benchmarks/multivariate_scoring.py), and each step's ratio to DuckDB's bare scan of what it
+reads, measured in the same run (a
 query decoding every column the step reads once, best of 3): ingest against the hour's source objects'
 kept columns, profile against the partition's monitored columns, quality against the suite's columns.
 Data is generated in a child process first, so the peak is the pipeline's, not the generator's.
@@ -100,6 +102,8 @@ def bare_scan(files: list[str], columns: list[str]) -> float:
 
 
 def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
+    from multivariate_scoring import measure as measure_multivariate  # beside this file
+
     from monitoring_pipeline import checks
     from monitoring_pipeline.pipeline.ingest import expected_columns, ingest_hour
     from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
@@ -128,6 +132,7 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     _, publish_s = timed(publish_reference, model, HOUR, reference, wh)
     drift, drift_s = timed(drift_hour, model, HOUR, wh)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    multivariate = measure_multivariate(model, HOUR, wh, partition, bare_scan)
     _, gx_import_s = timed(__import__, "great_expectations")
     checks.data_quality(model, HOUR - timedelta(hours=1), wh)  # warm: GX context built once per process
     quality, quality_s = timed(checks.data_quality, model, HOUR, wh)
@@ -154,6 +159,7 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
         "quality_expectations": len(quality.details["expectations"]),
         "peak_rss_with_validation_mb": round(quality_peak_mb, 1),
         "full_hour_s": round(ingest_s + profile_s + reference_s + publish_s + drift_s + quality_s, 3),
+        **multivariate,
     }
 
 

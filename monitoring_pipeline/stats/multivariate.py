@@ -104,6 +104,11 @@ class Encoding:
 
 def fit_encoding(reference: Columns) -> Encoding:
     """Encoding constants from the reference rows (imputation, frequencies, mean and std)."""
+    return _encode(reference)[0]
+
+
+def _encode(reference: Columns) -> tuple[Encoding, np.ndarray]:
+    """The encoding fitted on the reference, and the reference's rows standardized by it."""
     names = tuple(reference)
     fill, frequencies, modes = [], {}, {}
     for name, column in reference.items():
@@ -122,10 +127,30 @@ def fit_encoding(reference: Columns) -> Encoding:
             fill.append(float(finite.mean()) if len(finite) else 0.0)
     partial = Encoding(names, tuple(fill), np.zeros(len(names)), np.ones(len(names)), frequencies, modes)
     encoded = partial.matrix(reference)
-    scale = encoded.std(axis=0)
-    return Encoding(
-        names, tuple(fill), encoded.mean(axis=0), np.where(scale > 0, scale, 1.0), frequencies, modes
-    )
+    center, scale = encoded.mean(axis=0), encoded.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    encoded -= center
+    encoded /= scale
+    return Encoding(names, tuple(fill), center, scale, frequencies, modes), encoded
+
+
+def _principal(covariance: np.ndarray, variance: float) -> tuple[np.ndarray, float]:
+    """The fewest principal axes (rows) whose explained variance ratio exceeds `variance` (scikit-learn's
+    rule for a fractional `n_components`, which NannyML uses), and the ratio they explain."""
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    order = np.argsort(eigenvalues)[::-1]
+    eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0, None), eigenvectors[:, order]
+    total = eigenvalues.sum()
+    if total <= 0:  # every column constant in the reference: nothing to project on
+        return np.zeros((0, len(covariance))), 1.0
+    cumulative = np.cumsum(eigenvalues) / total
+    kept = min(int(np.searchsorted(cumulative, variance, side="right")) + 1, len(eigenvalues))
+    return eigenvectors[:, :kept].T.copy(), float(cumulative[kept - 1])
+
+
+def _residual_norms(z: np.ndarray, components: np.ndarray) -> np.ndarray:
+    residual = z - (z @ components.T) @ components
+    return np.sqrt(np.einsum("ij,ij->i", residual, residual))
 
 
 @dataclass(frozen=True)
@@ -143,31 +168,25 @@ class Fit:
         onto the kept components."""
         z = self.encoding.matrix(columns)
         z -= self.mean
-        residual = z - (z @ self.components.T) @ self.components
-        return np.sqrt(np.einsum("ij,ij->i", residual, residual))
+        return _residual_norms(z, self.components)
 
 
 def fit(reference: Columns, variance: float = 0.65) -> Fit:
-    """Encode the reference and keep the fewest principal components whose explained variance ratio
-    exceeds `variance` (scikit-learn's rule for a fractional `n_components`, which NannyML uses)."""
-    if not 0 < variance < 1:
-        raise ValueError(f"variance must be in (0, 1); got {variance}")
+    """Encode the reference and keep the principal components for `variance` of its variance."""
+    _check_variance(variance)
     n = rows_of(reference)
     if n < 2:
         raise ValueError(f"a PCA fit needs at least 2 reference rows; got {n}")
-    encoding = fit_encoding(reference)
-    z = encoding.matrix(reference)
+    encoding, z = _encode(reference)
     mean = z.mean(axis=0)
     z -= mean
-    eigenvalues, eigenvectors = np.linalg.eigh(z.T @ z / (n - 1))
-    order = np.argsort(eigenvalues)[::-1]
-    eigenvalues, eigenvectors = np.clip(eigenvalues[order], 0, None), eigenvectors[:, order]
-    total = eigenvalues.sum()
-    if total <= 0:  # every column constant in the reference: nothing to project on
-        return Fit(encoding, mean, np.zeros((0, len(encoding.names))), 1.0, n)
-    cumulative = np.cumsum(eigenvalues) / total
-    kept = min(int(np.searchsorted(cumulative, variance, side="right")) + 1, len(eigenvalues))
-    return Fit(encoding, mean, eigenvectors[:, :kept].T.copy(), float(cumulative[kept - 1]), n)
+    components, explained = _principal(z.T @ z / (n - 1), variance)
+    return Fit(encoding, mean, components, explained, n)
+
+
+def _check_variance(variance: float) -> None:
+    if not 0 < variance < 1:
+        raise ValueError(f"variance must be in (0, 1); got {variance}")
 
 
 @dataclass(frozen=True)
@@ -208,17 +227,34 @@ class Band:
 def leave_one_hour_out(
     reference: Columns, hour_of_row: np.ndarray, variance: float = 0.65, sigma: float = 3.0
 ) -> Band:
-    """Score each reference hour against a fit on the other hours (encoding and PCA refitted) and
-    derive the band from their scores (see Band). Needs at least 2 hours."""
-    labels = np.unique(hour_of_row)
+    """Score each reference hour against a fit on the other hours and derive the band from their
+    scores (see Band). Needs at least 2 hours.
+
+    The standardization and the PCA are refitted without the hour, exactly, from per-hour sums and
+    cross-products (one pass over the rows, then a d x d eigendecomposition per hour): what makes
+    NannyML's in-sample scores optimistic is the principal axes fitted to the chunk's own noise. The
+    value mapping (the numbers imputed for nulls, the category frequencies) is the one fitted on all
+    reference hours: an hour moves it by its 1/H share of the counts, which shifts every row alike
+    rather than fitting the hour's own rows (a test holds the result to a full refit per hour)."""
+    _check_variance(variance)
+    labels, inverse = np.unique(hour_of_row, return_inverse=True)
     if len(labels) < 2:
         raise ValueError(f"leave-one-hour-out needs at least 2 reference hours; got {len(labels)}")
+    _, z = _encode(reference)
+    order = np.argsort(inverse, kind="stable")
+    parts = np.split(z[order], np.cumsum(np.bincount(inverse))[:-1])
+    sums = np.array([p.sum(axis=0) for p in parts])
+    grams = np.array([p.T @ p for p in parts])
+    all_sums, all_grams, rows = sums.sum(axis=0), grams.sum(axis=0), len(z)
     scores = []
-    for label in labels:
-        inside = hour_of_row == label
-        scores.append(
-            HourScore.of(fit(take(reference, ~inside), variance).row_errors(take(reference, inside)))
-        )
+    for part, part_sums, part_gram in zip(parts, sums, grams, strict=True):
+        n = rows - len(part)
+        mean = (all_sums - part_sums) / n
+        second = (all_grams - part_gram) / n - np.outer(mean, mean)  # the other hours' covariance (1/n)
+        scale = np.sqrt(np.clip(np.diag(second), 0, None))
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        components, _ = _principal(second * (n / (n - 1)) / np.outer(scale, scale), variance)
+        scores.append(HourScore.of(_residual_norms((part - mean) / scale, components)))
     means = np.array([s.mean for s in scores])
     sizes = np.array([s.rows for s in scores], dtype=float)
     variances = np.array([s.std**2 for s in scores])
