@@ -35,7 +35,6 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "fraud_classifier"
 # every hourly asset of the model as the UI selects them (no labels here: the bench seeds none)
-ASSETS = ["prediction_logs", "feature_profiles", "reference_profile", "drift_metrics", "drift_report"]
 LAUNCH = """mutation($params: LaunchBackfillParams!) { launchPartitionBackfill(backfillParams: $params) {
   __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
@@ -92,6 +91,11 @@ def free_port() -> int:
 def backfill_through_daemon(config: Path, home: Path, hours: list[datetime]) -> dict:
     import dagster as dg
 
+    from monitoring_pipeline.config import load_config
+    from monitoring_pipeline.defs.schedules import hourly_asset_names
+
+    assets = hourly_asset_names(load_config(config).models[0])  # what the model's hourly job selects
+
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
     env = {**os.environ, "MONITORING_CONFIG": str(config), "DAGSTER_HOME": str(home)}
@@ -115,7 +119,7 @@ def backfill_through_daemon(config: Path, home: Path, hours: list[datetime]) -> 
         params = {
             "partitionNames": [f"{h:%Y-%m-%d-%H:%M}" for h in hours],
             "fromFailure": False,
-            "assetSelection": [{"path": [MODEL, name]} for name in ASSETS],
+            "assetSelection": [{"path": [MODEL, name]} for name in assets],
         }
         started, launched_at = time.monotonic(), time.time()
         launched = graphql(port, LAUNCH, {"params": params})["launchPartitionBackfill"]

@@ -22,7 +22,7 @@ from monitoring_pipeline.pipeline.row_samples import (
     read_features,
     stacked,
 )
-from monitoring_pipeline.stats.multivariate import Band, Fit, HourScore, fit, leave_one_hour_out
+from monitoring_pipeline.stats.multivariate import Band, Fit, HourScore, fit_with_band
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -97,14 +97,8 @@ def fit_reference(
         )
         built = MultivariateReference(description, found, table.num_rows, reason=reason)
     else:
-        rows = columns_of(model, table)
-        built = MultivariateReference(
-            description,
-            found,
-            table.num_rows,
-            fit(rows, cfg.variance),
-            leave_one_hour_out(rows, labels, cfg.variance, cfg.band_sigma),
-        )
+        pca, band = fit_with_band(columns_of(model, table), labels, cfg.variance, cfg.band_sigma)
+        built = MultivariateReference(description, found, table.num_rows, pca, band)
     if is_static(model):
         cache.static = built
     return built

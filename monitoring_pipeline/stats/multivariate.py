@@ -227,7 +227,16 @@ class Band:
 def leave_one_hour_out(
     reference: Columns, hour_of_row: np.ndarray, variance: float = 0.65, sigma: float = 3.0
 ) -> Band:
-    """Score each reference hour against a fit on the other hours and derive the band from their
+    """The band alone (see fit_with_band)."""
+    return fit_with_band(reference, hour_of_row, variance, sigma)[1]
+
+
+def fit_with_band(
+    reference: Columns, hour_of_row: np.ndarray, variance: float = 0.65, sigma: float = 3.0
+) -> tuple[Fit, Band]:
+    """The fit on every reference row (as `fit`) and the band, from one encoding of the rows.
+
+    Score each reference hour against a fit on the other hours and derive the band from their
     scores (see Band). Needs at least 2 hours.
 
     The standardization and the PCA are refitted without the hour, exactly, from per-hour sums and
@@ -240,12 +249,15 @@ def leave_one_hour_out(
     labels, inverse = np.unique(hour_of_row, return_inverse=True)
     if len(labels) < 2:
         raise ValueError(f"leave-one-hour-out needs at least 2 reference hours; got {len(labels)}")
-    _, z = _encode(reference)
+    encoding, z = _encode(reference)
     order = np.argsort(inverse, kind="stable")
     parts = np.split(z[order], np.cumsum(np.bincount(inverse))[:-1])
     sums = np.array([p.sum(axis=0) for p in parts])
     grams = np.array([p.T @ p for p in parts])
     all_sums, all_grams, rows = sums.sum(axis=0), grams.sum(axis=0), len(z)
+    mean = all_sums / rows
+    components, explained = _principal((all_grams - rows * np.outer(mean, mean)) / (rows - 1), variance)
+    whole = Fit(encoding, mean, components, explained, rows)
     scores = []
     for part, part_sums, part_gram in zip(parts, sums, grams, strict=True):
         n = rows - len(part)
@@ -261,4 +273,4 @@ def leave_one_hour_out(
     row_variance = float(np.sum(variances * (sizes - 1)) / max(np.sum(sizes - 1), 1))  # pooled
     sampling = float(np.mean(row_variance / sizes))  # the part of the scores' spread their sizes explain
     between = max(0.0, float(means.var(ddof=1)) - sampling)
-    return Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores))
+    return whole, Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores))

@@ -167,6 +167,11 @@ def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_ru
         assert fraud.pop("logs_arrived_on_time") == {31}  # the empty hour's files did land, on time
     assert fraud.pop("data_quality_expectations_pass") == {40, 41, 60}  # null spike; the new category appears
     assert fraud.pop("merchant_category_not_drifted") == set(range(60, 68))
+    # the new category (unseen by the reference: frequency 0) breaks the rows' structure when it appears,
+    # until the trailing reference takes it in; the marginal shifts alone (capped distance, the slow
+    # amount drift) stay within the band
+    multivariate = fraud.pop("multivariate_drift_within_band")
+    assert 60 in multivariate and multivariate <= set(range(60, 68)), sorted(multivariate)
     assert fraud.pop("prediction_not_drifted", set()) <= set(
         range(48, 96)
     )  # the score follows the amount drift
@@ -181,6 +186,7 @@ def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_ru
     assert delivery.pop("logs_arrived_on_time") == late
     assert delivery.pop("distance_km_not_drifted") == set(range(80, 88))
     assert delivery.pop("prediction_not_drifted") == set(range(80, 88))
+    assert delivery.pop("multivariate_drift_within_band") == set(range(80, 88))  # the unit bug's hours
     assert delivery.pop("data_quality_expectations_pass") == {
         80
     }  # out of the recent range when the bug starts

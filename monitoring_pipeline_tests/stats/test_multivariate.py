@@ -16,6 +16,7 @@ from monitoring_pipeline.stats.multivariate import (
     HourScore,
     fit,
     fit_encoding,
+    fit_with_band,
     leave_one_hour_out,
     take,
 )
@@ -225,7 +226,10 @@ def test_the_fast_leave_one_hour_out_matches_a_full_refit_per_hour(data: str) ->
         labels = np.repeat(np.arange(24), 3_000)
         reference["c"] = Categories(np.digitize(reference.pop("x5"), [-1.0, 0.0, 1.0]), ("a", "b", "c", "d"))
     reference["x3"] = np.where(rng.random(len(labels)) < 0.05, np.nan, reference["x3"])
-    fast, full = leave_one_hour_out(reference, labels), _refit_per_hour(reference, labels)
+    (whole, fast), full = fit_with_band(reference, labels), _refit_per_hour(reference, labels)
+    one = fit(reference)  # the fit shared with the band is the plain fit on every row
+    assert np.allclose(np.abs(whole.components @ one.components.T), np.eye(len(one.components)), atol=1e-9)
+    assert abs(whole.explained_variance - one.explained_variance) < 1e-12
     for rows in (200, 2_000, 200_000):
         (low, high), (full_low, full_high) = fast.limits(rows), full.limits(rows)
         half = (full_high - full_low) / 2
