@@ -99,7 +99,7 @@ def fit_reference(
     else:
         pca, band = fit_with_band(columns_of(model, table), labels, cfg.variance, cfg.band_sigma)
         built = MultivariateReference(description, found, table.num_rows, pca, band)
-    if is_static(model):
+    if is_static(model) and found == expected:  # a fixed window still filling up is looked up again
         cache.static = built
     return built
 

@@ -95,6 +95,7 @@ def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> Non
             )
         }
         | {("model_performance", c) for c in ("performance_within_margin", "label_coverage_sufficient")}
+        | {("multivariate_drift", "multivariate_drift_within_band")}
     )
     assert set(by_check) == expected
     assert all(v == (6, 6) for v in by_check.values()), by_check
