@@ -28,7 +28,8 @@ def _sql_score(model: Any, fit: Any, partition: str) -> tuple[float, float]:
         if name in enc.frequencies:
             freq, mode = enc.frequencies[name], enc.modes[name]
             cases = " ".join(f"WHEN {duck.string_literal(v)} THEN {_n(f)}" for v, f in freq.items())
-            value = f"CASE WHEN {col} IS NULL THEN {_n(freq.get(mode, 0.0))} {cases} ELSE 0.0 END"
+            null = _n(freq.get(mode, 0.0))
+            value = f"CASE WHEN {col} IS NULL THEN {null} ELSE CASE {col} {cases} ELSE 0.0 END END"
         else:
             value = f"coalesce({col}, {_n(enc.fill[j])})"
         z.append(

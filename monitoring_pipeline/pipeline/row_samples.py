@@ -36,7 +36,8 @@ def read_features(model: ModelConfig, path: str) -> pa.Table:
     missing = [n for n in names if n not in schema.names]
     if missing:
         raise ValueError(f"{path}: missing feature column(s) {missing} of model {model.name!r}")
-    return pq.read_table(path, columns=names)
+    categorical = [c.name for c in model.features if c.kind == "categorical"]
+    return pq.read_table(path, columns=names, read_dictionary=categorical)  # codes, not strings
 
 
 def sample_table(model: ModelConfig, rows: pa.Table) -> pa.Table:
@@ -114,18 +115,26 @@ def columns_of(model: ModelConfig, table: pa.Table) -> dict[str, np.ndarray | Ca
             out[c.name] = np.asarray(
                 pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False), dtype=float
             )
+            continue
+        if pa.types.is_dictionary(column.type):  # read as such: the Parquet dictionary pages' codes
+            encoded = column.unify_dictionaries().combine_chunks()
         else:
             encoded = pc.cast(column, pa.string()).combine_chunks().dictionary_encode()
-            codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-            out[c.name] = Categories(codes, tuple(encoded.dictionary.to_pylist()))
+        codes = np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        out[c.name] = Categories(codes, tuple(encoded.dictionary.to_pylist()))
     return out
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Strings for categoricals however they were read (a sample drawn now or read back), doubles
+    for numbers: one schema to concatenate."""
+    if not (pa.types.is_floating(column.type) or pa.types.is_integer(column.type)):
+        return pc.cast(column, pa.string())
+    return pc.cast(column, pa.float64())
 
 
 def stacked(tables: Mapping[datetime, pa.Table]) -> tuple[pa.Table, np.ndarray]:
     """The hours' samples as one table, and each row's hour (as an index into the hours)."""
-    parts = [
-        pa.table({n: pc.cast(t.column(n), t.schema.field(n).type) for n in t.column_names})
-        for t in tables.values()
-    ]
+    parts = [pa.table({n: _plain(t.column(n)) for n in t.column_names}) for t in tables.values()]
     labels = np.repeat(np.arange(len(parts)), [t.num_rows for t in parts])
     return pa.concat_tables(parts, promote_options="permissive"), labels

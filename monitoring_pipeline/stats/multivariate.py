@@ -50,6 +50,7 @@ class Categories:
         return cls(codes, values)
 
 
+CHUNK_ROWS = 65_536  # rows scored at a time
 # A table's feature columns: float arrays (NaN = null) or Categories, all of one length.
 Columns = Mapping[str, "np.ndarray | Categories"]
 
@@ -149,7 +150,8 @@ def _principal(covariance: np.ndarray, variance: float) -> tuple[np.ndarray, flo
 
 
 def _residual_norms(z: np.ndarray, components: np.ndarray) -> np.ndarray:
-    residual = z - (z @ components.T) @ components
+    """|z - z V'V| per row, as z (I - V'V): one d x d product, not a projection and a reconstruction."""
+    residual = z @ (np.eye(z.shape[1]) - components.T @ components)
     return np.sqrt(np.einsum("ij,ij->i", residual, residual))
 
 
@@ -166,9 +168,14 @@ class Fit:
     def row_errors(self, columns: Columns) -> np.ndarray:
         """Each row's reconstruction error: the norm of its standardized vector minus its projection
         onto the kept components."""
-        z = self.encoding.matrix(columns)
-        z -= self.mean
-        return _residual_norms(z, self.components)
+        rows = rows_of(columns)
+        out = np.empty(rows)
+        for start in range(0, rows, CHUNK_ROWS):  # a 1M-row hour in slices: no 200 MB temporaries
+            part = slice(start, start + CHUNK_ROWS)
+            z = self.encoding.matrix(take(columns, part))
+            z -= self.mean
+            out[part] = _residual_norms(z, self.components)
+        return out
 
 
 def fit(reference: Columns, variance: float = 0.65) -> Fit:
@@ -209,18 +216,23 @@ class Band:
     against a fit without it. An hour's score varies for two reasons: the hours differ (traffic mix,
     time of day: `between_variance`) and a mean of n rows is noisy (`row_std`² / n). The reference
     hours' scores show both, at their own (sample) sizes; their sampling part is subtracted to leave the
-    between-hour part, and the current hour's own sampling part is added back at its size."""
+    between-hour part, and the current hour's own sampling part is added back at its size. `expected`
+    is itself an estimate, the mean of the reference hours' scores: its variance (`expected_variance`)
+    widens the band too, which is what bounds it for a huge hour (a prediction interval, not a
+    confidence interval for the mean)."""
 
     expected: float
     between_variance: float
     row_std: float
     sigma: float
     hours: tuple[HourScore, ...]
+    expected_variance: float = 0.0
 
     def limits(self, rows: int) -> tuple[float, float]:
         if rows < 1:
             raise ValueError("an hour with no rows has no band")
-        half = self.sigma * math.sqrt(self.between_variance + self.row_std**2 / rows)
+        spread = self.between_variance + self.row_std**2 / rows + self.expected_variance
+        half = self.sigma * math.sqrt(spread)
         return self.expected - half, self.expected + half
 
 
@@ -273,4 +285,8 @@ def fit_with_band(
     row_variance = float(np.sum(variances * (sizes - 1)) / max(np.sum(sizes - 1), 1))  # pooled
     sampling = float(np.mean(row_variance / sizes))  # the part of the scores' spread their sizes explain
     between = max(0.0, float(means.var(ddof=1)) - sampling)
-    return whole, Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores))
+    expected_variance = (between + sampling) / len(scores)  # of the mean of the hours' scores
+    band = Band(
+        float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores), expected_variance
+    )
+    return whole, band

@@ -208,8 +208,10 @@ def _refit_per_hour(reference: dict, labels: np.ndarray, sigma: float = 3.0) -> 
     ]
     means, sizes = np.array([s.mean for s in scores]), np.array([s.rows for s in scores], dtype=float)
     row_variance = float(np.sum(np.array([s.std**2 for s in scores]) * (sizes - 1)) / np.sum(sizes - 1))
-    between = max(0.0, float(means.var(ddof=1)) - float(np.mean(row_variance / sizes)))
-    return Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores))
+    sampling = float(np.mean(row_variance / sizes))
+    between = max(0.0, float(means.var(ddof=1)) - sampling)
+    spread_of_mean = (between + sampling) / len(scores)
+    return Band(float(means.mean()), between, math.sqrt(row_variance), sigma, tuple(scores), spread_of_mean)
 
 
 @pytest.mark.parametrize("data", ["correlated pair", "latent factors"])
