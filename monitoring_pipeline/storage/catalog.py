@@ -407,10 +407,21 @@ class ObjectTable:
 prediction_logs = ObjectTable("prediction_logs", per_model_view=True)
 feature_profiles = ObjectTable("feature_profiles")
 reference_profiles = ObjectTable("reference_profiles")
+# model.segments: the hour's profiles per segment (feature_profiles' columns + `segment`), and a static
+# reference's (fixed window or file) per segment, stored once under STATIC_HOUR
+segment_profiles = ObjectTable("segment_profiles")
+segment_reference_profiles = ObjectTable("segment_reference_profiles")
 labels = ObjectTable("labels")
 reports = ObjectTable("reports", ".html")
 
-OBJECT_TABLES: tuple[ObjectTable, ...] = (prediction_logs, feature_profiles, reference_profiles, labels)
+OBJECT_TABLES: tuple[ObjectTable, ...] = (
+    prediction_logs,
+    feature_profiles,
+    reference_profiles,
+    segment_profiles,
+    segment_reference_profiles,
+    labels,
+)
 HOURLY_OBJECT_TABLES: tuple[ObjectTable, ...] = (*OBJECT_TABLES, reports)
 # Fixed and file references are stored once, under this hour.
 STATIC_HOUR = datetime(1970, 1, 1, tzinfo=UTC)

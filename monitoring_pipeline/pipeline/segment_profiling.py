@@ -1,0 +1,138 @@
+"""Profiles per segment (model.segments), computed in the same DuckDB pass as the whole population's, and
+stored as rows of `segment_profiles` (feature_profiles' columns plus `segment`). No Dagster here.
+
+A segment is one value of one segment column, named `<column>=<value>`: each column's `segment_top_k`
+largest values of the hour by rows, the rest of its values (and its nulls) pooled as `<column>=__other__`.
+Two segment columns give two sets of segments, not their cross product: each segment keeps enough rows to
+be judged, and a regional incident shows in its region whatever the channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from monitoring_pipeline.config import Column
+from monitoring_pipeline.pipeline.profiling import VIEW, profiles_from_table, profiles_to_table, sketch_of
+from monitoring_pipeline.stats.profiles import OTHER, CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.stats.sketch import empty_sketch
+from monitoring_pipeline.storage import profile_sql
+
+SegmentProfiles = dict[str, dict[str, Profile]]  # segment -> column -> profile
+Out = dict[str | None, dict[str, Profile]]  # None: the whole population
+
+
+def segment_name(column: str, value: str) -> str:
+    return f"{column}={value}"
+
+
+def segment_column(segment: str) -> str:
+    return segment.split("=", 1)[0]
+
+
+def profile_with_segments(
+    conn: Any, relation: Any, columns: Sequence[Column], segments: Sequence[str], top_k: int
+) -> tuple[dict[str, Profile], SegmentProfiles]:
+    """The whole population's profiles and each segment's, from one grouping-sets query per column kind
+    (plus a small query for each segment column's top values)."""
+    conn.register(VIEW, relation)
+    kept = conn.execute(profile_sql.segment_values_sql(VIEW, segments, top_k)).fetchall()
+    params = [[value for j, value, _ in kept if j == i] for i in range(len(segments))]
+    rows = dict(conn.execute(profile_sql.segmented_rows_sql(VIEW, segments, OTHER), params).fetchall())
+    out: Out = {segment: {} for segment in rows}
+    numerical = [c.name for c in columns if c.kind == "numerical"]
+    categorical = [c.name for c in columns if c.kind == "categorical"]
+    if numerical:
+        sql = profile_sql.segmented_numerical_sql(VIEW, numerical, segments, OTHER)
+        _numerical(conn.execute(sql, params).to_arrow_table(), numerical, rows, out)
+    if categorical:
+        sql = profile_sql.segmented_categorical_sql(VIEW, categorical, segments, OTHER)
+        _categorical(conn.execute(sql, params).fetchall(), categorical, rows, out)
+    whole = out.pop(None, None)
+    if whole is None:  # an hour without rows: grouping set () still gives one row; kept for safety
+        whole = {}
+    return whole, {segment: out[segment] for segment in sorted(s for s in out if s is not None)}
+
+
+def _numerical(
+    table: pa.Table,
+    names: list[str],
+    rows: Mapping[str | None, int],
+    out: dict[str | None, dict[str, Profile]],
+) -> None:
+    """Cut the (segment, col, key...) rows, ordered by segment then column, into one sketch each."""
+    segments = table.column("segment").to_pylist()
+    data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names[1:]}
+    cols = data["col"]
+    starts = [
+        i for i in range(len(cols)) if i == 0 or (cols[i], segments[i]) != (cols[i - 1], segments[i - 1])
+    ]
+    bounds = list(zip(starts, [*starts[1:], len(cols)], strict=True))
+    found = {(segments[a], int(cols[a])): (a, b) for a, b in bounds}
+    for segment, n in rows.items():
+        for i, name in enumerate(names):
+            a, b = found.get((segment, i), (0, 0))
+            part = {k: v[a:b] for k, v in data.items()}
+            finite = part["key"] != profile_sql.NON_FINITE_KEY
+            non_finite = int(part["n"][~finite].sum())
+            sketch = sketch_of({k: v[finite] for k, v in part.items()}) if b > a else empty_sketch()
+            out[segment][name] = NumericProfile(n, n - sketch.total - non_finite, non_finite, sketch)
+
+
+def _categorical(
+    top: list[tuple],
+    names: list[str],
+    rows: Mapping[str | None, int],
+    out: dict[str | None, dict[str, Profile]],
+) -> None:
+    by: dict[tuple[str | None, int], list[tuple]] = {}
+    for row in top:
+        by.setdefault((row[0], int(row[1])), []).append(row)
+    for segment, n in rows.items():
+        for i, name in enumerate(names):
+            mine = by.get((segment, i), [])
+            present = int(mine[0][5]) if mine else 0
+            kept = {value: int(count) for _, _, value, count, _, _ in mine}
+            if present - sum(kept.values()):
+                kept[OTHER] = present - sum(kept.values())
+            distinct = int(mine[0][4]) if mine else 0
+            out[segment][name] = CategoricalProfile(n, n - present, kept, distinct)
+
+
+def segment_profiles_to_table(
+    model: str, hour: Any, profiles: SegmentProfiles, roles: Mapping[str, str]
+) -> pa.Table:
+    """Every segment's profiles as `feature_profiles` rows with a `segment` column."""
+    tables = []
+    for segment, by_column in profiles.items():
+        table = profiles_to_table(model, hour, by_column, roles)
+        tables.append(table.append_column("segment", pa.array([segment] * len(table), pa.string())))
+    if not tables:
+        empty = profiles_to_table(model, hour, {}, roles)
+        return empty.append_column("segment", pa.array([], pa.string()))
+    return pa.concat_tables(tables)
+
+
+def segment_profiles_from_table(table: pa.Table) -> SegmentProfiles:
+    segments = table.column("segment")
+    out: SegmentProfiles = {}
+    for segment in sorted(set(segments.to_pylist())):
+        out[segment] = profiles_from_table(table.filter(pc.equal(segments, segment)))
+    return out
+
+
+def merge_segment_profiles(hours: Sequence[SegmentProfiles]) -> dict[str, dict[str, list[Profile]]]:
+    """Each segment's profiles of each column over several hours, ready to merge."""
+    merged: dict[str, dict[str, list[Profile]]] = {}
+    for by_segment in hours:
+        for segment, by_column in by_segment.items():
+            for column, profile in by_column.items():
+                merged.setdefault(segment, {}).setdefault(column, []).append(profile)
+    return merged
+
+
+def rows_of(profiles: Mapping[str, Profile]) -> int:
+    return max((p.rows for p in profiles.values()), default=0)

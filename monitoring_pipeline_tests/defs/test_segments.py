@@ -1,0 +1,81 @@
+"""Segment drift through the whole hourly pipeline, on the local store and on S3: a shift confined to one
+country holding 10 % of traffic alarms for that segment only, in its hours only, while the whole
+population stays quiet, and no unchanged segment alarms (the smallest hold ~150 rows an hour)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import yaml
+
+from monitoring_pipeline.config import REPO_ROOT
+from monitoring_pipeline.demo import fraud_hour, write_hour
+from monitoring_pipeline.storage.object_store import open_store
+from monitoring_pipeline_tests.conftest import HOURS
+from monitoring_pipeline_tests.helpers import query, run_pipeline
+from monitoring_pipeline_tests.stores import Stores
+
+pytestmark = pytest.mark.heavy(120)
+
+MODEL = "fraud_classifier"
+SHIFTED = range(26, 30)  # hour indices whose French transactions are 1.6x larger (log-mean +0.47 sd)
+
+
+def write_logs(location: str) -> None:
+    """30 incident-free demo hours (index -1: no documented incident), France's amounts shifted in SHIFTED."""
+    rng = np.random.default_rng(11)
+    store = open_store(location)
+    for index, hour in enumerate(HOURS[:30]):
+        frame = fraud_hour(-1, hour, rng)
+        if index in SHIFTED:
+            french = frame["country"].to_numpy() == "FR"
+            frame.loc[french, "amount"] = (frame.loc[french, "amount"] * 1.6).round(2)
+        write_hour(store, MODEL, hour, frame)
+
+
+def test_a_shift_in_one_segment_alarms_for_it_alone(stores: Stores) -> None:
+    logs = f"{stores.root}/logs"
+    write_logs(logs)
+    raw = yaml.safe_load((REPO_ROOT / "monitors.yaml").read_text())
+    fraud = next(m for m in raw["models"] if m["name"] == MODEL)
+    fraud = {**fraud, "segments": ["country", "device_type"]}
+    config = stores.config(logs, top={"models": [fraud]}, labels="")
+    assert run_pipeline(config, MODEL, HOURS[0], HOURS[29]).success
+
+    def index(hour: object) -> int:
+        return int((hour - HOURS[0]) / timedelta(hours=1))  # type: ignore[operator]
+
+    drifted = query(
+        config, "SELECT partition_hour, segment, feature FROM main.segment_drift_metrics WHERE drifted"
+    )
+    by_segment: dict[str, set[int]] = {}
+    features = set()
+    for hour, segment, feature in drifted:
+        by_segment.setdefault(segment, set()).add(index(hour))
+        features.add(feature)
+    assert by_segment == {"country=FR": set(SHIFTED)}, by_segment
+    assert "amount" in features and features <= {"amount", "score"}  # the score follows the amount
+    whole = query(config, "SELECT partition_hour, feature FROM main.drift_metrics WHERE drifted")
+    assert whole == []  # 10 % of rows moved by half a standard deviation: below every floor overall
+
+    judged = query(
+        config,
+        "SELECT segment, rows FROM main.segment_drift_summary WHERE judged AND partition_hour >= ?",
+        [HOURS[1]],
+    )
+    small = {segment for segment, rows in judged if rows < 200}
+    assert "country=IN" in small  # judged in its quiet hours (100-200 rows), and never alarmed
+    assert len({segment for segment, _ in judged}) == 9  # 6 countries, 3 device types: all judged
+
+    checks = query(
+        config,
+        "SELECT partition_hour, passed, severity, details FROM main.check_results "
+        "WHERE check_name = 'segments_not_drifted'",
+    )
+    assert len(checks) == 30
+    failed = {index(hour) for hour, passed, _, _ in checks if not passed}
+    assert failed == set(SHIFTED)
+    assert {severity for _, passed, severity, _ in checks if not passed} == {"WARN"}
+    assert all('"country=FR"' in details for _, passed, _, details in checks if not passed)
