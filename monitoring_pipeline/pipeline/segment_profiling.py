@@ -70,7 +70,7 @@ def _numerical(
     starts = [
         i for i in range(len(cols)) if i == 0 or (cols[i], segments[i]) != (cols[i - 1], segments[i - 1])
     ]
-    bounds = list(zip(starts, [*starts[1:], len(cols)], strict=True))
+    bounds = list(zip(starts, [*starts[1:], len(cols)], strict=True)) if starts else []
     found = {(segments[a], int(cols[a])): (a, b) for a, b in bounds}
     for segment, n in rows.items():
         for i, name in enumerate(names):
