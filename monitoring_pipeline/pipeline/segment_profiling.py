@@ -12,17 +12,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from monitoring_pipeline.config import Column
 from monitoring_pipeline.pipeline.profiling import VIEW, profiles_from_table, profiles_to_table, sketch_of
-from monitoring_pipeline.stats.profiles import OTHER, CategoricalProfile, NumericProfile, Profile
+from monitoring_pipeline.stats.profiles import (
+    OTHER,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    merge_profiles,
+)
 from monitoring_pipeline.stats.sketch import empty_sketch
 from monitoring_pipeline.storage import profile_sql
 
 SegmentProfiles = dict[str, dict[str, Profile]]  # segment -> column -> profile
-Out = dict[str | None, dict[str, Profile]]  # None: the whole population
+Out = dict[int, dict[str, Profile]]  # segment code (profile_sql) -> column -> profile
 
 
 def segment_name(column: str, value: str) -> str:
@@ -37,41 +44,50 @@ def profile_with_segments(
     conn: Any, relation: Any, columns: Sequence[Column], segments: Sequence[str], top_k: int
 ) -> tuple[dict[str, Profile], SegmentProfiles]:
     """The whole population's profiles and each segment's, from one grouping-sets query per column kind
-    (plus a small query for each segment column's top values)."""
+    (plus a small query for each segment column's top values). A numerical column's whole profile is the
+    merge of its first segment column's segments (they hold every row once): one aggregation fewer."""
     conn.register(VIEW, relation)
+    total = int(conn.execute(profile_sql.rows_sql(VIEW)).fetchone()[0])
     kept = conn.execute(profile_sql.segment_values_sql(VIEW, segments, top_k)).fetchall()
-    params = [[value for j, value, _ in kept if j == i] for i in range(len(segments))]
-    rows = dict(conn.execute(profile_sql.segmented_rows_sql(VIEW, segments, OTHER), params).fetchall())
-    out: Out = {segment: {} for segment in rows}
+    params: list[list[str]] = []
+    labels: dict[int, str] = {}
+    rows: dict[int, int] = {}
+    for j, column in enumerate(segments):
+        values = [(value, int(n)) for i, value, n in kept if i == j]
+        params.append([value for value, _ in values])
+        base = j * profile_sql.SEG_STRIDE
+        for position, (value, n) in enumerate(values, 1):
+            labels[base + position], rows[base + position] = segment_name(column, value), n
+        if total - sum(n for _, n in values):  # the other values, and the nulls
+            labels[base], rows[base] = segment_name(column, OTHER), total - sum(n for _, n in values)
+    out: dict[int, dict[str, Profile]] = {code: {} for code in labels}
     numerical = [c.name for c in columns if c.kind == "numerical"]
     categorical = [c.name for c in columns if c.kind == "categorical"]
+    whole: dict[str, Profile] = {}
     if numerical:
-        sql = profile_sql.segmented_numerical_sql(VIEW, numerical, segments, OTHER)
+        sql = profile_sql.segmented_numerical_sql(VIEW, numerical, segments)
         _numerical(conn.execute(sql, params).to_arrow_table(), numerical, rows, out)
+        first = [code for code in out if code < profile_sql.SEG_STRIDE]
+        for name in numerical:
+            merged = merge_profiles(out[code][name] for code in first)
+            whole[name] = merged if merged is not None else NumericProfile(0, 0, 0, empty_sketch())
     if categorical:
-        sql = profile_sql.segmented_categorical_sql(VIEW, categorical, segments, OTHER)
-        _categorical(conn.execute(sql, params).fetchall(), categorical, rows, out)
-    whole = out.pop(None, None)
-    if whole is None:  # an hour without rows: grouping set () still gives one row; kept for safety
-        whole = {}
-    return whole, {segment: out[segment] for segment in sorted(s for s in out if s is not None)}
+        sql = profile_sql.segmented_categorical_sql(VIEW, categorical, segments)
+        everything = {**rows, profile_sql.WHOLE: total}
+        with_whole = {**out, profile_sql.WHOLE: whole}
+        _categorical(conn.execute(sql, params).fetchall(), categorical, everything, with_whole)
+    whole = {c.name: whole[c.name] for c in columns}  # the declared order
+    return whole, {labels[code]: out[code] for code in sorted(out, key=lambda code: labels[code])}
 
 
-def _numerical(
-    table: pa.Table,
-    names: list[str],
-    rows: Mapping[str | None, int],
-    out: dict[str | None, dict[str, Profile]],
-) -> None:
-    """Cut the (segment, col, key...) rows, ordered by segment then column, into one sketch each."""
-    segments = table.column("segment").to_pylist()
-    data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names[1:]}
-    cols = data["col"]
-    starts = [
-        i for i in range(len(cols)) if i == 0 or (cols[i], segments[i]) != (cols[i - 1], segments[i - 1])
-    ]
-    bounds = list(zip(starts, [*starts[1:], len(cols)], strict=True)) if starts else []
-    found = {(segments[a], int(cols[a])): (a, b) for a, b in bounds}
+def _numerical(table: pa.Table, names: list[str], rows: Mapping[int, int], out: Out) -> None:
+    """Cut the (seg, col, key...) rows, ordered by segment then column, into one sketch each."""
+    data = {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    seg, cols = data["seg"], data["col"]
+    cuts = np.flatnonzero((seg[1:] != seg[:-1]) | (cols[1:] != cols[:-1])) + 1
+    starts = np.r_[0, cuts] if len(seg) else np.array([], dtype=int)
+    ends = np.r_[cuts, len(seg)] if len(seg) else np.array([], dtype=int)
+    found = {(int(seg[a]), int(cols[a])): (int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
     for segment, n in rows.items():
         for i, name in enumerate(names):
             a, b = found.get((segment, i), (0, 0))
@@ -82,15 +98,10 @@ def _numerical(
             out[segment][name] = NumericProfile(n, n - sketch.total - non_finite, non_finite, sketch)
 
 
-def _categorical(
-    top: list[tuple],
-    names: list[str],
-    rows: Mapping[str | None, int],
-    out: dict[str | None, dict[str, Profile]],
-) -> None:
-    by: dict[tuple[str | None, int], list[tuple]] = {}
+def _categorical(top: list[tuple], names: list[str], rows: Mapping[int, int], out: Out) -> None:
+    by: dict[tuple[int, int], list[tuple]] = {}
     for row in top:
-        by.setdefault((row[0], int(row[1])), []).append(row)
+        by.setdefault((int(row[0]), int(row[1])), []).append(row)
     for segment, n in rows.items():
         for i, name in enumerate(names):
             mine = by.get((segment, i), [])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monitoring_pipeline.stats.sketch import INV_LN_GAMMA, OFFSET, ZERO_BAND
-from monitoring_pipeline.storage.duck import quote_identifier, string_literal
+from monitoring_pipeline.storage.duck import quote_identifier
 
 TOP_K = 200
 
@@ -57,11 +57,14 @@ def categorical_sql(view: str, columns: Sequence[str], top_k: int = TOP_K) -> st
 
 
 # ---- segments: the same profiles per value of up to two segment columns, in the same single pass -------
-# A segment column's kept values are bound as list parameters ($1, $2): they are data, never SQL text.
-# Each row of a segmented query carries `segment`: NULL for the whole population, else '<column>=<value>'
-# (values outside the kept ones pooled as OTHER). GROUPING SETS aggregate every set in the one scan.
+# A segment column's kept values are bound as list parameters ($1, $2): they are data, never SQL text. Each
+# row's segment is a small integer (hashing it is cheaper than hashing the value): `seg` = the kept value's
+# position (1..k) in the first segment column's list, 0 for the rest of its values and its nulls; SEG_STRIDE
+# plus that for the second; WHOLE for the whole population. GROUPING SETS aggregate every set in one scan.
 
 SEGMENT_ALIASES = ("__segment_0", "__segment_1")
+SEG_STRIDE = 1000
+WHOLE = -1
 
 
 def segment_values_sql(view: str, columns: Sequence[str], top_k: int) -> str:
@@ -74,76 +77,62 @@ def segment_values_sql(view: str, columns: Sequence[str], top_k: int) -> str:
     return (
         f"SELECT j, value, n FROM ({' UNION ALL '.join(branches)}) "
         f"QUALIFY row_number() OVER (PARTITION BY j ORDER BY n DESC, value) <= {int(top_k)} "
-        "ORDER BY j, n DESC"
+        "ORDER BY j, n DESC, value"
     )
 
 
-def _segmented(view: str, columns: Sequence[str], other: str) -> str:
-    """The view with each segment column's value, or `other` outside the kept ones ($1, $2)."""
-    picks = ", ".join(
-        f"CASE WHEN list_contains(${i + 1}, CAST({quote_identifier(c)} AS VARCHAR)) "
-        f"THEN CAST({quote_identifier(c)} AS VARCHAR) ELSE {string_literal(other)} END "
+def _codes(columns: Sequence[str]) -> str:
+    """Each segment column's code: its value's position in the kept list ($1, $2), 0 outside it."""
+    return ", ".join(
+        f"coalesce(list_position(${i + 1}, CAST({quote_identifier(c)} AS VARCHAR)), 0)::UTINYINT "
         f"AS {SEGMENT_ALIASES[i]}"
         for i, c in enumerate(columns)
     )
-    return f"(SELECT *, {picks} FROM {quote_identifier(view)})"
 
 
-def _label(columns: Sequence[str]) -> str:
-    """The segment of a grouping-set row: NULL (whole population) or '<column>=<value>'."""
+def _seg(columns: Sequence[str]) -> str:
+    """The segment code of a grouping-set row (WHOLE: the whole population's set)."""
     whens = " ".join(
-        f"WHEN GROUPING({SEGMENT_ALIASES[i]}) = 0 THEN {string_literal(c + '=')} || {SEGMENT_ALIASES[i]}"
-        for i, c in enumerate(columns)
+        f"WHEN GROUPING({SEGMENT_ALIASES[i]}) = 0 THEN {SEGMENT_ALIASES[i]} + {i * SEG_STRIDE}"
+        for i in range(len(columns))
     )
-    return f"CASE {whens} END"
+    return f"CASE {whens} ELSE {WHOLE} END"
 
 
-def _sets(columns: Sequence[str], *keys: str) -> str:
-    inner = ", ".join(keys)
-    sets = [f"({inner})"] + [f"({SEGMENT_ALIASES[i]}, {inner})" for i in range(len(columns))]
-    return f"GROUPING SETS ({', '.join(sets)})"
+def _sets(columns: Sequence[str], key: str, whole: bool) -> str:
+    sets = [f"({SEGMENT_ALIASES[i]}, {key})" for i in range(len(columns))]
+    return f"GROUPING SETS ({', '.join(([f'({key})'] if whole else []) + sets)})"
 
 
-def segmented_rows_sql(view: str, segments: Sequence[str], other: str) -> str:
-    """Rows (segment, rows) of the whole population and of each segment."""
-    sets = ", ".join(["()"] + [f"({SEGMENT_ALIASES[i]})" for i in range(len(segments))])
-    return (
-        f"SELECT {_label(segments)} AS segment, count(*) AS n FROM {_segmented(view, segments, other)} "
-        f"GROUP BY GROUPING SETS ({sets})"
-    )
-
-
-def segmented_numerical_sql(view: str, columns: Sequence[str], segments: Sequence[str], other: str) -> str:
-    """numerical_sql's rows with a leading `segment`, ordered by segment (whole first), column, key."""
-    source = _segmented(view, segments, other)
-    aliases = ", ".join(SEGMENT_ALIASES[: len(segments)])
+def segmented_numerical_sql(view: str, columns: Sequence[str], segments: Sequence[str]) -> str:
+    """numerical_sql's rows with a leading segment code `seg`, for each segment column's segments only (the
+    whole population is their merge: its first column's segments hold every row once), ordered by seg,
+    column, key."""
     branches = []
     for i, c in enumerate(columns):
         x = quote_identifier(c)
         finite = f"CASE WHEN isfinite({x}) THEN {x} END"
         branches.append(
-            f"SELECT {_label(segments)} AS segment, {i} AS col, key, count(*) AS n, sum(v) AS s, "
+            f"SELECT {_seg(segments)} AS seg, {i} AS col, key, count(*) AS n, sum(v) AS s, "
             "var_pop(v) * count(v) AS m2, min(v) AS lo, max(v) AS hi "
-            f"FROM (SELECT {bucket_sql(c)} AS key, {finite} AS v, {aliases} FROM {source} "
-            f"WHERE {x} IS NOT NULL) GROUP BY {_sets(segments, 'key')}"
+            f"FROM (SELECT {bucket_sql(c)} AS key, {finite} AS v, {_codes(segments)} "
+            f"FROM {quote_identifier(view)} WHERE {x} IS NOT NULL) GROUP BY {_sets(segments, 'key', False)}"
         )
-    return " UNION ALL ".join(branches) + " ORDER BY segment NULLS FIRST, col, key"
+    return " UNION ALL ".join(branches) + " ORDER BY seg, col, key"
 
 
 def segmented_categorical_sql(
-    view: str, columns: Sequence[str], segments: Sequence[str], other: str, top_k: int = TOP_K
+    view: str, columns: Sequence[str], segments: Sequence[str], top_k: int = TOP_K
 ) -> str:
-    """categorical_sql's rows with a leading `segment`: each segment's top_k values of each column."""
-    source = _segmented(view, segments, other)
-    aliases = ", ".join(SEGMENT_ALIASES[: len(segments)])
+    """categorical_sql's rows with a leading segment code `seg` (WHOLE included: its top_k values are its
+    own, not a merge of the segments' top values)."""
     branches = [
-        f"SELECT * FROM (SELECT segment, {i} AS col, value, n, "
-        "count(*) OVER (PARTITION BY segment) AS distinct_values, "
-        "sum(n) OVER (PARTITION BY segment) AS total "
-        f"FROM (SELECT {_label(segments)} AS segment, value, count(*) AS n FROM (SELECT "
-        f"CAST({quote_identifier(c)} AS VARCHAR) AS value, {aliases} FROM {source} "
-        f"WHERE {quote_identifier(c)} IS NOT NULL) GROUP BY {_sets(segments, 'value')}) "
-        f"QUALIFY row_number() OVER (PARTITION BY segment ORDER BY n DESC, value) <= {int(top_k)})"
+        f"SELECT * FROM (SELECT seg, {i} AS col, value, n, "
+        "count(*) OVER (PARTITION BY seg) AS distinct_values, sum(n) OVER (PARTITION BY seg) AS total "
+        f"FROM (SELECT {_seg(segments)} AS seg, value, count(*) AS n FROM (SELECT "
+        f"CAST({quote_identifier(c)} AS VARCHAR) AS value, {_codes(segments)} FROM {quote_identifier(view)} "
+        f"WHERE {quote_identifier(c)} IS NOT NULL) GROUP BY {_sets(segments, 'value', True)}) "
+        f"QUALIFY row_number() OVER (PARTITION BY seg ORDER BY n DESC, value) <= {int(top_k)})"
         for i, c in enumerate(columns)
     ]
     return " UNION ALL ".join(branches)
