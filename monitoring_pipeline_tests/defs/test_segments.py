@@ -4,6 +4,7 @@ population stays quiet, and no unchanged segment alarms (the smallest hold ~150 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -12,7 +13,10 @@ import yaml
 
 from monitoring_pipeline.config import REPO_ROOT
 from monitoring_pipeline.demo import fraud_hour, write_hour
+from monitoring_pipeline.publish.prometheus import collect
+from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.storage.object_store import open_store
+from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import HOURS
 from monitoring_pipeline_tests.helpers import query, run_pipeline
 from monitoring_pipeline_tests.stores import Stores
@@ -79,3 +83,11 @@ def test_a_shift_in_one_segment_alarms_for_it_alone(stores: Stores) -> None:
     assert failed == set(SHIFTED)
     assert {severity for _, passed, severity, _ in checks if not passed} == {"WARN"}
     assert all('"country=FR"' in details for _, passed, _, details in checks if not passed)
+
+    wh = Warehouse.open(config.warehouse)  # the report names the segment; Prometheus counts it
+    page = stores.read(config.warehouse.tables_root, report_key(MODEL, HOURS[29])).decode()
+    worst = page[page.index("Segments: the worst") :]
+    assert re.search(r"1 of [89] judged segments drifted \(9 segments", worst)  # IN: judged when >= 100 rows
+    assert "country=FR" in worst.split("</table>")[0]
+    samples = {(s.name, s.labels.get("model")): s.value for s in collect(config, wh)}
+    assert samples[("segments_drifted", MODEL)] == 1 and samples[("segments_judged", MODEL)] >= 8
