@@ -44,8 +44,10 @@ def profile_with_segments(
     conn: Any, relation: Any, columns: Sequence[Column], segments: Sequence[str], top_k: int
 ) -> tuple[dict[str, Profile], SegmentProfiles]:
     """The whole population's profiles and each segment's, from one grouping-sets query per column kind
-    (plus a small query for each segment column's top values). A numerical column's whole profile is the
-    merge of its first segment column's segments (they hold every row once): one aggregation fewer."""
+    (plus a small query for each segment column's top values). A column's whole profile is the merge of
+    its first segment column's segments (they hold every row once): one aggregation fewer; a categorical
+    column that a segment pooled (more than TOP_K values) is counted on its own, so its whole profile's
+    top values are exact."""
     conn.register(VIEW, relation)
     total = int(conn.execute(profile_sql.rows_sql(VIEW)).fetchone()[0])
     kept = conn.execute(profile_sql.segment_values_sql(VIEW, segments, top_k)).fetchall()
@@ -73,9 +75,20 @@ def profile_with_segments(
             whole[name] = merged if merged is not None else NumericProfile(0, 0, 0, empty_sketch())
     if categorical:
         sql = profile_sql.segmented_categorical_sql(VIEW, categorical, segments)
-        everything = {**rows, profile_sql.WHOLE: total}
-        with_whole = {**out, profile_sql.WHOLE: whole}
-        _categorical(conn.execute(sql, params).fetchall(), categorical, everything, with_whole)
+        _categorical(conn.execute(sql, params).fetchall(), categorical, rows, out)
+        pooled = []  # a column some segment pooled values of: its whole profile is counted on its own
+        for name in categorical:
+            parts = [out[code][name] for code in out if code < profile_sql.SEG_STRIDE]
+            if any(p.pooled for p in parts):  # type: ignore[union-attr]
+                pooled.append(name)
+            else:
+                merged = merge_profiles(parts)
+                whole[name] = merged if merged is not None else CategoricalProfile(0, 0, {}, 0)
+        if pooled:
+            top = conn.execute(profile_sql.categorical_sql(VIEW, pooled)).fetchall()
+            alone = {profile_sql.WHOLE: {}}
+            _categorical([(profile_sql.WHOLE, *r) for r in top], pooled, {profile_sql.WHOLE: total}, alone)
+            whole |= alone[profile_sql.WHOLE]
     whole = {c.name: whole[c.name] for c in columns}  # the declared order
     return whole, {labels[code]: out[code] for code in sorted(out, key=lambda code: labels[code])}
 

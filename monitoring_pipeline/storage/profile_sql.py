@@ -99,9 +99,9 @@ def _seg(columns: Sequence[str]) -> str:
     return f"CASE {whens} ELSE {WHOLE} END"
 
 
-def _sets(columns: Sequence[str], key: str, whole: bool) -> str:
+def _sets(columns: Sequence[str], key: str) -> str:
     sets = [f"({SEGMENT_ALIASES[i]}, {key})" for i in range(len(columns))]
-    return f"GROUPING SETS ({', '.join(([f'({key})'] if whole else []) + sets)})"
+    return f"GROUPING SETS ({', '.join(sets)})"
 
 
 def segmented_numerical_sql(view: str, columns: Sequence[str], segments: Sequence[str]) -> str:
@@ -116,7 +116,7 @@ def segmented_numerical_sql(view: str, columns: Sequence[str], segments: Sequenc
             f"SELECT {_seg(segments)} AS seg, {i} AS col, key, count(*) AS n, sum(v) AS s, "
             "var_pop(v) * count(v) AS m2, min(v) AS lo, max(v) AS hi "
             f"FROM (SELECT {bucket_sql(c)} AS key, {finite} AS v, {_codes(segments)} "
-            f"FROM {quote_identifier(view)} WHERE {x} IS NOT NULL) GROUP BY {_sets(segments, 'key', False)}"
+            f"FROM {quote_identifier(view)} WHERE {x} IS NOT NULL) GROUP BY {_sets(segments, 'key')}"
         )
     return " UNION ALL ".join(branches) + " ORDER BY seg, col, key"
 
@@ -124,14 +124,14 @@ def segmented_numerical_sql(view: str, columns: Sequence[str], segments: Sequenc
 def segmented_categorical_sql(
     view: str, columns: Sequence[str], segments: Sequence[str], top_k: int = TOP_K
 ) -> str:
-    """categorical_sql's rows with a leading segment code `seg` (WHOLE included: its top_k values are its
-    own, not a merge of the segments' top values)."""
+    """categorical_sql's rows with a leading segment code `seg`, for each segment column's segments (the
+    whole population is their merge when no segment pooled values: else categorical_sql's own)."""
     branches = [
         f"SELECT * FROM (SELECT seg, {i} AS col, value, n, "
         "count(*) OVER (PARTITION BY seg) AS distinct_values, sum(n) OVER (PARTITION BY seg) AS total "
         f"FROM (SELECT {_seg(segments)} AS seg, value, count(*) AS n FROM (SELECT "
         f"CAST({quote_identifier(c)} AS VARCHAR) AS value, {_codes(segments)} FROM {quote_identifier(view)} "
-        f"WHERE {quote_identifier(c)} IS NOT NULL) GROUP BY {_sets(segments, 'value', True)}) "
+        f"WHERE {quote_identifier(c)} IS NOT NULL) GROUP BY {_sets(segments, 'value')}) "
         f"QUALIFY row_number() OVER (PARTITION BY seg ORDER BY n DESC, value) <= {int(top_k)})"
         for i, c in enumerate(columns)
     ]

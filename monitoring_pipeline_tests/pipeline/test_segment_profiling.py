@@ -25,6 +25,7 @@ COLUMNS = [
     Column(name="x", kind="numerical"),
     Column(name="device", kind="categorical"),
     Column(name="region", kind="categorical"),
+    Column(name="zip", kind="categorical"),  # 500 values: more than a profile keeps (TOP_K), pooled
 ]
 
 
@@ -38,7 +39,19 @@ def frame() -> pd.DataFrame:
     region = rng.choice(regions, N, p=np.r_[np.full(10, 0.07), np.full(20, 0.3 / 20)])
     region[rng.random(N) < 0.01] = None
     device = rng.choice(np.array(["ios", "android", "web"], dtype=object), N)
-    return pd.DataFrame({"x": x, "device": device, "region": pd.Series(region, dtype="str")})
+    zips = rng.choice(
+        np.array([f"z{i:03d}" for i in range(500)], dtype=object),
+        N,
+        p=np.r_[np.full(100, 0.006), np.full(400, 0.001)],
+    )
+    return pd.DataFrame(
+        {
+            "x": x,
+            "device": device,
+            "region": pd.Series(region, dtype="str"),
+            "zip": pd.Series(zips, dtype="str"),
+        }
+    )
 
 
 def same_sketch(a: object, b: object) -> bool:
@@ -59,7 +72,9 @@ def test_segment_profiles_match_a_pandas_group_by(frame: pd.DataFrame) -> None:
         and whole["x"].quantiles() == alone["x"].quantiles()
     )
     assert (whole["x"].nulls, whole["x"].non_finite) == (alone["x"].nulls, alone["x"].non_finite)
-    assert whole["region"].counts == alone["region"].counts
+    assert whole["region"].counts == alone["region"].counts and not whole["region"].pooled  # merged
+    assert whole["zip"].counts == alone["zip"].counts and whole["zip"].pooled  # counted on its own
+    assert whole["zip"].distinct == alone["zip"].distinct == 500
     top = frame["region"].value_counts().sort_values(ascending=False, kind="stable")
     kept = set(top.index[:12])
     assert set(top.index[12:]) and len(kept) == 12
@@ -92,7 +107,7 @@ def test_segment_profiles_match_a_pandas_group_by(frame: pd.DataFrame) -> None:
 
 def test_round_trip_and_an_empty_hour(frame: pd.DataFrame) -> None:
     hour = datetime(2026, 1, 1, 5, tzinfo=UTC)
-    roles = {"x": "feature", "device": "feature", "region": "feature"}
+    roles = {"x": "feature", "device": "feature", "region": "feature", "zip": "feature"}
     with duck.connect() as conn:
         _, segments = profile_with_segments(conn, conn.from_df(frame), COLUMNS, ["device"], 20)
         whole, none = profile_with_segments(conn, conn.from_df(frame.iloc[:0]), COLUMNS, ["device"], 20)
