@@ -8,6 +8,7 @@ DuckDB SQL: benchmarks/multivariate_scoring.py), and each step's ratio to DuckDB
 reads, measured in the same run (a
 query decoding every column the step reads once, best of 3): ingest against the hour's source objects'
 kept columns, profile against the partition's monitored columns, quality against the suite's columns.
+The profile is also timed with two segment columns (`segmented_to_plain_profile_ratio`, same run).
 Data is generated in a child process first, so the peak is the pipeline's, not the generator's.
 Run: .venv/bin/python benchmarks/partition_bench.py [--rows 1000000] [--reference-hours 24]
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 HOUR = datetime(2026, 1, 2, 0, tzinfo=UTC)
 NUMERICAL = [f"num_{i:02d}" for i in range(18)]
 CATEGORICAL = [f"cat_{i}" for i in range(7)]
+SEGMENTS = ("cat_1", "cat_2")  # 20 and 35 values: 20 + 21 segments (top 20 of cat_2, the rest pooled)
 
 
 def model_config(logs: str) -> object:
@@ -115,9 +117,10 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     model = model_config(str(folder / "logs"))
     logs = LocalObjectStore(folder / "logs")
     wh = Warehouse(str(folder / "results.sqlite"), str(folder / "warehouse"))
-    for k in range(reference_hours, 0, -1):  # the reference hours, not timed
+    segmented = model.model_copy(update={"segments": SEGMENTS})
+    for k in range(reference_hours, 0, -1):  # the reference hours, not timed (segmented: same whole profiles)
         ingest_hour(model, HOUR - timedelta(hours=k), logs, wh)
-        profile_hour(model, HOUR - timedelta(hours=k), wh)
+        profile_hour(segmented, HOUR - timedelta(hours=k), wh)
     hour_objects = sorted(
         str(p) for p in (folder / "logs" / layout.hour_prefix("bench", HOUR)).glob("*.parquet")
     )
@@ -127,7 +130,13 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     partition = str(Path(wh.tables_root) / catalog.prediction_logs.key("bench", HOUR))
     bare = bare_scan([partition], NUMERICAL + CATEGORICAL)  # what profile reads: the monitored columns
     quality_bare = bare_scan([partition], ["id", *NUMERICAL, *CATEGORICAL])  # the suite's columns
-    _, profile_s = timed(profile_hour, model, HOUR, wh)
+    # the profile without and with segments, alternated, best of 2 each (the machine is noisy)
+    plain_runs, segmented_runs = [], []
+    for _ in range(2):
+        plain_runs.append(timed(profile_hour, model, HOUR, wh)[1])
+        segmented_runs.append(timed(profile_hour, segmented, HOUR, wh)[1])
+    profile_s, segmented_s = min(plain_runs), min(segmented_runs)
+    segment_drift, segment_drift_s = timed(drift_hour, segmented, HOUR, wh)
     reference, reference_s = timed(build_reference, model, HOUR, wh)
     _, publish_s = timed(publish_reference, model, HOUR, reference, wh)
     drift, drift_s = timed(drift_hour, model, HOUR, wh)
@@ -146,6 +155,10 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
         "bare_scan_s": round(bare, 3),
         "profile_s": round(profile_s, 3),
         "profile_to_bare_scan_ratio": round(profile_s / bare, 2),
+        "segmented_profile_s": round(segmented_s, 3),
+        "segmented_to_plain_profile_ratio": round(segmented_s / profile_s, 2),
+        "segments": len(segment_drift.segments.segments),
+        "segment_drift_s": round(segment_drift_s, 3),
         "reference_merge_s": round(reference_s + publish_s, 3),
         "reference_hours": reference.hours_found,
         "drift_s": round(drift_s, 3),

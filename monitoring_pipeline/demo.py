@@ -44,6 +44,9 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("fraud_classifier", "empty hour", None, 30, 30,
              "the replicas wrote their files but they hold zero rows"),
     Incident("fraud_classifier", "missing hour", None, 31, 31, "no objects at all under the hour's prefix"),
+    Incident("fraud_classifier", "regional shift", "n_transactions_24h", 34, 39,
+             "Germany only (12% of traffic): a payment gateway's retries log one extra transaction per "
+             "card, so n_transactions_24h is one higher there; too small a change to see overall"),
     Incident("fraud_classifier", "null spike", "device_type", 40, 41,
              "35% of device_type values are null (a client SDK release dropped the field)"),
     Incident("fraud_classifier", "gradual drift", "amount", 48, 95,
@@ -112,6 +115,8 @@ def fraud_hour(index: int, hour: datetime, rng: np.random.Generator, base: int =
     frame["distance_km"] = distance.round(3)
     for column, spec in FRAUD_CATEGORIES.items():
         frame[column] = _categorical(rng, spec, n)
+    if incident_active(m, "regional shift", index):  # no random draw: the other data stay as they were
+        frame.loc[frame["country"] == "DE", "n_transactions_24h"] += 1
     if incident_active(m, "new category", index):
         frame.loc[rng.random(n) < 0.10, "merchant_category"] = "crypto"
     if incident_active(m, "null spike", index):

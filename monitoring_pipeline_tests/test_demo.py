@@ -73,6 +73,15 @@ def test_new_category(demo_logs: Path) -> None:
     assert share == pytest.approx(0.10, abs=0.03)
 
 
+def test_regional_shift(demo_logs: Path) -> None:
+    def mean(i: int, german: bool) -> float:
+        frame = hour_frame(demo_logs, "fraud_classifier", i)
+        return float(frame.loc[(frame["country"] == "DE") == german, "n_transactions_24h"].mean())
+
+    assert mean(34, True) == pytest.approx(4.0, abs=0.3) and mean(33, True) == pytest.approx(3.0, abs=0.3)
+    assert mean(34, False) == pytest.approx(3.0, abs=0.15)
+
+
 def test_values_capped(demo_logs: Path) -> None:
     assert hour_frame(demo_logs, "fraud_classifier", 70)["distance_km"].max() == 50.0
     assert hour_frame(demo_logs, "fraud_classifier", 76)["distance_km"].max() > 100.0

@@ -20,6 +20,7 @@ from monitoring_pipeline.pipeline.ingest import ARROW_TYPES, ROLE_TYPES, expecte
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
 from monitoring_pipeline.pipeline.references import load_profiles
+from monitoring_pipeline.stats.drift.segments import worst_segments
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
 from monitoring_pipeline.storage import catalog, duck, layout
 from monitoring_pipeline.storage.object_store import open_store
@@ -342,6 +343,34 @@ def prediction_drift(model: ModelConfig, drift: HourDrift) -> Verdict:
         else "no prediction column drifted",
         {"drifted_predictions": drifted},
     )
+
+
+def segments_not_drifted(model: ModelConfig, drift: HourDrift) -> Verdict:
+    """Fails when a column drifted within a judged segment (segments x columns controlled together:
+    stats/drift/segments.py); says the worst segments and what moved in each."""
+    found = drift.segments
+    judged = [s for s in found.segments if s.judged]
+    worst = worst_segments(found.segments)
+    drifted = [s for s in judged if s.drifted]
+    if not judged:
+        why = (
+            found.note or f"no segment has {model.thresholds.min_segment_rows} rows in the hour and reference"
+        )
+        text = f"no segment judged: {why}"
+    elif drifted:
+        text = f"{len(drifted)} of {len(judged)} judged segments drifted: " + "; ".join(
+            f"{s.segment}: " + ", ".join(f"{r.feature} ({r.explanation})" for r in s.drifted) for s in worst
+        )
+    else:
+        text = f"none of {len(judged)} judged segments drifted"
+    details = {
+        "segments": len(found.segments),
+        "judged": len(judged),
+        "drifted_segments": [s.segment for s in drifted],
+        "worst": [{"segment": s.segment, "drifted": [r.feature for r in s.drifted]} for s in worst],
+        "min_segment_rows": model.thresholds.min_segment_rows,
+    }
+    return Verdict(drift.hour, not drifted, float(len(drifted)), 0.0, text, details)
 
 
 def performance_margin(model: ModelConfig, perf: HourPerformance, now: datetime | None = None) -> Verdict:

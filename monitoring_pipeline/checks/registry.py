@@ -21,6 +21,7 @@ from monitoring_pipeline.checks.evaluations import (
     performance_margin,
     prediction_drift,
     schema_matches,
+    segments_not_drifted,
     timestamps_within_hour,
     volume_within_band,
 )
@@ -215,6 +216,20 @@ DECLARED: tuple[Declared, ...] = (
         prediction_drift,
         lambda m: "no prediction column drifted.",
         "prediction_drift",
+    ),
+    Declared(
+        "segments_not_drifted",
+        "drift_metrics",
+        segments_not_drifted,
+        lambda m: (
+            f"no column drifted within a segment ({' and '.join(m.segments)}: each's {m.segment_top_k} "
+            f"largest values, the rest pooled). Only segments of at least {m.thresholds.min_segment_rows} "
+            "rows in the hour and in the reference are judged; false alarms are controlled across segments x "
+            "columns "
+            "(Benjamini-Hochberg at drift_alpha)."
+        ),
+        "segment_drift",
+        applies=lambda m: bool(m.segments),
     ),
     Declared(
         "multivariate_drift_within_band",

@@ -322,6 +322,11 @@ class Thresholds(Frozen):
     timestamp_tolerance_minutes: Annotated[Number, Field(ge=0.0, le=1440.0)] = Field(
         15.0, description="how far before or after its hour a timestamp may be and still count as in it"
     )
+    min_segment_rows: Annotated[Whole, Field(ge=1)] = Field(
+        100,
+        description="segments: a segment is judged only with at least this many rows in the hour and "
+        "in the reference",
+    )
 
     @model_validator(mode="after")
     def _warn_before_error(self) -> Thresholds:
@@ -340,6 +345,7 @@ class Severities(Frozen):
     critical_feature_drift: Level = Field(Severity.ERROR, description="a critical feature drifted")
     prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
     label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")
+    segment_drift: Level = Field(Severity.WARN, description="a feature drifted within a segment")
     multivariate_drift: Level = Field(
         Severity.WARN, description="the hour's PCA reconstruction error left its band"
     )
@@ -400,6 +406,15 @@ class ModelConfig(Frozen):
         ),
     )
     reference: ReferenceWindow = Field(default_factory=dict, description="the drift reference")
+    segments: tuple[ColumnName, ...] = Field(
+        (),
+        max_length=2,
+        description="up to 2 categorical columns of the model: drift is also judged per value of each "
+        "(its `segment_top_k` largest values by the hour's volume, the rest pooled as `__other__`)",
+    )
+    segment_top_k: Annotated[Whole, Field(ge=1, le=100)] = Field(
+        20, description="segments: how many values of each segment column get their own profile"
+    )
     labels: LabelsConfig | None = Field(
         None, description="ground truth that arrives late (see Model performance)"
     )
@@ -467,12 +482,31 @@ class ModelConfig(Frozen):
             problems.append(
                 (("multivariate", "enabled"), "needs at least 2 features (one feature has no correlations)")
             )
+        problems += self._segment_problems()
         if self.labels is not None:
             labels, extra = self._labels(problems)
             object.__setattr__(self, "labels", labels.model_copy(update=extra))
         if problems:
             raise FieldProblems(problems)
         return self
+
+    def _segment_problems(self) -> list[tuple[tuple[str | int, ...], str]]:
+        kinds = {c.name: c.kind for c in self.monitored_columns}
+        categorical = sorted(n for n, k in kinds.items() if k == "categorical")
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for i, name in enumerate(self.segments):
+            if self.segments.index(name) != i:
+                problems.append((("segments", i), f"{name!r} is listed twice"))
+            elif kinds.get(name) != "categorical":
+                what = "a numerical column" if name in kinds else "not a column of the model"
+                problems.append(
+                    (
+                        ("segments", i),
+                        f"{name!r} is {what}: a segment column is a categorical feature or prediction "
+                        f"(declare it as one; categorical columns: {', '.join(categorical) or 'none'})",
+                    )
+                )
+        return problems
 
     def _labels(
         self, problems: list[tuple[tuple[str | int, ...], str]]

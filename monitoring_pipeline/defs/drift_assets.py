@@ -30,6 +30,7 @@ from monitoring_pipeline.pipeline.references import (
     is_static,
     publish_reference,
 )
+from monitoring_pipeline.pipeline.segments import run_segment_references
 from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 from monitoring_pipeline.storage.catalog import STATIC_HOUR
@@ -228,8 +229,10 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         hours, skipped = usable_hours(context, model, wh)
         profiled = profiled_hours(model, hours, wh)  # a backfill may run drift apart from its profiles
         skipped += [h for h in hours if h not in profiled]
-        static = run_reference(context, model, wh, [h for h in hours if h in profiled])
-        drifts = [drift_hour(model, hour, wh, static) for hour in hours if hour in profiled]
+        judged = [h for h in hours if h in profiled]
+        static = run_reference(context, model, wh, judged)
+        by_segment = run_segment_references(model, judged, wh, static)
+        drifts = [drift_hour(model, hour, wh, static, by_segment.get(hour)) for hour in judged]
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
         if len(drifts) == 1:  # where the drift_report asset writes this hour's page
             metadata["drift_report"] = report_link(wh.store.uri(report_key(model.name, drifts[0].hour)))

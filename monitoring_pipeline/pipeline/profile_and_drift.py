@@ -5,7 +5,7 @@ from the warehouse and publishes one object per hour, so a re-run replaces and r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +17,17 @@ from monitoring_pipeline.pipeline.references import (
     hour_reference,
     load_profiles,
     roles,
+)
+from monitoring_pipeline.pipeline.segment_profiling import (
+    SegmentProfiles,
+    profile_with_segments,
+    segment_profiles_to_table,
+)
+from monitoring_pipeline.pipeline.segments import (
+    HourSegments,
+    drift_segments,
+    segment_references,
+    segment_rows,
 )
 from monitoring_pipeline.stats.drift import (
     DriftColumn,
@@ -39,7 +50,16 @@ def profile_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> di
             raise MissingInputError(
                 f"{model.name}/prediction_logs has no partition for {hour:%Y-%m-%d-%H:00}"
             )
-        profiles = profile_parquet(conn, found[hour], model.monitored_columns)
+        if model.segments:  # the segments' profiles come out of the same pass
+            relation = conn.read_parquet(str(found[hour]), hive_partitioning=False)
+            profiles, segments = profile_with_segments(
+                conn, relation, model.monitored_columns, model.segments, model.segment_top_k
+            )
+        else:
+            profiles = profile_parquet(conn, found[hour], model.monitored_columns)
+    if model.segments:  # first: an hour with feature_profiles has its segment profiles too
+        table = segment_profiles_to_table(model.name, hour, segments, roles(model))
+        warehouse.put_object(catalog.segment_profiles, model.name, hour, table)
     warehouse.put_object(
         catalog.feature_profiles,
         model.name,
@@ -55,13 +75,19 @@ class HourDrift:
     reference_window: str
     results: list[FeatureDrift]
     summary: DriftSummary
+    segments: HourSegments = field(default_factory=lambda: HourSegments(()))  # model.segments
 
 
 def drift_hour(
-    model: ModelConfig, hour: datetime, warehouse: Warehouse, reference: HourReference | None = None
+    model: ModelConfig,
+    hour: datetime,
+    warehouse: Warehouse,
+    reference: HourReference | None = None,
+    segment_reference: SegmentProfiles | None = None,
 ) -> HourDrift:
-    """Compare the hour's profiles with its reference (`reference`, else looked up: hour_reference);
-    publish `drift_metrics` and `drift_summary`. Without a reference yet (a fixed window still being
+    """Compare the hour's profiles with its reference (`reference`, else looked up: hour_reference), and
+    each segment's with the reference's (`segment_reference`, else looked up); publish `drift_metrics`,
+    `drift_summary` and the segments' rows together. Without a reference yet (a fixed window still being
     profiled) every column gets status `no_reference`, saying what is missing."""
     current = load_profiles(warehouse, catalog.feature_profiles, model.name, [hour]).get(hour)
     if current is None:
@@ -77,12 +103,20 @@ def drift_hour(
         results = no_reference(columns, current, alpha, reference.reason)
     else:
         results = evaluate_hour(columns, reference.profiles, current, alpha)
-    drift = HourDrift(hour, reference.description, results, summarize(results))
+    if model.segments and reference.profiles is not None and segment_reference is None:
+        [segment_reference] = segment_references(model, [hour], warehouse)
+    by_segment = drift_segments(
+        model, hour, warehouse, columns, segment_reference if reference.profiles is not None else None
+    )
+    drift = HourDrift(hour, reference.description, results, summarize(results), by_segment)
     now = datetime.now(UTC)
     hour_key = {"model": model.name, "partition_hour": hour}
-    with warehouse.results.transaction() as conn:  # the hour's metrics and summary appear together
+    seg_metrics, seg_summary = segment_rows(model.name, hour, reference.description, by_segment, now)
+    with warehouse.results.transaction() as conn:  # the hour's metrics and summaries appear together
         warehouse.results.replace(catalog.drift_metrics, hour_key, drift_rows(model.name, drift, now), conn)
         warehouse.results.upsert(catalog.drift_summary, [summary_row(model.name, drift, now)], conn=conn)
+        warehouse.results.replace(catalog.segment_drift_metrics, hour_key, seg_metrics, conn)
+        warehouse.results.replace(catalog.segment_drift_summary, hour_key, seg_summary, conn)
     return drift
 
 

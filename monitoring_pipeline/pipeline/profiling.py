@@ -75,7 +75,7 @@ def profile_relation(conn: Any, relation: Any, columns: Sequence[Column]) -> dic
             mine = buckets["col"] == i
             finite = mine & (buckets["key"] != profile_sql.NON_FINITE_KEY)
             non_finite = int(buckets["n"][mine & ~finite].sum())
-            sketch = _sketch({k: np.asarray(v[finite]) for k, v in buckets.items()})
+            sketch = sketch_of({k: np.asarray(v[finite]) for k, v in buckets.items()})
             profiles[name] = NumericProfile(rows, rows - sketch.total - non_finite, non_finite, sketch)
     if categorical:
         top = conn.execute(profile_sql.categorical_sql(VIEW, categorical)).fetchall()
@@ -94,7 +94,7 @@ def profile_parquet(conn: Any, path: Path, columns: Sequence[Column]) -> dict[st
     return profile_relation(conn, conn.read_parquet(str(path), hive_partitioning=False), columns)
 
 
-def _sketch(rows: Mapping[str, np.ndarray]) -> NumericSketch:
+def sketch_of(rows: Mapping[str, np.ndarray]) -> NumericSketch:
     if len(rows["key"]) == 0:
         return empty_sketch()
     return NumericSketch(
@@ -207,7 +207,7 @@ def profiles_from_table(table: pa.Table) -> dict[str, Profile]:
         if row["kind"] == "numerical":
             b = buckets[i].values if buckets[i].is_valid else None
             fields = {f: np.asarray(b.field(f)) if b is not None else np.zeros(0) for f in BUCKET.names}
-            sketch = _sketch(
+            sketch = sketch_of(
                 {
                     "key": fields["key"],
                     "n": fields["n"],

@@ -34,6 +34,8 @@ HELP: dict[str, str] = {
     "drift_partition_timestamp_seconds": "Start of the newest hour with drift results (Unix time).",
     "drift_share_ratio": "Share of features that drifted in the newest hour with drift results.",
     "drifted_features": "Number of features that drifted in the newest hour with drift results.",
+    "segments_judged": "Segments with enough rows to be judged in the newest hour with drift results.",
+    "segments_drifted": "Judged segments in which a column drifted, in the newest hour with drift results.",
     "feature_drift_score": "Drift score of each column in the newest hour with drift results.",
     "feature_drift_threshold": "Threshold the drift score is compared with.",
     "feature_drifted": "1 when the column drifted (past the threshold and significant) in the newest hour.",
@@ -116,6 +118,10 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             out.add("drift_partition_timestamp_seconds", summary["partition_hour"], model=m)
             out.add("drift_share_ratio", summary["drift_share"], model=m)
             out.add("drifted_features", summary["drifted"], model=m)
+            if model.segments:
+                segments = wh.results.hour_rows(catalog.segment_drift_summary, m, [summary["partition_hour"]])
+                out.add("segments_judged", sum(bool(s["judged"]) for s in segments), model=m)
+                out.add("segments_drifted", sum(bool(s["drifted"]) for s in segments), model=m)
             for r in wh.results.hour_rows(catalog.drift_metrics, m, [summary["partition_hour"]]):
                 labels = {"model": m, "feature": r["feature"], "role": r["role"], "test": r["test"]}
                 out.add("feature_drift_score", r["score"], **labels)

@@ -121,6 +121,28 @@ def alerts_section(wh: Warehouse, model: str, hour: datetime, checks: Sequence[d
     )
 
 
+def segments_section(model: ModelConfig, hour: datetime, wh: Warehouse, top: int = 5) -> str:
+    """The worst segments of the hour (most drifted columns, then the strongest evidence), or why none."""
+    if not model.segments:
+        return ""
+    rows = wh.results.hour_rows(catalog.segment_drift_summary, model.name, [hour])
+    judged = [r for r in rows if r["judged"]]
+    worst = sorted(judged, key=lambda r: (-r["drifted"], r["min_q_value"] or 1.0, r["segment"]))[:top]
+    drifted = [r for r in judged if r["drifted"]]
+    sentence = (
+        f"{len(drifted)} of {len(judged)} judged segments drifted ({len(rows)} segments of "
+        f"{', '.join(model.segments)}; judged from {model.thresholds.min_segment_rows} rows in the hour and "
+        "the reference)."
+    )
+    for r in worst:
+        r["drifted_columns"] = ", ".join(json.loads(r["drifted_features"] or "[]")) or "-"
+    columns = ["segment", "rows", "reference_rows", "drifted", "drifted_columns", "min_q_value"]
+    return (
+        f"<h2>Segments: the worst {len(worst)}</h2><p class='sub' id='segments'>{esc(sentence)}</p>"
+        + _table(worst, columns)
+    )
+
+
 def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
     """The HTML report of one model and hour (drift must have been computed for it)."""
     drift = wh.results.hour_rows(catalog.drift_metrics, model.name, [hour])
@@ -175,6 +197,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         "<p class='legend'>Distributions:<span style='background:#9aa5b1'></span>reference"
         "<span style='background:#2f6fde'></span>current (this hour)</p>"
         f"<h2>Drift per column</h2><div class='cards'>{''.join(cards)}</div>"
+        + segments_section(model, hour, wh)
         + multivariate_section(model, hour, wh)
         + "<h2>Data quality and checks (latest evaluation)</h2>"
         + _table(

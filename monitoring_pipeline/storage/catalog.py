@@ -407,6 +407,10 @@ class ObjectTable:
 prediction_logs = ObjectTable("prediction_logs", per_model_view=True)
 feature_profiles = ObjectTable("feature_profiles")
 reference_profiles = ObjectTable("reference_profiles")
+# model.segments: the hour's profiles per segment (feature_profiles' columns + `segment`), and a static
+# reference's (fixed window or file) per segment, stored once under STATIC_HOUR
+segment_profiles = ObjectTable("segment_profiles")
+segment_reference_profiles = ObjectTable("segment_reference_profiles")
 labels = ObjectTable("labels")
 reports = ObjectTable("reports", ".html")
 # a uniform sample of the hour's feature rows (model.multivariate.sample_rows): what multivariate drift's
@@ -417,6 +421,8 @@ OBJECT_TABLES: tuple[ObjectTable, ...] = (
     prediction_logs,
     feature_profiles,
     reference_profiles,
+    segment_profiles,
+    segment_reference_profiles,
     labels,
     row_samples,
 )

@@ -77,6 +77,22 @@ def test_fraud_incidents_are_detected_and_unchanged_features_are_quiet(demo_run:
     assert got == {}, got
 
 
+def test_the_regional_shift_is_seen_in_its_segment_alone(demo_run: MonitorsConfig) -> None:
+    """Germany's extra transaction (hours 34-39) is invisible overall (test above: no other feature
+    drifted) and flagged for country=DE alone; before the gradual drift (hour 48) no other segment is."""
+    rows = query(
+        demo_run,
+        "SELECT segment, feature, partition_hour FROM main.segment_drift_metrics "
+        "WHERE model = ? AND drifted AND partition_hour < ?",
+        [FRAUD, HOURS[48]],
+    )
+    got = {(segment, feature) for segment, feature, _ in rows}
+    assert got == {("country=DE", "n_transactions_24h")}
+    flagged = {int((h - HOURS[0]) / timedelta(hours=1)) for _, _, h in rows}
+    # its hours, and the recovery while they are still in the 24-hour trailing reference
+    assert set(range(34, 40)) <= flagged <= set(range(34, 48))
+
+
 def test_drift_summary_and_blocked_hours(demo_run: MonitorsConfig) -> None:
     rows = dict(
         query(demo_run, "SELECT partition_hour, drift_share FROM main.drift_summary WHERE model = ?", [FRAUD])
@@ -179,6 +195,9 @@ def test_demo_quality_incidents_fail_the_right_checks_in_the_right_hours(demo_ru
     assert fraud.pop("performance_within_margin") == set(range(76, 84))
     # hours whose labels were still due when the demo ended (median delay ~11 h) once their deadline passed
     assert fraud.pop("label_coverage_sufficient", set()) <= set(range(72, 96))
+    # the regional shift (and the recovery while the 24-hour reference holds it: hours 40-47), then the
+    # input incidents every segment shares, from the gradual drift on (hour 48); never before hour 34
+    assert set(range(34, 40)) <= fraud.pop("segments_not_drifted") <= set(range(34, 96))
     assert fraud == {}, fraud
     delivery = failed_checks(demo_run, DELIVERY)
     assert delivery.pop("hour_is_not_empty") == {20}
