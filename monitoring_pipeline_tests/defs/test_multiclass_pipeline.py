@@ -130,6 +130,16 @@ def test_class_surge_fails_the_performance_check_in_its_hours_only(demo_run: Mon
     during = [recall[i] for i in range(incident.first_hour, incident.last_hour + 1)]
     before = [recall[i] for i in range(36, incident.first_hour)]
     assert max(during) < min(before)
+    # the person on call reads which class, the figure and the baseline
+    [(severity, observed, threshold, description)] = query(
+        demo_run,
+        "SELECT severity, observed, threshold, description FROM main.check_results WHERE model = ? "
+        "AND check_name = 'performance_within_margin' AND partition_hour = ?",
+        [TICKETS, HOURS[incident.first_hour]],
+    )
+    assert severity == "ERROR" and observed < threshold - 0.1
+    assert f"macro_f1 {observed:.4g} vs baseline {threshold:.4g}" in description
+    assert "lowest recall: account" in description
 
 
 def test_cbpe_tracks_realized_accuracy_outside_the_incident(demo_run: MonitorsConfig) -> None:
