@@ -61,9 +61,9 @@ INCIDENTS: tuple[Incident, ...] = (
     Incident("delivery_time_regressor", "sudden shift", "distance_km", 80, 87,
              "unit bug: distance_km is sent in metres (x1000); predicted_minutes shifts with it"),
     Incident("ticket_router", "class surge", None, 60, 65,
-             "a login outage: the share of `account` tickets doubles (20% -> 40%), and the new ones read "
-             "like technical problems, so the model routes most of them to `technical`: its recall on "
-             "`account` falls from ~0.65 to ~0.35"),
+             "a login outage: the share of `account` tickets doubles (20% -> 40%), and the outage's "
+             "tickets (75% of them) read like technical problems, so the model routes them to "
+             "`technical`: its recall on `account` falls from ~0.65 to ~0.2"),
 )  # fmt: skip
 
 FRAUD_CATEGORIES = {
@@ -156,11 +156,11 @@ TICKET_CHANNELS = ("email", "chat", "phone")
 HIDDEN = "_true_class"  # what the serving fleet does not log: dropped before writing, read by the labeler
 
 
-def ticket_hour(index: int, hour: datetime, rng: np.random.Generator, base: int = 400) -> pd.DataFrame:
+def ticket_hour(index: int, hour: datetime, rng: np.random.Generator, base: int = 500) -> pd.DataFrame:
     """Support tickets routed to a queue. Each ticket has a true queue; the model sees noisy evidence of
     it and reports the softmax of that evidence (calibrated: the labeler draws the resolved queue from
-    the same probabilities). During the class surge, extra `account` tickets (20 % of traffic on top of
-    the usual 20 %) carry the evidence of a technical ticket."""
+    the same probabilities). During the class surge `account` tickets double (20 % -> 40 % of traffic)
+    and 75 % of them (the outage's) carry the evidence of a technical ticket."""
     m = "ticket_router"
     n = hourly_volume(base, hour)
     k = len(TICKET_CLASSES)
@@ -170,8 +170,8 @@ def ticket_hour(index: int, hour: datetime, rng: np.random.Generator, base: int 
         shares = np.r_[shares[:2] * 0.6 / shares[:2].sum(), 0.4]
     true = rng.choice(k, size=n, p=shares)
     looks_like = true.copy()
-    if surge:  # half of the account tickets are outage tickets, which read like technical ones
-        outage = (true == 2) & (rng.random(n) < 0.5)
+    if surge:  # 3 in 4 account tickets are outage tickets, which read like technical ones
+        outage = (true == 2) & (rng.random(n) < 0.75)
         looks_like[outage] = 1
     logits = 2.2 * np.eye(k)[looks_like] + rng.normal(0, 1.0, (n, k)) + np.log(TICKET_SHARES)
     probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)

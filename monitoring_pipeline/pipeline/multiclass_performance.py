@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.stats.multiclass import (
@@ -20,7 +21,10 @@ from monitoring_pipeline.stats.multiclass import (
     multiclass_cbpe,
     multiclass_metrics,
 )
-from monitoring_pipeline.stats.performance_metrics import calibration_counts, calibrator_from_counts
+from monitoring_pipeline.stats.performance_metrics import (
+    calibration_counts,
+    calibrator_from_counts,
+)
 
 
 @dataclass(frozen=True)
@@ -35,17 +39,20 @@ class MulticlassHour:
 
 
 def class_codes(model: ModelConfig, values: np.ndarray, column: str, role: str) -> np.ndarray:
-    """The codes of `values` in `labels.classes`; an unknown (or null) value is an error naming it."""
+    """The codes of `values` in `labels.classes`; an unknown (or null) value is an error naming it.
+    Hash-based (pandas.factorize), one pass: a million rows take milliseconds, not a Python loop."""
     classes = list(model.labels.classes or ())  # type: ignore[union-attr]
-    index = {c: i for i, c in enumerate(classes)}
-    as_text = np.array([None if v is None else str(v) for v in values], dtype=object)
-    unknown = sorted({str(v) for v in as_text if v not in index})
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object).astype("string"))
+    unknown = sorted(str(u) for u in uniques if u not in classes)
+    if (codes < 0).any():
+        unknown.insert(0, "null")
     if unknown:
         raise ValueError(
             f"model {model.name!r}: {role} column {column!r} holds {unknown[:5]}, not among labels.classes "
             f"{classes} (add the class to the monitors file)"
         )
-    return np.array([index[v] for v in as_text], dtype=np.int64)
+    lookup = np.array([classes.index(u) for u in uniques], dtype=np.int64)
+    return lookup[codes] if len(codes) else np.array([], dtype=np.int64)
 
 
 def merged_calibrators(model: ModelConfig, reference: Sequence[dict[str, Any]]) -> list[Any]:
