@@ -1,9 +1,10 @@
-"""Realistic demo prediction logs for two models, with known, documented incidents.
+"""Realistic demo prediction logs for three models, with known, documented incidents.
 
 `seed_demo` writes `hours` UTC hours ending just before `end` (default: the current hour) for
-`fraud_classifier` (binary classifier, numerical + categorical features) and
-`delivery_time_regressor` (regressor). Hours are numbered from 0 (the oldest). Volume follows a
-daily cycle (thousands of rows per hour), and each hour is written as two objects, one per
+`fraud_classifier` (binary classifier, numerical + categorical features),
+`delivery_time_regressor` (regressor) and `ticket_router` (a small multiclass classifier: 3 queues, a
+few hundred tickets an hour). Hours are numbered from 0 (the oldest). Volume follows a daily cycle
+(thousands of rows per hour for the first two), and each hour is written as two objects, one per
 serving replica, as a real fleet would. Deterministic for a given seed and end hour.
 """
 
@@ -25,7 +26,7 @@ from monitoring_pipeline.config.demo_window import DEMO_HOURS
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
 
-DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor")
+DEMO_MODELS = ("fraud_classifier", "delivery_time_regressor", "ticket_router")
 DEFAULT_HOURS = DEMO_HOURS
 
 
@@ -62,6 +63,10 @@ INCIDENTS: tuple[Incident, ...] = (
              "no objects at all under the hour's prefix"),
     Incident("delivery_time_regressor", "sudden shift", "distance_km", 80, 87,
              "unit bug: distance_km is sent in metres (x1000); predicted_minutes shifts with it"),
+    Incident("ticket_router", "class surge", None, 60, 65,
+             "a login outage: the share of `account` tickets doubles (20% -> 40%), and the outage's "
+             "tickets (75% of them) read like technical problems, so the model routes them to "
+             "`technical`: its recall on `account` falls from ~0.65 to ~0.2"),
 )  # fmt: skip
 
 FRAUD_CATEGORIES = {
@@ -150,9 +155,53 @@ def delivery_hour(index: int, hour: datetime, rng: np.random.Generator, base: in
     return frame
 
 
+TICKET_CLASSES = ("billing", "technical", "account")
+TICKET_SHARES = (0.5, 0.3, 0.2)
+TICKET_CHANNELS = ("email", "chat", "phone")
+HIDDEN = "_true_class"  # what the serving fleet does not log: dropped before writing, read by the labeler
+
+
+def ticket_hour(index: int, hour: datetime, rng: np.random.Generator, base: int = 500) -> pd.DataFrame:
+    """Support tickets routed to a queue. Each ticket has a true queue; the model sees noisy evidence of
+    it and reports the softmax of that evidence (calibrated: the labeler draws the resolved queue from
+    the same probabilities). During the class surge `account` tickets double (20 % -> 40 % of traffic)
+    and 75 % of them (the outage's) carry the evidence of a technical ticket."""
+    m = "ticket_router"
+    n = hourly_volume(base, hour)
+    k = len(TICKET_CLASSES)
+    shares = np.array(TICKET_SHARES)
+    surge = incident_active(m, "class surge", index)
+    if surge:  # account doubles to 40 %; the others keep their proportions
+        shares = np.r_[shares[:2] * 0.6 / shares[:2].sum(), 0.4]
+    true = rng.choice(k, size=n, p=shares)
+    looks_like = true.copy()
+    if surge:  # 3 in 4 account tickets are outage tickets, which read like technical ones
+        outage = (true == 2) & (rng.random(n) < 0.75)
+        looks_like[outage] = 1
+    logits = 2.2 * np.eye(k)[looks_like] + rng.normal(0, 1.0, (n, k)) + np.log(TICKET_SHARES)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    frame = pd.DataFrame(_frame_header(m, hour, n, rng))
+    frame["message_length"] = rng.lognormal(np.array([5.0, 5.6, 4.6])[looks_like], 0.5).round(0)
+    frame["customer_tenure_days"] = rng.gamma(2.0, 300.0, n).round(1)
+    channel_p = np.array([[0.6, 0.3, 0.1], [0.3, 0.5, 0.2], [0.3, 0.3, 0.4]])[looks_like]
+    channel = (rng.random(n)[:, None] > np.cumsum(channel_p, axis=1)).sum(axis=1)
+    frame["channel"] = pd.Series(np.array(TICKET_CHANNELS, dtype=object)[channel], dtype="str")
+    frame["predicted_queue"] = pd.Series(
+        np.array(TICKET_CLASSES, dtype=object)[probs.argmax(axis=1)], dtype="str"
+    )
+    for i, c in enumerate(TICKET_CLASSES):
+        frame[f"score_{c}"] = probs[:, i].round(5)
+    # the resolved queue: drawn from the model's probabilities (calibrated), except the outage tickets
+    resolved = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1).clip(0, k - 1)
+    resolved[looks_like != true] = true[looks_like != true]
+    frame[HIDDEN] = pd.Series(np.array(TICKET_CLASSES, dtype=object)[resolved], dtype="str")
+    return frame
+
+
 GENERATORS: dict[str, Callable[[int, datetime, np.random.Generator], pd.DataFrame]] = {
     "fraud_classifier": fraud_hour,
     "delivery_time_regressor": delivery_hour,
+    "ticket_router": ticket_hour,
 }
 
 
@@ -198,7 +247,7 @@ def seed_demo(
             if incident_active(model, "missing hour", index):
                 continue
             frame = generate(index, hour, rng)
-            write_hour(store, model, hour, frame)
+            write_hour(store, model, hour, frame.drop(columns=[HIDDEN], errors="ignore"))
             rows[model] += len(frame)
             if labels and model in labels:
                 arrived.append(LABELERS[model](index, frame, label_rng))
@@ -254,9 +303,24 @@ def delivery_labels(index: int, frame: pd.DataFrame, rng: np.random.Generator) -
     )
 
 
+def ticket_labels(index: int, frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """The queue an agent resolved the ticket in, known when it is resolved: 1-12 hours later (median
+    ~3 h)."""
+    n = len(frame)
+    delay = np.minimum(1 + rng.lognormal(np.log(2), 0.7, n), 12)
+    return pd.DataFrame(
+        {
+            "prediction_id": frame["prediction_id"],
+            "resolved_queue": frame[HIDDEN],
+            "arrival": frame["event_time"] + pd.to_timedelta(delay, unit="h"),
+        }
+    )
+
+
 LABELERS: dict[str, Callable[[int, pd.DataFrame, np.random.Generator], pd.DataFrame]] = {
     "fraud_classifier": fraud_labels,
     "delivery_time_regressor": delivery_labels,
+    "ticket_router": ticket_labels,
 }
 
 
@@ -284,7 +348,7 @@ def training_frame(model: str, end: datetime | None = None, hours: int = 24, see
     rng = np.random.default_rng([seed, DEMO_MODELS.index(model), 1])
     first = demo_hours(end)[0]
     frames = [GENERATORS[model](-1, first - timedelta(hours=hours - i), rng) for i in range(hours)]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).drop(columns=[HIDDEN], errors="ignore")
 
 
 def write_training_file(location: str, frame: pd.DataFrame) -> None:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from monitoring_pipeline.config import REPO_ROOT, MonitorsConfig, load_config
-from monitoring_pipeline.demo import demo_hours, seed_demo, training_frame, write_training_file
+from monitoring_pipeline.demo import DEMO_MODELS, demo_hours, seed_demo, training_frame, write_training_file
 from monitoring_pipeline.storage.object_store import LocalObjectStore
 from monitoring_pipeline_tests.s3 import BUCKET, S3Server, running_s3
 from monitoring_pipeline_tests.stores import DEMO_FOLDERS, Stores, upload_tree
@@ -32,11 +32,11 @@ def _isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(scope="session")
 def demo_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The full demo (96 hours, both models) in a local object store. Treat as read-only."""
+    """The full demo (96 hours, every demo model) in a local object store. Treat as read-only."""
     root = tmp_path_factory.mktemp("object_store") / "predictions"
     store = LocalObjectStore(root)
     labels = LocalObjectStore(root.parent / "labels")
-    models = ("fraud_classifier", "delivery_time_regressor")
+    models = DEMO_MODELS
     seed_demo(dict.fromkeys(models, store), end=DEMO_END, labels=dict.fromkeys(models, labels))
     training = training_frame("delivery_time_regressor", end=DEMO_END)
     write_training_file(str(root.parent / "reference" / "delivery_time_regressor_training.parquet"), training)

@@ -24,7 +24,7 @@ def test_seed_demo_then_if_empty_does_nothing(tmp_path: Path, capsys: pytest.Cap
     config = write_config(tmp_path, str(tmp_path / "logs"))
     assert main(["--config", str(config), "seed-demo", "--hours", "3", "--end", "2026-11-24-00:00"]) == 0
     files = sorted((tmp_path / "logs").rglob("*.parquet"))
-    assert len(files) == 2 * 3 * 2  # two models, three hours, two replicas
+    assert len(files) == 3 * 3 * 2  # three models, three hours, two replicas
     stamps = [f.stat().st_mtime_ns for f in files]
     assert main(["--config", str(config), "seed-demo", "--if-empty"]) == 0
     assert "already present" in capsys.readouterr().out

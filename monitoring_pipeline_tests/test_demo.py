@@ -102,3 +102,35 @@ def test_prediction_ids_are_unique_and_scores_are_probabilities(demo_logs: Path)
     assert frame["score"].between(0, 1).all()
     assert set(frame["predicted_class"]) <= {"fraud", "legit"}
     assert frame["event_time"].dt.tz is not None
+
+
+def labels_of_hour(root: Path, model: str, column: str) -> pd.Series:
+    """Every label of the model that arrived, by prediction id."""
+    files = sorted((root.parent / "labels" / model).rglob("*.parquet"))
+    frame = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    return frame.set_index("prediction_id")[column]
+
+
+def test_multiclass_demo_class_surge(demo_logs: Path) -> None:
+    """ticket_router: a few hundred rows an hour, scores that sum to 1, the true class never logged; in
+    the class surge (hours 60-65) the resolved share of `account` doubles and the model's recall on it
+    falls."""
+    labels = labels_of_hour(demo_logs, "ticket_router", "resolved_queue")
+
+    def hour(i: int) -> pd.DataFrame:
+        frame = hour_frame(demo_logs, "ticket_router", i)
+        return frame.assign(label=frame["prediction_id"].map(labels)).dropna(subset=["label"])
+
+    quiet = pd.concat([hour(i) for i in range(40, 60)])
+    surge = pd.concat([hour(i) for i in range(60, 66)])
+    assert 200 <= len(hour(5)) <= 700 and "_true_class" not in hour(5).columns
+    scores = quiet[["score_billing", "score_technical", "score_account"]].sum(axis=1)
+    assert scores.to_numpy() == pytest.approx(1.0, abs=1e-4)
+    share = {name: (f["label"] == "account").mean() for name, f in (("quiet", quiet), ("surge", surge))}
+    assert share["quiet"] == pytest.approx(0.2, abs=0.03) and share["surge"] == pytest.approx(0.4, abs=0.04)
+
+    def recall(f: pd.DataFrame) -> float:
+        account = f[f["label"] == "account"]
+        return float((account["predicted_queue"] == "account").mean())
+
+    assert recall(quiet) > 0.55 and recall(surge) < 0.45

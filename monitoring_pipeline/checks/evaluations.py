@@ -403,15 +403,14 @@ def performance_margin(model: ModelConfig, perf: HourPerformance, now: datetime 
             f"{perf.metric} {value:.4g} vs baseline {base:.4g} (median of {perf.baseline_hours} reference "
             f"hours): {how} {worse:.3g}, margin {cfg.max_drop:g}, 3 standard errors {3 * (se or 0):.3g}"
         )
-    return Verdict(
-        hour,
-        passed,
-        value,
-        base,
-        why,
-        {"metric": perf.metric, "labelled": perf.labelled, "standard_error": perf.metric_se, "worse": worse},
-        severity,
-    )
+    details = {"metric": perf.metric, "labelled": perf.labelled, "standard_error": perf.metric_se}
+    details["worse"] = worse
+    recalls = {c: f["recall"] for c, f in (perf.per_class or {}).items() if f.get("recall") is not None}
+    if recalls:  # multiclass: which class the model is failing
+        low = min(recalls, key=lambda c: recalls[c])
+        why += f"; lowest recall: {low} {recalls[low]:.3g}"
+        details["recall_per_class"] = recalls
+    return Verdict(hour, passed, value, base, why, details, severity)
 
 
 def label_coverage(model: ModelConfig, perf: HourPerformance, now: datetime | None = None) -> Verdict:

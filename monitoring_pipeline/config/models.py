@@ -276,6 +276,16 @@ class LabelsConfig(Frozen):
     class_column: ColumnName | None = Field(
         None, description="classifiers: predicted class (default: the only categorical prediction)"
     )
+    classes: tuple[Annotated[str, BeforeValidator(str)], ...] | None = Field(
+        None,
+        description="multiclass classifiers: the label values, at least 3 (then no positive_class); "
+        "judged on macro F1",
+    )
+    score_columns: dict[Annotated[str, BeforeValidator(str)], ColumnName] | None = Field(
+        None,
+        description="multiclass: `{class: numerical prediction}`, each class's probability (default: the "
+        "predictions `score_<class>` when all are declared, else none)",
+    )
     prediction_column: ColumnName | None = Field(
         None, description="regressors: the predicted value (default: the only numerical prediction)"
     )
@@ -525,7 +535,11 @@ class ModelConfig(Frozen):
             return name
 
         extra: dict[str, Any] = {"id_column": labels.id_column or self.id_column}
-        if self.task == "classification":
+        if self.task == "classification" and labels.classes is not None:
+            extra |= self._multiclass(labels, problems)
+        elif self.task == "classification":
+            if labels.score_columns is not None:
+                problems.append((("labels", "score_columns"), "only for a multiclass model (set `classes`)"))
             extra["score_column"] = prediction("score_column", "numerical")
             extra["class_column"] = prediction("class_column", "categorical")
             if labels.positive_class is None:
@@ -539,6 +553,55 @@ class ModelConfig(Frozen):
             if extra["prediction_column"] is None:
                 problems.append((("labels", "prediction_column"), "required: the numerical prediction"))
         return labels, extra
+
+    def _multiclass(
+        self, labels: LabelsConfig, problems: list[tuple[tuple[str | int, ...], str]]
+    ) -> dict[str, Any]:
+        """A multiclass classifier: >= 3 distinct classes, a categorical class column, and either every
+        class's score column or none (CBPE and log loss need all of them)."""
+        classes = labels.classes or ()
+        kinds = {c.name: c.kind for c in self.predictions}
+        if len(set(classes)) < 3 or len(set(classes)) != len(classes):
+            problems.append(
+                (("labels", "classes"), f"needs at least 3 distinct classes, got {list(classes)}")
+            )
+        if labels.positive_class is not None:
+            problems.append((("labels", "positive_class"), "not for a multiclass model (`classes` is set)"))
+        if labels.score_column is not None:
+            problems.append((("labels", "score_column"), "multiclass models use `score_columns`"))
+        class_column = labels.class_column
+        if class_column is None:
+            found = [n for n, k in kinds.items() if k == "categorical"]
+            class_column = found[0] if len(found) == 1 else None
+        if class_column is None:
+            problems.append((("labels", "class_column"), "required: the categorical predicted class"))
+        elif kinds.get(class_column) != "categorical":
+            problems.append(
+                (("labels", "class_column"), f"{class_column!r} is not a categorical prediction of the model")
+            )
+        scores = labels.score_columns
+        if scores is None:  # default: score_<class> for every class when all are declared
+            named = {c: f"score_{c}" for c in classes}
+            scores = named if all(kinds.get(n) == "numerical" for n in named.values()) else {}
+        else:
+            if set(scores) != set(classes):
+                problems.append(
+                    (("labels", "score_columns"), f"needs one column per class {list(classes)}, "
+                     f"got {sorted(scores)}")
+                )  # fmt: skip
+            for c, name in scores.items():
+                if kinds.get(name) != "numerical":
+                    problems.append(
+                        (
+                            ("labels", "score_columns", c),
+                            f"{name!r} is not a numerical prediction of the model",
+                        )
+                    )
+        return {"class_column": class_column, "score_columns": dict(scores), "score_column": None}
+
+    @property
+    def multiclass(self) -> bool:
+        return self.labels is not None and self.labels.classes is not None
 
     @property
     def monitored_columns(self) -> tuple[Column, ...]:

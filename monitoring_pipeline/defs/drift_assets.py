@@ -32,6 +32,7 @@ from monitoring_pipeline.pipeline.references import (
 )
 from monitoring_pipeline.pipeline.segments import run_segment_references
 from monitoring_pipeline.publish.reports import report_key
+from monitoring_pipeline.stats.drift.segments import worst_segments
 from monitoring_pipeline.stats.profiles import NumericProfile, Profile
 from monitoring_pipeline.storage.catalog import STATIC_HOUR
 
@@ -293,7 +294,16 @@ def _one_drift(drift: HourDrift) -> dict[str, Any]:
         if drifted
         else f"No column drifted against {drift.reference_window}."
     )
-    return {
+    extra: dict[str, Any] = {}
+    if drift.segments.segments:  # model.segments: how many were judged, which drifted (the worst first)
+        found = drift.segments.segments
+        worst = worst_segments(found)
+        extra["segments_judged"] = sum(x.judged for x in found)
+        extra["segments_drifted"] = sum(bool(x.drifted) for x in found)
+        named = "; ".join(f"{w.segment}: {', '.join(r.feature for r in w.drifted)}" for w in worst)
+        headline += f"\n\nSegments: {extra['segments_judged']} judged, {extra['segments_drifted']} drifted"
+        headline += f" (worst: {named})." if worst else "."
+    return extra | {
         "drift_share": s.drift_share if s.drift_share is not None else float("nan"),
         "drifted_features": s.drifted,
         "evaluated_features": s.evaluated,

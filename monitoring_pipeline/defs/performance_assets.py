@@ -72,6 +72,25 @@ def labels_metadata(results: list[LabelsResult]) -> dict[str, Any]:
     }
 
 
+def _figures_text(model: ModelConfig) -> str:
+    """What the performance asset computes, for its description."""
+    if model.multiclass:
+        classes = ", ".join(labels_of(model).classes or ())
+        return (
+            f"accuracy, per-class precision, recall and F1 (classes {classes}), "
+            "their macro and weighted averages (judged: macro F1), the confusion matrix, log loss, and the "
+            "one-vs-rest CBPE estimate of accuracy and macro F1 from the per-class scores alone. A class "
+            "whose recall fell shows in the `per_class` figures and the report's per-class table."
+        )
+    if model.task == "classification":
+        return (
+            "accuracy, precision, recall, F1, ROC AUC, log loss, Brier score, calibration error, and the "
+            "CBPE estimate of accuracy and ROC AUC from the scores alone (shown beside the realized "
+            "figures, so the estimate can be judged)."
+        )
+    return "MAE, RMSE, MAPE (zero targets left out) and R²."
+
+
 def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
     cfg = labels_of(model)
 
@@ -84,13 +103,7 @@ def performance_asset(model: ModelConfig) -> dg.AssetsDefinition:
         description=(
             f"Realized performance of `{model.name}` for the predictions made during the hour, from the "
             f"labels known now (arrived within {cfg.max_delay_hours} h): label coverage and "
-            + (
-                "accuracy, precision, recall, F1, ROC AUC, log loss, Brier score, calibration error, and the "
-                "CBPE estimate of accuracy and ROC AUC from the scores alone (shown beside the realized "
-                "figures, so the estimate can be judged)."
-                if model.task == "classification"
-                else "MAE, RMSE, MAPE (zero targets left out) and R²."
-            )
+            + _figures_text(model)
             + " Recomputed when labels for the hour land later (sensor `"
             + f"{model.name}_label_updates`). SQL: `main.model_performance` (latest), "
             "`main.model_performance_history` (every computation)."
@@ -143,6 +156,9 @@ def _one_performance(last: HourPerformance) -> dict[str, Any]:
         **{name: _number(value) for name, value in last.estimated.items()},
         "baseline_" + last.metric: _number(last.baseline),
     }
+    if last.per_class is not None and last.confusion is not None:  # multiclass
+        metadata["per_class"] = dg.MetadataValue.json(last.per_class)
+        metadata["confusion"] = dg.MetadataValue.json(last.confusion)
     lines = ["| figure | realized | estimated (CBPE) |", "|---|---|---|"]
     for name, value in last.metrics.items():
         estimate = last.estimated.get(f"estimated_{name}")

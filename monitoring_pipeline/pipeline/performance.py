@@ -24,7 +24,9 @@ import pyarrow as pa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
 from monitoring_pipeline.pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.pipeline.multiclass_performance import multiclass_hour
 from monitoring_pipeline.stats.performance_metrics import (
+    Metrics,
     calibration_counts,
     calibrator_from_counts,
     cbpe,
@@ -44,9 +46,12 @@ def labels_of(model: ModelConfig) -> LabelsConfig:
 
 
 def judged_metric(model: ModelConfig) -> str:
-    """The metric the performance check compares: ROC AUC with scores, else accuracy; MAE (regressors)."""
+    """The metric the performance check compares: ROC AUC with scores, else accuracy; macro F1
+    (multiclass); MAE (regressors)."""
     if model.task == "regression":
         return "mae"
+    if model.multiclass:
+        return "macro_f1"
     return "roc_auc" if labels_of(model).score_column else "accuracy"
 
 
@@ -184,7 +189,10 @@ class HourPerformance:
     baseline: float | None  # the judged metric over the reference hours
     baseline_hours: int
     estimated: dict[str, float | None]  # CBPE on every prediction of the hour (classifiers with scores)
-    calibration: list[dict[str, int]] = field(default_factory=list)  # per logit bin: n, positives
+    # per logit bin: n, positives (multiclass: {class: [...]}, one-vs-rest)
+    calibration: list[dict[str, int]] | dict[str, list[dict[str, int]]] = field(default_factory=list)
+    per_class: dict[str, dict[str, Any]] | None = None  # multiclass: realized (and estimated) per class
+    confusion: dict[str, Any] | None = None  # multiclass: {"classes", "matrix": [[label i, predicted j]]}
     computed_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -209,6 +217,7 @@ def _joined(
     # only the arrival hours that hold labels for this hour are read
     linked = sorted({r["arrival_hour"] for r in links} & set(loaded))
     columns = [c for c in (cfg.score_column, cfg.class_column, cfg.prediction_column) if c]
+    columns += list((cfg.score_columns or {}).values())
     if hour not in predictions:
         return {c: np.array([]) for c in [*columns, "label", "has_label"]}, 0, loaded
     label_files = warehouse.fetch_hours(catalog.labels, model.name, linked)
@@ -279,8 +288,14 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
     has_label = np.asarray(data["has_label"], dtype=bool)
     labelled = int(has_label.sum())
     estimated: dict[str, float | None] = {}
-    calibration: list[dict[str, int]] = []
-    if model.task == "regression":
+    calibration: Any = []
+    multi = None
+    if model.multiclass:
+        multi = multiclass_hour(model, data, reference)
+        result = Metrics(multi.metrics, multi.notes)
+        estimated, calibration = multi.estimated, multi.calibration
+        y, errors = np.array([]), np.array([])
+    elif model.task == "regression":
         actual = np.asarray(data["label"][has_label], dtype=float)
         predicted = np.asarray(data[cfg.prediction_column][has_label], dtype=float)
         result = regression_metrics(actual, predicted)
@@ -314,11 +329,13 @@ def performance_hour(model: ModelConfig, hour: datetime, warehouse: Warehouse) -
         metrics=result.values,
         notes=result.notes,
         metric=metric,
-        metric_se=standard_error(metric, result.values, y, errors),
+        metric_se=multi.metric_se if multi else standard_error(metric, result.values, y, errors),
         baseline=baseline,
         baseline_hours=len(judged),
         estimated=estimated,
         calibration=calibration,
+        per_class=multi.per_class if multi else None,
+        confusion=multi.confusion if multi else None,
     )
     row = performance_row(perf)
     with warehouse.results.transaction() as conn:
@@ -345,6 +362,9 @@ def performance_row(perf: HourPerformance) -> dict[str, Any]:
         **perf.metrics,
         "estimated_accuracy": perf.estimated.get("estimated_accuracy"),
         "estimated_roc_auc": perf.estimated.get("estimated_roc_auc"),
+        "estimated_macro_f1": perf.estimated.get("estimated_macro_f1"),
+        "per_class": None if perf.per_class is None else json.dumps(perf.per_class),
+        "confusion": None if perf.confusion is None else json.dumps(perf.confusion),
         "metric": perf.metric,
         "metric_value": perf.metrics.get(perf.metric),
         "metric_se": perf.metric_se,

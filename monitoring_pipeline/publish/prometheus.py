@@ -12,6 +12,7 @@ shares, no `_total` (nothing here is a counter), label values from the config an
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ HELP: dict[str, str] = {
     "label_coverage_ratio": "Share of predictions labelled, newest hour past its coverage deadline.",
     "performance": "Realized performance in the newest hour with enough labels, per metric.",
     "performance_estimated": "CBPE estimate of performance in that same hour, per metric.",
+    "performance_per_class": "Multiclass models: realized precision, recall and F1 of each class, same hour.",
     "performance_partition_timestamp_seconds": "Start of the hour the performance figures describe.",
     "generated_timestamp_seconds": "When this file was written (Unix time).",
 }
@@ -155,9 +157,14 @@ def collect(config: MonitorsConfig, wh: Warehouse, now: datetime | None = None) 
             judged = _newest(wh, p, m, recent, p.c.predictions > 0, p.c.labelled >= cfg.min_labelled)
             if judged:
                 out.add("performance_partition_timestamp_seconds", judged["partition_hour"], model=m)
-                for metric in ("accuracy", "roc_auc", "f1", "log_loss", "brier", "mae", "rmse", "r2"):
+                for metric in ("accuracy", "roc_auc", "f1", "log_loss", "brier", "mae", "rmse", "r2",
+                               "macro_f1", "weighted_f1"):  # fmt: skip
                     out.add("performance", judged.get(metric), model=m, metric=metric)
-                for metric in ("accuracy", "roc_auc"):
+                for cls, figures in json.loads(judged.get("per_class") or "{}").items():
+                    for metric in ("precision", "recall", "f1"):
+                        labels = {"model": m, "class": cls, "metric": metric}
+                        out.add("performance_per_class", figures.get(metric), **labels)
+                for metric in ("accuracy", "roc_auc", "macro_f1"):
                     out.add(
                         "performance_estimated", judged.get(f"estimated_{metric}"), model=m, metric=metric
                     )

@@ -24,6 +24,7 @@ from monitoring_pipeline.alerts import dispatch
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline.references import MissingInputError, load_profiles, load_reference
 from monitoring_pipeline.publish.charts import chart, esc
+from monitoring_pipeline.publish.multiclass_report import multiclass_section
 from monitoring_pipeline.publish.multivariate_report import multivariate_section
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -206,6 +207,7 @@ def hour_report(model: ModelConfig, hour: datetime, wh: Warehouse) -> str:
         )
         + "<h2>Model performance</h2>"
         + _table(performance, perf_cols)
+        + multiclass_section(performance)
         + "<h2>Alerts</h2>"
         + alerts_section(wh, model.name, hour, checks)
         + "</body></html>"

@@ -42,9 +42,13 @@ def write(tmp_path: Path, raw: Any) -> Path:
     return path
 
 
-def test_shipped_config_loads_with_both_demo_models() -> None:
+def test_shipped_config_loads_with_the_demo_models() -> None:
     config = load_config(REPO_ROOT / "monitors.yaml")
-    assert [m.name for m in config.models] == ["fraud_classifier", "delivery_time_regressor"]
+    assert [m.name for m in config.models] == ["fraud_classifier", "delivery_time_regressor", "ticket_router"]
+    tickets = config.model("ticket_router").labels
+    assert tickets is not None and tickets.classes == ("billing", "technical", "account")
+    assert tickets.class_column == "predicted_queue"  # the only categorical prediction
+    assert tickets.score_columns == {c: f"score_{c}" for c in tickets.classes}  # score_<class>, all declared
     fraud = config.model("fraud_classifier")
     assert fraud.task == "classification"
     assert {c.name: c.kind for c in fraud.features}["merchant_category"] == "categorical"
@@ -447,3 +451,48 @@ def test_no_error_quotes_a_secret_put_in_the_wrong_place(tmp_path: Path, text: s
 )
 def test_names_and_rules_that_would_mislead(tmp_path: Path, raw: Any, expected: str) -> None:
     assert expected in problems_of(tmp_path, raw if isinstance(raw, str) else yaml.safe_dump(raw))
+
+
+def multiclass(labels: dict[str, Any], predictions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """BASE as a 3-class model: a predicted class and a score per class, with `labels` set."""
+    raw = mutate("predictions", predictions or {"queue": "categorical", "score_a": "numerical",
+                                                "score_b": "numerical", "score_c": "numerical"})  # fmt: skip
+    raw["models"][0]["labels"] = {"location": "labels", "column": "y", "classes": ["a", "b", "c"], **labels}
+    return raw
+
+
+def test_multiclass_labels_default_to_the_class_column_and_score_columns(tmp_path: Path) -> None:
+    labels = load_config(write(tmp_path, yaml.safe_dump(multiclass({})))).models[0].labels
+    assert labels is not None and labels.class_column == "queue" and labels.positive_class is None
+    assert labels.score_columns == {"a": "score_a", "b": "score_b", "c": "score_c"}
+    partial = multiclass({}, {"queue": "categorical", "score_a": "numerical"})
+    labels = load_config(write(tmp_path, yaml.safe_dump(partial))).models[0].labels
+    assert labels is not None and labels.score_columns == {}  # not all declared: none (no CBPE, no log loss)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"classes": ["a", "b"]}, "field 'labels.classes': needs at least 3 distinct classes"),
+        ({"classes": ["a", "b", "b"]}, "field 'labels.classes': needs at least 3 distinct classes"),
+        ({"positive_class": "a"}, "field 'labels.positive_class': not for a multiclass model"),
+        ({"score_columns": {"a": "score_a"}}, "field 'labels.score_columns': needs one column per class"),
+        ({"score_columns": {"a": "queue", "b": "score_b", "c": "score_c"}},
+         "field 'labels.score_columns.a': 'queue' is not a numerical prediction"),
+        ({"class_column": "score_a"},
+         "field 'labels.class_column': 'score_a' is not a categorical prediction"),
+    ],
+)  # fmt: skip
+def test_multiclass_labels_are_validated_naming_the_field(
+    tmp_path: Path, labels: dict[str, Any], message: str
+) -> None:
+    assert message in problems_of(tmp_path, yaml.safe_dump(multiclass(labels)))
+
+
+def test_score_columns_belong_to_multiclass_models(tmp_path: Path) -> None:
+    raw = mutate(
+        "labels", {"location": "l", "column": "y", "positive_class": "1", "score_columns": {"1": "p"}}
+    )
+    assert "field 'labels.score_columns': only for a multiclass model" in problems_of(
+        tmp_path, yaml.safe_dump(raw)
+    )

@@ -92,7 +92,7 @@ def test_one_check_results_row_per_check_per_hour(config: MonitorsConfig) -> Non
                 "drift_share_below_threshold",
                 "merchant_category_not_drifted",
                 "prediction_not_drifted",
-                "segments_not_drifted",  # the shipped fraud model has segments
+                "segments_not_drifted",  # the demo's fraud model has segments
             )
         }
         | {("model_performance", c) for c in ("performance_within_margin", "label_coverage_sufficient")}

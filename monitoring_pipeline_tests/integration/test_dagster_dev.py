@@ -53,7 +53,7 @@ def test_make_run_path_serves_both_models_lineage(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     seed = [str(bin_dir / "monitoring-pipeline"), "seed-demo", "--if-empty", "--hours", "3"]
     subprocess.run(seed, env=env, check=True, timeout=120)
-    assert len(list((tmp_path / "logs").rglob("*.parquet"))) == 12
+    assert len(list((tmp_path / "logs").rglob("*.parquet"))) == 3 * 3 * 2  # models x hours x replicas
     port = free_port()
     proc = subprocess.Popen(
         [str(bin_dir / "dagster"), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", "workspace.yaml"],
@@ -66,4 +66,5 @@ def test_make_run_path_serves_both_models_lineage(tmp_path: Path) -> None:
     groups = {"/".join(n["assetKey"]["path"]): n["groupName"] for n in nodes}
     assert groups["fraud_classifier/prediction_logs"] == "fraud_classifier"
     assert groups["delivery_time_regressor/prediction_logs"] == "delivery_time_regressor"
+    assert groups["ticket_router/model_performance"] == "ticket_router"
     assert not group_alive(proc.pid)  # the whole group (webserver, daemon, code server) is gone

@@ -9,12 +9,14 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from monitoring_pipeline.config import REPO_ROOT
+from monitoring_pipeline.config.demo_window import read_demo_window
 from monitoring_pipeline_tests.helpers import group_alive, stop_process_group
 from monitoring_pipeline_tests.integration.test_alerts import Receiver
 
@@ -90,10 +92,21 @@ def test_make_run_backfill_and_daemon_produce_the_demo_alerts(
     assert 6 <= got[("fraud_classifier", "merchant_category_not_drifted")] <= 16
     assert got[("delivery_time_regressor", "distance_km_not_drifted")] == 8  # the unit bug
     assert got[("delivery_time_regressor", "hour_is_not_empty")] == 1
+    # the multiclass model's class surge (hours 60-65) and no other hour, whatever the clock (the volumes
+    # follow it): macro F1 drops ~0.23 there; elsewhere a drop past max_drop 0.1 is a ~4-sigma event
+    window = read_demo_window(tmp_path)
+    assert window is not None
+    surge = {
+        int((datetime.fromisoformat(a["hour"]) - window[0]) / timedelta(hours=1))
+        for a in alerts
+        if a["model"] == "ticket_router" and a["check"] == "performance_within_margin"
+    }
+    assert surge == set(range(60, 66)), sorted(surge)
     assert {a["kind"] for a in alerts} == {"failure"}
     webhook_models = {m["model"] for m in receiver.delivered()}
     assert webhook_models == {
         "fraud_classifier",
         "delivery_time_regressor",
+        "ticket_router",
     }  # ERROR alerts only, one message each
-    assert len(receiver.delivered()) == 2
+    assert len(receiver.delivered()) == 3

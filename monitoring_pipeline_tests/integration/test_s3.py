@@ -224,10 +224,10 @@ def test_one_hourly_run_reads_each_object_once(
         return sum(o["Size"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=folder).get("Contents", []))
 
     source, labels = hour_objects("predictions"), hour_objects("labels")
-    table = "wh-bytes/feature_profiles/fraud_classifier"
-    window = {
-        f"{table}/dt={h:%Y-%m-%d}/hour={h:%H}.parquet"
+    window = {  # the reference's hours: their profiles, whole and per segment (the model has segments)
+        f"wh-bytes/{table}/fraud_classifier/dt={h:%Y-%m-%d}/hour={h:%H}.parquet"
         for h in (hour - timedelta(hours=k) for k in range(1, 25))
+        for table in ("feature_profiles", "segment_profiles")
     }
     listed = [
         o
