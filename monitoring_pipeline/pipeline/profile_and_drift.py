@@ -25,6 +25,7 @@ from monitoring_pipeline.pipeline.segment_profiling import (
 )
 from monitoring_pipeline.pipeline.segments import (
     HourSegments,
+    drift_result_fields,
     drift_segments,
     segment_references,
     segment_rows,
@@ -122,26 +123,9 @@ def drift_hour(
 
 def drift_rows(model: str, drift: HourDrift, computed_at: datetime) -> list[dict[str, Any]]:
     return [
-        {
-            "model": model,
-            "partition_hour": drift.hour,
-            "feature": r.feature,
-            "role": r.role,
-            "kind": r.kind,
-            "test": r.test,
-            "score_kind": r.score_kind,
-            "score": r.score,
-            "threshold": r.threshold,
-            "p_value": r.p_value,
-            "alpha": r.alpha,
-            "drifted": r.drifted,
-            "status": r.status,
-            "reference_rows": r.reference_count,
-            "current_rows": r.current_count,
-            "reference_window": drift.reference_window,
-            "details": json.dumps(r.details, default=str),
-            "computed_at": computed_at,
-        }
+        {"model": model, "partition_hour": drift.hour}
+        | drift_result_fields(r)
+        | {"reference_window": drift.reference_window, "computed_at": computed_at}
         for r in drift.results
     ]
 

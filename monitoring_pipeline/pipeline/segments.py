@@ -151,26 +151,7 @@ def segment_rows(
         base = {"model": model, "partition_hour": hour, "segment": s.segment, "segment_column": s.column}
         base |= {"segment_value": s.value, "reference_window": window, "computed_at": now}
         for r in s.results:
-            metrics.append(
-                base
-                | {
-                    "feature": r.feature,
-                    "role": r.role,
-                    "kind": r.kind,
-                    "test": r.test,
-                    "score_kind": r.score_kind,
-                    "score": r.score,
-                    "threshold": r.threshold,
-                    **_p_and_q(r),
-                    "alpha": r.alpha,
-                    "judged": True,
-                    "drifted": r.drifted,
-                    "status": r.status,
-                    "reference_rows": r.reference_count,
-                    "current_rows": r.current_count,
-                    "details": json.dumps(r.details, default=str),
-                }
-            )
+            metrics.append(base | drift_result_fields(r) | _p_and_q(r) | {"judged": True})
         summary.append(
             base
             | {
@@ -186,6 +167,27 @@ def segment_rows(
             }
         )
     return metrics, summary
+
+
+def drift_result_fields(result: FeatureDrift) -> dict[str, Any]:
+    """A column's drift as the columns of a drift_metrics (or segment_drift_metrics) row."""
+    r = result
+    return {
+        "feature": r.feature,
+        "role": r.role,
+        "kind": r.kind,
+        "test": r.test,
+        "score_kind": r.score_kind,
+        "score": r.score,
+        "threshold": r.threshold,
+        "p_value": r.p_value,
+        "alpha": r.alpha,
+        "drifted": r.drifted,
+        "status": r.status,
+        "reference_rows": r.reference_count,
+        "current_rows": r.current_count,
+        "details": json.dumps(r.details, default=str),
+    }
 
 
 def _p_and_q(result: FeatureDrift) -> dict[str, float | None]:

@@ -152,27 +152,35 @@ run_failures = sa.Table(
     sa.Index("ix_run_failures_hour", "model", "partition_hour"),
 )
 
+
+def _drift_result_columns() -> list[sa.Column]:
+    """A column's drift in an hour: what drift_metrics and segment_drift_metrics both hold."""
+    return [
+        _col("role", sa.String),
+        _col("kind", sa.String),
+        _col("test", sa.String),
+        _col("score_kind", sa.String),
+        _col("score", sa.Double),
+        _col("threshold", sa.Double),
+        _col("p_value", sa.Double),
+        _col("alpha", sa.Double),
+        _col("drifted", sa.Boolean),
+        _col("status", sa.String),
+        _col("reference_rows", sa.BigInteger),
+        _col("current_rows", sa.BigInteger),
+        _col("reference_window", sa.Text),
+        _col("details", sa.Text),  # JSON
+        _col("computed_at", TS),
+    ]
+
+
 drift_metrics = sa.Table(
     "drift_metrics",
     metadata,
     _col("model", sa.String, key=True),
     _col("partition_hour", TS, key=True),
     _col("feature", sa.String, key=True),
-    _col("role", sa.String),
-    _col("kind", sa.String),
-    _col("test", sa.String),
-    _col("score_kind", sa.String),
-    _col("score", sa.Double),
-    _col("threshold", sa.Double),
-    _col("p_value", sa.Double),
-    _col("alpha", sa.Double),
-    _col("drifted", sa.Boolean),
-    _col("status", sa.String),
-    _col("reference_rows", sa.BigInteger),
-    _col("current_rows", sa.BigInteger),
-    _col("reference_window", sa.Text),
-    _col("details", sa.Text),  # JSON
-    _col("computed_at", TS),
+    *_drift_result_columns(),
 )
 
 # Drift per segment (model.segments: one value of one segment column, e.g. `country=DE`; the rest of a
@@ -188,23 +196,9 @@ segment_drift_metrics = sa.Table(
     _col("feature", sa.String, key=True),
     _col("segment_column", sa.String),
     _col("segment_value", sa.String),
-    _col("role", sa.String),
-    _col("kind", sa.String),
-    _col("test", sa.String),
-    _col("score_kind", sa.String),
-    _col("score", sa.Double),
-    _col("threshold", sa.Double),
-    _col("p_value", sa.Double),
-    _col("q_value", sa.Double),  # Benjamini-Hochberg adjusted over the hour's judged segments x features
-    _col("alpha", sa.Double),
+    *_drift_result_columns(),
+    _col("q_value", sa.Double),  # Benjamini-Hochberg adjusted over the hour's judged segments x columns
     _col("judged", sa.Boolean),  # both sides had at least min_segment_rows rows
-    _col("drifted", sa.Boolean),
-    _col("status", sa.String),
-    _col("reference_rows", sa.BigInteger),
-    _col("current_rows", sa.BigInteger),
-    _col("reference_window", sa.Text),
-    _col("details", sa.Text),  # JSON
-    _col("computed_at", TS),
 )
 
 segment_drift_summary = sa.Table(
