@@ -222,11 +222,10 @@ DECLARED: tuple[Declared, ...] = (
         "drift_metrics",
         segments_not_drifted,
         lambda m: (
-            f"no column drifted within a segment ({' and '.join(m.segments)}: each's {m.segment_top_k} "
-            f"largest values, the rest pooled). Only segments of at least {m.thresholds.min_segment_rows} "
-            "rows in the hour and in the reference are judged; false alarms are controlled across segments x "
-            "columns "
-            "(Benjamini-Hochberg at drift_alpha)."
+            f"no column drifted within a segment (the {m.segment_top_k} largest values of each of "
+            f"{' and '.join(m.segments)}). Segments of at least {m.thresholds.min_segment_rows} rows in the "
+            "hour and in the reference are judged, the pooled rest never; false alarms are controlled "
+            "across segments x columns (Benjamini-Hochberg at drift_alpha)."
         ),
         "segment_drift",
         applies=lambda m: bool(m.segments),

@@ -232,8 +232,8 @@ def drift_metrics_asset(model: ModelConfig) -> dg.AssetsDefinition:
         skipped += [h for h in hours if h not in profiled]
         judged = [h for h in hours if h in profiled]
         static = run_reference(context, model, wh, judged)
-        by_segment = run_segment_references(model, judged, wh, static)
-        drifts = [drift_hour(model, hour, wh, static, by_segment.get(hour)) for hour in judged]
+        segments = run_segment_references(model, wh, static)
+        drifts = [drift_hour(model, h, wh, static, segments and segments.for_hour(h)) for h in judged]
         metadata = (drift_metadata(drifts) if drifts else {"hours": 0}) | skipped_metadata(skipped)
         if len(drifts) == 1:  # where the drift_report asset writes this hour's page
             metadata["drift_report"] = report_link(wh.store.uri(report_key(model.name, drifts[0].hour)))

@@ -25,9 +25,9 @@ from monitoring_pipeline.pipeline.segment_profiling import (
 )
 from monitoring_pipeline.pipeline.segments import (
     HourSegments,
+    SegmentReferences,
     drift_result_fields,
     drift_segments,
-    segment_references,
     segment_rows,
 )
 from monitoring_pipeline.stats.drift import (
@@ -105,7 +105,7 @@ def drift_hour(
     else:
         results = evaluate_hour(columns, reference.profiles, current, alpha)
     if model.segments and reference.profiles is not None and segment_reference is None:
-        [segment_reference] = segment_references(model, [hour], warehouse)
+        segment_reference = SegmentReferences(model, warehouse).for_hour(hour)
     by_segment = drift_segments(
         model, hour, warehouse, columns, segment_reference if reference.profiles is not None else None
     )

@@ -55,7 +55,8 @@ def profile_with_segments(
     labels: dict[int, str] = {}
     rows: dict[int, int] = {}
     for j, column in enumerate(segments):
-        values = [(value, int(n)) for i, value, n in kept if i == j]
+        # a value spelled like the pooled rest's name is pooled with it: one segment, one name
+        values = [(value, int(n)) for i, value, n in kept if i == j and value != OTHER]
         params.append([value for value, _ in values])
         base = j * profile_sql.SEG_STRIDE
         for position, (value, n) in enumerate(values, 1):

@@ -30,12 +30,13 @@ from monitoring_pipeline.pipeline.segment_profiling import (
     SegmentProfiles,
     merge_segment_profiles,
     profile_with_segments,
+    segment_column,
     segment_profiles_from_table,
     segment_profiles_to_table,
 )
 from monitoring_pipeline.stats.drift import DriftColumn, FeatureDrift
 from monitoring_pipeline.stats.drift.segments import SegmentDrift, segment_drift
-from monitoring_pipeline.stats.profiles import merge_profiles
+from monitoring_pipeline.stats.profiles import OTHER, merge_profiles
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.catalog import STATIC_HOUR
 from monitoring_pipeline.storage.object_store import fetch_file
@@ -49,34 +50,53 @@ def load_segment_profiles(
     return {h: segment_profiles_from_table(pq.read_table(p)) for h, p in paths.items()}
 
 
+def complete(segment: str, hours: Sequence[SegmentProfiles]) -> bool:
+    """Whether every hour holds all of the segment's rows: it was kept there, or its column pooled nothing
+    that hour (then its absence means no rows). A value kept in some hours and pooled in others has no
+    complete reference: merging only the hours it was kept would bias it (towards its busy hours)."""
+    pooled = f"{segment_column(segment)}={OTHER}"
+    return all(segment in hour or pooled not in hour for hour in hours)
+
+
 def merged(hours: Sequence[SegmentProfiles]) -> SegmentProfiles:
+    """The segments of several hours merged; a kept value whose reference is not complete is left out."""
     out: SegmentProfiles = {}
     for segment, by_column in merge_segment_profiles(hours).items():
-        out[segment] = {c: p for c, ps in by_column.items() if (p := merge_profiles(ps)) is not None}
+        if segment.endswith(f"={OTHER}") or complete(segment, hours):
+            out[segment] = {c: p for c, ps in by_column.items() if (p := merge_profiles(ps)) is not None}
     return out
 
 
-def segment_references(
-    model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse
-) -> list[SegmentProfiles]:
-    """Each hour's segment reference (static: the same one for every hour)."""
-    if model.reference.type != "trailing":
-        static = static_segment_reference(model, warehouse)
-        return [static for _ in hours]
-    windows = [reference_hours(model, hour) for hour in hours]
-    needed = sorted({h for window in windows for h in window})
-    loaded = load_segment_profiles(warehouse, catalog.segment_profiles, model.name, needed)
-    return [merged([loaded[h] for h in window if h in loaded]) for window in windows]
+class SegmentReferences:
+    """A run's segment references, one hour at a time: a trailing window's hours are read once each and
+    dropped once no later hour of the run needs them (memory: one window, whatever the run's length)."""
+
+    def __init__(self, model: ModelConfig, warehouse: Warehouse) -> None:
+        self.model, self.warehouse = model, warehouse
+        self.loaded: dict[datetime, SegmentProfiles] = {}
+        self.static: SegmentProfiles | None = None
+
+    def for_hour(self, hour: datetime) -> SegmentProfiles:
+        if self.model.reference.type != "trailing":
+            if self.static is None:
+                self.static = static_segment_reference(self.model, self.warehouse)
+            return self.static
+        window = reference_hours(self.model, hour)
+        self.loaded = {h: p for h, p in self.loaded.items() if h >= window[0]}
+        missing = [h for h in window if h not in self.loaded]
+        found = load_segment_profiles(self.warehouse, catalog.segment_profiles, self.model.name, missing)
+        self.loaded |= found | {h: {} for h in missing if h not in found}  # {}: not profiled with segments
+        return merged([self.loaded[h] for h in window if self.loaded[h]])
 
 
 def run_segment_references(
-    model: ModelConfig, hours: Sequence[datetime], warehouse: Warehouse, static: HourReference | None
-) -> dict[datetime, SegmentProfiles]:
-    """A run's segment references, by hour (none without segments, or when a static reference is not
-    there yet: a fixed window still being profiled)."""
-    if not model.segments or not hours or (static is not None and static.profiles is None):
-        return {}
-    return dict(zip(hours, segment_references(model, hours, warehouse), strict=True))
+    model: ModelConfig, warehouse: Warehouse, static: HourReference | None
+) -> SegmentReferences | None:
+    """A run's segment references (None without segments, or when a static reference is not there yet:
+    a fixed window still being profiled)."""
+    if not model.segments or (static is not None and static.profiles is None):
+        return None
+    return SegmentReferences(model, warehouse)
 
 
 def _spec(model: ModelConfig) -> str:

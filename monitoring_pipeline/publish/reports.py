@@ -26,6 +26,7 @@ from monitoring_pipeline.pipeline.references import MissingInputError, load_prof
 from monitoring_pipeline.publish.charts import chart, esc
 from monitoring_pipeline.publish.multiclass_report import multiclass_section
 from monitoring_pipeline.publish.multivariate_report import multivariate_section
+from monitoring_pipeline.stats.drift.segments import WORST
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -122,13 +123,17 @@ def alerts_section(wh: Warehouse, model: str, hour: datetime, checks: Sequence[d
     )
 
 
-def segments_section(model: ModelConfig, hour: datetime, wh: Warehouse, top: int = 5) -> str:
+def segments_section(model: ModelConfig, hour: datetime, wh: Warehouse, top: int = WORST) -> str:
     """The worst segments of the hour (most drifted columns, then the strongest evidence), or why none."""
     if not model.segments:
         return ""
     rows = wh.results.hour_rows(catalog.segment_drift_summary, model.name, [hour])
     judged = [r for r in rows if r["judged"]]
-    worst = sorted(judged, key=lambda r: (-r["drifted"], r["min_q_value"] or 1.0, r["segment"]))[:top]
+
+    def rank(r: dict) -> tuple:  # as SegmentDrift.rank, over the stored rows
+        return (-r["drifted"], 1.0 if r["min_q_value"] is None else r["min_q_value"], r["segment"])
+
+    worst = sorted(judged, key=rank)[:top]
     drifted = [r for r in judged if r["drifted"]]
     sentence = (
         f"{len(drifted)} of {len(judged)} judged segments drifted ({len(rows)} segments of "

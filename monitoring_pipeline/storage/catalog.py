@@ -185,8 +185,7 @@ drift_metrics = sa.Table(
 
 # Drift per segment (model.segments: one value of one segment column, e.g. `country=DE`; the rest of a
 # column's values pooled as `country=__other__`). Its own table, not rows of drift_metrics: the whole
-# population's rows keep their key, and what reads them (reports, Grafana, Prometheus) is unchanged. The
-# SQL interface's `main.drift_metrics_by_segment` unions both (segment NULL = the whole population).
+# population's rows keep their key, and what reads them (reports, Grafana, Prometheus) is unchanged.
 segment_drift_metrics = sa.Table(
     "segment_drift_metrics",
     metadata,

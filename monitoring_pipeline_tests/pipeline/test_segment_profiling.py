@@ -118,3 +118,28 @@ def test_round_trip_and_an_empty_hour(frame: pd.DataFrame) -> None:
         assert dict(back[segment]["region"].counts) == dict(by_column["region"].counts)
     assert none == {} and whole["x"].rows == 0  # no rows: no segment, an empty whole profile
     assert segment_profiles_from_table(segment_profiles_to_table("m", hour, none, roles)) == {}
+
+
+def test_a_reference_keeps_only_segments_complete_in_every_hour() -> None:
+    """A value kept in one hour and pooled in another has no complete reference: left out of the merge
+    (its rows of the pooled hour are in `__other__`). A value absent where nothing was pooled is complete
+    (it had no row). A value literally spelled `__other__` is pooled with the rest: one segment, one name."""
+    from monitoring_pipeline.pipeline.segments import merged
+
+    def hour(counts: dict[str, int]) -> dict:
+        frame = pd.DataFrame({"x": np.arange(sum(counts.values()), dtype=float)})
+        frame["region"] = [v for v, n in counts.items() for _ in range(n)]
+        with duck.connect() as conn:
+            columns = [Column(name="x", kind="numerical"), Column(name="region", kind="categorical")]
+            return profile_with_segments(conn, conn.from_df(frame), columns, ["region"], 2)[1]
+
+    busy = hour({"a": 50, "b": 40, "c": 30})  # c pooled
+    quiet = hour({"a": 50, "c": 45, "b": 10})  # b pooled
+    sparse = hour({"a": 50, "b": 40})  # nothing pooled: c had no row
+    assert set(busy) == {"region=a", "region=b", "region=__other__"}
+    got = merged([busy, quiet, sparse])
+    assert set(got) == {"region=a", "region=__other__"}  # b and c were each pooled somewhere
+    assert got["region=a"]["x"].rows == 150
+    assert set(merged([busy, sparse])) == {"region=a", "region=b", "region=__other__"}
+    literal = hour({"a": 5, "__other__": 4, "b": 1})
+    assert literal["region=__other__"]["x"].rows == 5 and set(literal) == {"region=a", "region=__other__"}

@@ -113,3 +113,42 @@ def test_small_segments_are_reported_not_judged() -> None:
     assert all(s.results == () and "judged from 100 rows" in s.reason for s in found)
     new = next(s for s in found if s.segment == "region=new")
     assert (new.rows, new.reference_rows) == (500, 0)
+
+
+def test_p_value_tests_join_the_family_and_the_pooled_rest_is_never_judged() -> None:
+    """A column configured with ks_pvalue / chisquare (each alone at 5 %) is judged with the battery inside
+    segments: forty unchanged 300-row segments stay quiet hour after hour. The pooled rest is reported
+    only; a segment of the reference without a row this hour is reported as such; 100 rows (the minimum)
+    are judged, 99 are not."""
+    rng = np.random.default_rng(21)
+    columns = [
+        DriftColumn("amount", "numerical", test="ks_pvalue"),
+        DriftColumn("age", "numerical"),
+        DriftColumn("channel", "categorical", test="chisquare"),
+        DriftColumn("region", "categorical"),
+    ]
+    regions = [f"r{i:02d}" for i in range(40)]
+
+    def one(n: int) -> dict:
+        return {f"region={r}": profiles(rows(rng, n), r) for r in regions}
+
+    parts = [one(300) for _ in range(6)]
+    ref = {s: {c: merge_profiles(p[s][c] for p in parts) for c in parts[0][s]} for s in parts[0]}
+    for _ in range(5):
+        found = segment_drift(columns, ref, one(300), ALPHA, 100)
+        assert [s.segment for s in found if s.drifted] == []
+        assert {r.test for s in found for r in s.results} == {"auto"}
+    current = one(300)
+    current["region=__other__"] = profiles(rows(rng, 5000, 3.0), "x")  # a huge change: still not judged
+    current["region=r00"] = profiles(rows(rng, 100), "r00")
+    current["region=r01"] = profiles(rows(rng, 99), "r01")
+    del current["region=r02"]
+    found = {s.segment: s for s in segment_drift(columns, ref, current, ALPHA, 100)}
+    assert not found["region=__other__"].judged and "pooled rest" in found["region=__other__"].reason
+    assert found["region=r00"].judged and not found["region=r01"].judged
+    gone = found["region=r02"]
+    assert (gone.judged, gone.rows, gone.reference_rows) == (
+        False,
+        0,
+        1800,
+    ) and "no row this hour" in gone.reason
