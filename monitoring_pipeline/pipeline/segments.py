@@ -184,6 +184,7 @@ def segment_rows(
                 "drift_share": s.drift_share,
                 "min_q_value": s.min_q_value,
                 "drifted_features": json.dumps([r.feature for r in s.drifted]),
+                "note": s.reason or None,
             }
         )
     return metrics, summary

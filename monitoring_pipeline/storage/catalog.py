@@ -217,6 +217,7 @@ segment_drift_summary = sa.Table(
     _col("drift_share", sa.Double),
     _col("min_q_value", sa.Double),
     _col("drifted_features", sa.Text),  # JSON list
+    _col("note", sa.Text),  # why the segment was not judged
     _col("reference_window", sa.Text),
     _col("computed_at", TS),
     sa.Index("ix_segment_drift_summary_hour", "partition_hour"),

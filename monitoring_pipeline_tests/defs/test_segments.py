@@ -75,6 +75,8 @@ def test_a_shift_in_one_segment_alarms_for_it_alone(stores: Stores) -> None:
         "SELECT segment, rows FROM main.segment_drift_summary WHERE judged AND partition_hour >= ?",
         [HOURS[1]],
     )
+    notes = query(config, "SELECT DISTINCT note FROM main.segment_drift_summary WHERE NOT judged")
+    assert notes and all("rows in the hour" in note for (note,) in notes), notes  # why, said
     small = {segment for segment, rows in judged if rows < 200}
     assert "country=IN" in small  # judged in its quiet hours (100-200 rows), and never alarmed
     assert len({segment for segment, _ in judged}) == 9  # 6 countries, 3 device types: all judged

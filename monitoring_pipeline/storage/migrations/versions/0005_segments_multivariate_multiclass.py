@@ -77,6 +77,7 @@ def upgrade() -> None:
         _c("drift_share", sa.Double()),
         _c("min_q_value", sa.Double()),
         _c("drifted_features", sa.Text()),
+        _c("note", sa.Text()),
         _c("reference_window", sa.Text()),
         _c("computed_at", TS),
         sa.PrimaryKeyConstraint("model", "partition_hour", "segment"),
