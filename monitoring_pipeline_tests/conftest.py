@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -19,6 +19,11 @@ from monitoring_pipeline_tests.stores import DEMO_FOLDERS, Stores, upload_tree
 
 DEMO_END = datetime(2026, 11, 24, 0, tzinfo=UTC)
 HOURS = demo_hours(DEMO_END)
+
+
+def demo_index(hour: datetime) -> int:
+    """A demo hour's number, counted from the oldest (0), as the incidents are."""
+    return int((hour - HOURS[0]) / timedelta(hours=1))
 
 
 @pytest.fixture(scope="session", autouse=True)

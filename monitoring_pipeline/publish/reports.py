@@ -26,7 +26,7 @@ from monitoring_pipeline.pipeline.references import MissingInputError, load_prof
 from monitoring_pipeline.publish.charts import chart, esc
 from monitoring_pipeline.publish.multiclass_report import multiclass_section
 from monitoring_pipeline.publish.multivariate_report import multivariate_section
-from monitoring_pipeline.stats.drift.segments import WORST
+from monitoring_pipeline.stats.drift.segments import WORST, rank_key
 from monitoring_pipeline.storage import catalog
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -130,10 +130,7 @@ def segments_section(model: ModelConfig, hour: datetime, wh: Warehouse, top: int
     rows = wh.results.hour_rows(catalog.segment_drift_summary, model.name, [hour])
     judged = [r for r in rows if r["judged"]]
 
-    def rank(r: dict) -> tuple:  # as SegmentDrift.rank, over the stored rows
-        return (-r["drifted"], 1.0 if r["min_q_value"] is None else r["min_q_value"], r["segment"])
-
-    worst = sorted(judged, key=rank)[:top]
+    worst = sorted(judged, key=lambda r: rank_key(r["drifted"], r["min_q_value"], r["segment"]))[:top]
     drifted = [r for r in judged if r["drifted"]]
     sentence = (
         f"{len(drifted)} of {len(judged)} judged segments drifted ({len(rows)} segments of "

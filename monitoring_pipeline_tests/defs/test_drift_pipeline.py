@@ -5,7 +5,6 @@ features, and nothing else is flagged."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -17,7 +16,7 @@ from monitoring_pipeline.stats.profiles import merge_profiles
 from monitoring_pipeline.storage import duck
 from monitoring_pipeline.storage.catalog import feature_profiles, prediction_logs
 from monitoring_pipeline.storage.warehouse import Warehouse
-from monitoring_pipeline_tests.conftest import HOURS, open_stores
+from monitoring_pipeline_tests.conftest import HOURS, demo_index, open_stores
 from monitoring_pipeline_tests.helpers import query, run_pipeline
 
 pytestmark = pytest.mark.heavy(220)
@@ -53,7 +52,7 @@ def flagged(config: MonitorsConfig, model: str) -> dict[str, set[int]]:
     )
     out: dict[str, set[int]] = {}
     for feature, hour in rows:
-        out.setdefault(feature, set()).add(int((hour - HOURS[0]) / timedelta(hours=1)))
+        out.setdefault(feature, set()).add(demo_index(hour))
     return out
 
 
@@ -88,7 +87,7 @@ def test_the_regional_shift_is_seen_in_its_segment_alone(demo_run: MonitorsConfi
     )
     got = {(segment, feature) for segment, feature, _ in rows}
     assert got == {("country=DE", "n_transactions_24h")}
-    flagged = {int((h - HOURS[0]) / timedelta(hours=1)) for _, _, h in rows}
+    flagged = {demo_index(h) for _, _, h in rows}
     # its hours, and the recovery while they are still in the 24-hour trailing reference
     assert set(range(34, 40)) <= flagged <= set(range(34, 48))
 
@@ -166,7 +165,7 @@ def failed_checks(config: MonitorsConfig, model: str) -> dict[str, set[int]]:
     )
     out: dict[str, set[int]] = {}
     for check, hour in rows:
-        out.setdefault(check, set()).add(int((hour - HOURS[0]) / timedelta(hours=1)))
+        out.setdefault(check, set()).add(demo_index(hour))
     return out
 
 

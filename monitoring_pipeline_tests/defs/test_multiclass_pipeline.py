@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 
 from monitoring_pipeline.config import MonitorsConfig
 from monitoring_pipeline.demo import INCIDENTS, TICKET_CLASSES
-from monitoring_pipeline_tests.conftest import HOURS, open_stores
+from monitoring_pipeline_tests.conftest import HOURS, demo_index, open_stores
 from monitoring_pipeline_tests.helpers import query, run_pipeline
 from monitoring_pipeline_tests.stores import Stores
 
@@ -98,10 +97,6 @@ def demo_run(
         yield config
 
 
-def index_of(hour: object) -> int:
-    return int((hour - HOURS[0]) / timedelta(hours=1))  # type: ignore[operator]
-
-
 def test_class_surge_fails_the_performance_check_in_its_hours_only(demo_run: MonitorsConfig) -> None:
     incident = next(i for i in INCIDENTS if i.model == TICKETS)
     failed = query(
@@ -110,7 +105,7 @@ def test_class_surge_fails_the_performance_check_in_its_hours_only(demo_run: Mon
         "AND check_name = 'performance_within_margin' AND NOT passed",
         [TICKETS],
     )
-    assert {index_of(h) for (h,) in failed} == set(range(incident.first_hour, incident.last_hour + 1))
+    assert {demo_index(h) for (h,) in failed} == set(range(incident.first_hour, incident.last_hour + 1))
     judged = query(
         demo_run,
         "SELECT count(*) FROM main.check_results "
@@ -120,7 +115,7 @@ def test_class_surge_fails_the_performance_check_in_its_hours_only(demo_run: Mon
     assert judged == [(96,)]
     # the recall on the surging class is what fell
     recall = dict(
-        (index_of(h), json.loads(p)["account"]["recall"])
+        (demo_index(h), json.loads(p)["account"]["recall"])
         for h, p in query(
             demo_run,
             "SELECT partition_hour, per_class FROM main.model_performance WHERE model = ?",
@@ -153,8 +148,8 @@ def test_cbpe_tracks_realized_accuracy_outside_the_incident(demo_run: MonitorsCo
         "FROM main.model_performance WHERE model = ? AND estimated_accuracy IS NOT NULL",
         [TICKETS],
     )
-    quiet = [r for r in rows if not incident.first_hour <= index_of(r[0]) <= incident.last_hour + 24
-             and r[4] >= 0.95 and index_of(r[0]) >= 2]  # fmt: skip
+    quiet = [r for r in rows if not incident.first_hour <= demo_index(r[0]) <= incident.last_hour + 24
+             and r[4] >= 0.95 and demo_index(r[0]) >= 2]  # fmt: skip
     assert len(quiet) >= 50
     within = [abs(e - a) < 3 * math.sqrt(a * (1 - a) / n) for _, a, e, n, _ in quiet]
     assert sum(within) >= 0.95 * len(within)

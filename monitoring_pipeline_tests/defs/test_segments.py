@@ -5,7 +5,6 @@ population stays quiet, and no unchanged segment alarms (the smallest hold ~150 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from monitoring_pipeline.publish.reports import report_key
 from monitoring_pipeline.storage.catalog import STATIC_HOUR, segment_profiles, segment_reference_profiles
 from monitoring_pipeline.storage.object_store import fetch_file, open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
-from monitoring_pipeline_tests.conftest import HOURS
+from monitoring_pipeline_tests.conftest import HOURS, demo_index
 from monitoring_pipeline_tests.helpers import query, run_pipeline
 from monitoring_pipeline_tests.stores import Stores
 
@@ -54,16 +53,13 @@ def test_a_shift_in_one_segment_alarms_for_it_alone(stores: Stores) -> None:
     config = stores.config(logs, top={"models": [fraud]}, labels="")
     assert run_pipeline(config, MODEL, HOURS[0], HOURS[29]).success
 
-    def index(hour: object) -> int:
-        return int((hour - HOURS[0]) / timedelta(hours=1))  # type: ignore[operator]
-
     drifted = query(
         config, "SELECT partition_hour, segment, feature FROM main.segment_drift_metrics WHERE drifted"
     )
     by_segment: dict[str, set[int]] = {}
     features = set()
     for hour, segment, feature in drifted:
-        by_segment.setdefault(segment, set()).add(index(hour))
+        by_segment.setdefault(segment, set()).add(demo_index(hour))
         features.add(feature)
     assert by_segment == {"country=FR": set(SHIFTED)}, by_segment
     assert "amount" in features and features <= {"amount", "score"}  # the score follows the amount
@@ -87,7 +83,7 @@ def test_a_shift_in_one_segment_alarms_for_it_alone(stores: Stores) -> None:
         "WHERE check_name = 'segments_not_drifted'",
     )
     assert len(checks) == 30
-    failed = {index(hour) for hour, passed, _, _ in checks if not passed}
+    failed = {demo_index(hour) for hour, passed, _, _ in checks if not passed}
     assert failed == set(SHIFTED)
     assert {severity for _, passed, severity, _ in checks if not passed} == {"WARN"}
     assert all('"country=FR"' in details for _, passed, _, details in checks if not passed)

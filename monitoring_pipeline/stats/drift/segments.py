@@ -61,14 +61,17 @@ class SegmentDrift:
 
     @property
     def rank(self) -> tuple[int, float, str]:
-        """Worst first: the most drifted columns, then the strongest evidence (the smallest q-value)."""
-        q = self.min_q_value
-        return (-len(self.drifted), 1.0 if q is None else q, self.segment)
+        return rank_key(len(self.drifted), self.min_q_value, self.segment)
 
     @property
     def drift_share(self) -> float | None:
         features = [r for r in self.evaluated if r.role == "feature"]
         return sum(r.drifted for r in features) / len(features) if features else None
+
+
+def rank_key(drifted: int, min_q_value: float | None, segment: str) -> tuple[int, float, str]:
+    """Worst first: the most drifted columns, then the strongest evidence (the smallest q-value)."""
+    return (-drifted, 1.0 if min_q_value is None else min_q_value, segment)
 
 
 def _rows(profiles: Mapping[str, Profile] | None) -> int:
