@@ -24,6 +24,7 @@ from pydantic import (
 
 from monitoring_pipeline.config.demo_window import DEMO_START, DEMO_WINDOW_FILE, demo_start
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
+from monitoring_pipeline.storage.layout import EVENT_TIME_PRESETS, PRESETS, KeyLayout, LayoutError, key_layout
 
 CONFIG_ENV = "MONITORING_CONFIG"
 RESULTS_ENV = "MONITORING_RESULTS"
@@ -32,10 +33,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 OWNER = re.compile(r"^(team:[A-Za-z0-9_-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
-COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# a column, or a field nested in objects (JSON) or structs (Parquet, Avro) as `a.b`
+COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # columns the warehouse adds to every hour's rows: a feature of that name would be renamed `_1`
 RESERVED_COLUMNS = ("partition_hour", "source_object")
+LOG_FORMATS = ("auto", "parquet", "json", "csv", "avro")
 MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped file has ~300
 SHOW_CHARS = 200  # no value is shown longer than this in an error
 
@@ -101,7 +104,9 @@ def _hour(value: Any) -> datetime:
 
 def _column_name(value: str) -> str:
     if not COLUMN_NAME.match(value):
-        raise ValueError(f"{show(value)} is not a valid column name ([A-Za-z_][A-Za-z0-9_]*)")
+        raise ValueError(
+            f"{show(value)} is not a valid column name ([A-Za-z_][A-Za-z0-9_]*, nested fields as a.b)"
+        )
     return value
 
 
@@ -332,6 +337,11 @@ class Thresholds(Frozen):
     timestamp_tolerance_minutes: Annotated[Number, Field(ge=0.0, le=1440.0)] = Field(
         15.0, description="how far before or after its hour a timestamp may be and still count as in it"
     )
+    max_bad_line_share: Share = Field(
+        0.0,
+        description="JSON lines / CSV: most of an hour's lines that may be malformed and skipped (counted "
+        "in `bad_lines`); past it the hour fails naming the first bad line",
+    )
     min_segment_rows: Annotated[Whole, Field(ge=1)] = Field(
         100,
         description="segments: a segment is judged only with at least this many rows in the hour and "
@@ -356,6 +366,10 @@ class Severities(Frozen):
     prediction_drift: Level = Field(Severity.WARN, description="a prediction column drifted")
     label_coverage: Level = Field(Severity.WARN, description="labels arrived for enough predictions")
     segment_drift: Level = Field(Severity.WARN, description="a feature drifted within a segment")
+    late_records: Level = Field(
+        Severity.WARN,
+        description="partition_by event_time: records landed too late (or too early) for their hour",
+    )
     multivariate_drift: Level = Field(
         Severity.WARN, description="the hour's PCA reconstruction error left its band"
     )
@@ -399,8 +413,33 @@ class ModelConfig(Frozen):
     )
     task: Literal["classification", "regression"] = Field(description="`classification` or `regression`")
     logs: Location = Field(
-        description="prediction logs: a folder or `s3://bucket/prefix`, objects under "
-        "`<logs>/<name>/dt=YYYY-MM-DD/hour=HH/*.parquet`"
+        description="prediction logs: a folder or `s3://bucket/prefix`, one folder per hour under it "
+        "(`logs_layout`)"
+    )
+    logs_layout: Annotated[str, Strict()] = Field(
+        "hive",
+        description=f"the hour folders under `logs`: a preset ({', '.join(f'`{p}`' for p in PRESETS)}) "
+        "or a template with {yyyy} {MM} {dd} {HH} and named fields, e.g. `{prefix}{yyyy}/{MM}/{dd}/{HH}/`",
+    )
+    logs_fields: dict[Annotated[str, Strict()], Annotated[str, Strict()]] = Field(
+        default_factory=dict,
+        description="values of the template's named fields (default prefix `<name>/`, topic `<name>`)",
+    )
+    logs_format: Literal[LOG_FORMATS] = Field(  # type: ignore[valid-type]
+        "auto",
+        description="`parquet`, `json` (JSON lines), `csv`, `avro`, or `auto`: by extension, else by "
+        "the first bytes; gzip by `.gz` or its magic bytes",
+    )
+    partition_by: Literal["arrival", "event_time"] | None = Field(
+        None,
+        description="`arrival`: an hour is its folder; `event_time`: the records whose timestamp is in "
+        "the hour, from its folder and the next ones (default: event_time for "
+        f"{' and '.join(EVENT_TIME_PRESETS)}, else arrival)",
+    )
+    max_arrival_delay_minutes: Annotated[Whole, Field(ge=0, le=1440)] = Field(
+        15,
+        description="event_time: how long after its hour a record may land and still count; rounded up "
+        "to whole arrival folders (15: the next hour's folder too)",
     )
     timestamp_column: ColumnName = Field(description="event time (a Parquet timestamp; naive ones are UTC)")
     id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
@@ -434,7 +473,9 @@ class ModelConfig(Frozen):
         (), description="routes to `alerting.sinks`; the log always gets all"
     )
     schedule_lag_minutes: Annotated[Whole, Field(ge=0)] = Field(
-        30, description="how long after an hour ends the schedule processes it"
+        30,
+        description="how long after an hour ends (event_time: after its last arrival folder ends) the "
+        "schedule processes it",
     )
     late_window_hours: Annotated[Whole, Field(ge=1)] = Field(
         48, description="how far back the late-file sensor looks"
@@ -493,6 +534,10 @@ class ModelConfig(Frozen):
                 (("multivariate", "enabled"), "needs at least 2 features (one feature has no correlations)")
             )
         problems += self._segment_problems()
+        try:
+            key_layout(self.logs_layout, self.name, self.logs_fields)
+        except LayoutError as exc:
+            problems.append((("logs_layout",), str(exc)))
         if self.labels is not None:
             labels, extra = self._labels(problems)
             object.__setattr__(self, "labels", labels.model_copy(update=extra))
@@ -598,6 +643,22 @@ class ModelConfig(Frozen):
                         )
                     )
         return {"class_column": class_column, "score_columns": dict(scores), "score_column": None}
+
+    @property
+    def key_layout(self) -> KeyLayout:
+        """The hour folders of the logs (`logs_layout` with its fields filled, validated at load)."""
+        return key_layout(self.logs_layout, self.name, self.logs_fields)
+
+    @property
+    def event_time(self) -> bool:
+        """An hour is the records whose timestamp is in it (read from its arrival folders)."""
+        by = self.partition_by
+        return by == "event_time" if by is not None else self.logs_layout in EVENT_TIME_PRESETS
+
+    @property
+    def arrival_folders(self) -> int:
+        """How many arrival folders after its own an hour reads: 0 when partitioned by arrival."""
+        return -(-self.max_arrival_delay_minutes // 60) if self.event_time else 0
 
     @property
     def multiclass(self) -> bool:

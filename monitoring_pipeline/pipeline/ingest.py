@@ -21,39 +21,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.pipeline.column_types import (
+    ROLE_TYPES,
+    IngestError,
+    accepted,
+    type_ok,
+)
 from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index, layout
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
 from monitoring_pipeline.storage.warehouse import Warehouse
 
-INTEGER_TYPES = {
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-    "UHUGEINT",
-}
-NUMERIC_TYPES = INTEGER_TYPES | {"FLOAT", "DOUBLE"}
-TIMESTAMP_TYPES = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS"}
-# role -> (accepted source types, canonical warehouse type)
-ROLE_TYPES: dict[str, tuple[set[str], str]] = {
-    "numerical": (NUMERIC_TYPES, "DOUBLE"),
-    "categorical": ({"VARCHAR", "BOOLEAN"} | INTEGER_TYPES, "VARCHAR"),
-    "timestamp": (TIMESTAMP_TYPES, "TIMESTAMPTZ"),
-    "id": ({"VARCHAR", "UUID"} | INTEGER_TYPES, "VARCHAR"),
-}
 # canonical warehouse type -> its Arrow type in the partition file (what `schema_matches` checks)
 ARROW_TYPES = {"DOUBLE": pa.float64(), "VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC")}
 EXTRA_COLUMNS = (("partition_hour", "TIMESTAMPTZ"), ("source_object", "VARCHAR"))  # added to every row
 ROW_GROUP_ROWS = 122_880  # DuckDB's own default: both ways of writing give the scans the same parallelism
-
-
-class IngestError(ValueError):
-    """The hour cannot be loaded; the message names the object and, where it applies, the column."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +60,6 @@ def expected_columns(model: ModelConfig) -> list[tuple[str, str]]:
     ]
 
 
-def _type_ok(source_type: str, role: str) -> bool:
-    accepted, _ = ROLE_TYPES[role]
-    return source_type in accepted or (role == "numerical" and source_type.startswith("DECIMAL"))
-
-
 def validate_object(conn: Any, model: ModelConfig, obj: StoredObject, path: Path) -> None:
     """Raise IngestError unless the object is readable Parquet with the declared columns and types."""
     try:
@@ -97,16 +73,11 @@ def validate_object(conn: Any, model: ModelConfig, obj: StoredObject, path: Path
                 f"object {obj.uri}: missing column {column!r} "
                 f"(declared as {role} for model {model.name!r}); columns present: {sorted(found)}"
             )
-        if not _type_ok(found[column], role):
+        if not type_ok(found[column], role):
             raise IngestError(
                 f"object {obj.uri}: column {column!r} has type {found[column]}, "
-                f"but model {model.name!r} declares it {role} (accepted: {_accepted(role)})"
+                f"but model {model.name!r} declares it {role} (accepted: {accepted(role)})"
             )
-
-
-def _accepted(role: str) -> str:
-    accepted, _ = ROLE_TYPES[role]
-    return ", ".join(sorted(accepted)) + (", DECIMAL" if role == "numerical" else "")
 
 
 def select_sql(model: ModelConfig, from_file: bool) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from monitoring_pipeline.config import LabelsConfig, ModelConfig
-from monitoring_pipeline.pipeline.ingest import INTEGER_TYPES, NUMERIC_TYPES, IngestError
+from monitoring_pipeline.pipeline.column_types import INTEGER_TYPES, NUMERIC_TYPES, IngestError
 from monitoring_pipeline.pipeline.multiclass_performance import multiclass_hour
 from monitoring_pipeline.stats.performance_metrics import (
     Metrics,
