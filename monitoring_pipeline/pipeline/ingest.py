@@ -21,13 +21,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.pipeline import arrivals, readers
 from monitoring_pipeline.pipeline.column_types import (
     ROLE_TYPES,
     IngestError,
     accepted,
     type_ok,
 )
-from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index, layout
+from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index
 from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -47,6 +48,10 @@ class IngestResult:
     columns: tuple[str, ...]
     partition_uri: str
     cast: bool = True  # False: every column already had its canonical type and was copied as it is
+    late_records: int | None = None  # partition_by event_time: see pipeline.arrivals
+    early_records: int | None = None
+    bad_lines: int = 0
+    late_by_hour: tuple[tuple[datetime, str, int], ...] = ()  # (event hour, late | early, rows)
 
     @property
     def empty(self) -> bool:
@@ -181,34 +186,124 @@ def copy_partition(
     return rows
 
 
+@dataclass(frozen=True)
+class Outside:
+    """What an event-time hour's load counted of its own arrival folder and read of the others."""
+
+    late: int = 0
+    early: int = 0
+    bad_lines: int = 0
+    by_event_hour: tuple[tuple[datetime, str, int], ...] = ()  # (event hour, late | early, rows)
+
+
+STAGE = "arrived_rows"  # the scratch table an hour's objects are staged in (connection-local)
+
+
+def stage_hour(
+    conn: Any,
+    model: ModelConfig,
+    hour: datetime,
+    found: Sequence[tuple[StoredObject, datetime]],
+    paths: Sequence[Path],
+    target: Path,
+) -> tuple[int, Outside]:
+    """Read every object (any format) into the stage, then write the hour's rows to `target`: all of them
+    (partitioned by arrival) or those of its event hour. Return the rows written and what was counted."""
+    columns = expected_columns(model)
+    readers.create_stage(conn, STAGE, columns, [("arrival_hour", "TIMESTAMPTZ")])
+    share = model.thresholds.max_bad_line_share
+    staged = []
+    for (obj, folder), path in zip(found, paths, strict=True):
+        detected = readers.detect(obj.uri, path, model.logs_format)
+        staged.append(
+            readers.stage_object(conn, STAGE, columns, obj.uri, path, detected, [folder], share > 0)
+        )
+    bad, lines = sum(s.bad_lines for s in staged), sum(s.rows + s.bad_lines for s in staged)
+    if bad > share * lines:
+        first = next(s.first_bad for s in staged if s.first_bad)
+        raise IngestError(
+            f"{model.name} {hour:%Y-%m-%d %H}:00: {bad} of {lines} lines are malformed ({bad / lines:.3%}; "
+            f"thresholds.max_bad_line_share allows {share:.3%}); the first: {first}"
+        )
+    with_rows = [s for s in staged if s.rows]
+    absent = set.intersection(*(set(s.absent) for s in with_rows)) if with_rows else set()
+    if absent:
+        raise IngestError(
+            f"{model.name} {hour:%Y-%m-%d %H}:00: column(s) {sorted(absent)} declared but present in no "
+            f"record of {', '.join(s.uri for s in with_rows)}"
+        )
+    kept = ", ".join(duck.quote_identifier(c) for c, _ in columns)
+    where = f"WHERE {arrivals.event_hour_sql(model)} = $1" if model.event_time else ""
+    select = f"SELECT {kept}, $1::TIMESTAMPTZ AS partition_hour, source_object FROM {STAGE} {where}"
+    rel = conn.sql(select, params=[hour])
+    rel.write_parquet(str(target), compression="zstd")
+    rows = int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
+    outside = ()
+    if model.event_time:
+        first_reaching = hour - model.arrival_folders * arrivals.HOUR
+        outside = tuple(conn.execute(arrivals.outside_sql(model, STAGE), [hour, first_reaching]).fetchall())
+    conn.execute(f"DROP TABLE {STAGE}")
+    return rows, Outside(
+        late=sum(n for _, kind, n in outside if kind == "late"),
+        early=sum(n for _, kind, n in outside if kind == "early"),
+        bad_lines=bad,
+        by_event_hour=outside,
+    )
+
+
+def _typed_parquet_only(model: ModelConfig, objects: Sequence[StoredObject], paths: Sequence[Path]) -> bool:
+    """The hour can take the Parquet path (validated, copied or cast in one query): partitioned by arrival,
+    every object Parquet, no nested column."""
+    if model.event_time or any("." in c for c, _ in expected_columns(model)):
+        return False
+    pairs = zip(objects, paths, strict=True)
+    return all(readers.detect(o.uri, p, model.logs_format).format == "parquet" for o, p in pairs)
+
+
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
-    objects = [o for o in logs.list(layout.hour_prefix(model.name, hour)) if layout.is_data_object(o.key)]
+    found = arrivals.hour_objects(model, logs, hour)
+    objects = [o for o, _ in found]
+    outside = Outside()
     with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.scratch() as conn:
         paths = logs.fetch(objects)
-        for obj, path in zip(objects, paths, strict=True):
-            validate_object(conn, model, obj, path)
         staged = Path(tmp) / "partition.parquet"
-        sources = [(o.uri, p) for o, p in zip(objects, paths, strict=True)]
-        copy = bool(sources) and canonical_already(model, paths)
-        rows = (copy_partition if copy else partial(write_partition, conn))(model, hour, sources, staged)
+        copy = False
+        if _typed_parquet_only(model, objects, paths):
+            for obj, path in zip(objects, paths, strict=True):
+                validate_object(conn, model, obj, path)
+            sources = [(o.uri, p) for o, p in zip(objects, paths, strict=True)]
+            copy = bool(sources) and canonical_already(model, paths)
+            rows = (copy_partition if copy else partial(write_partition, conn))(model, hour, sources, staged)
+        else:
+            rows, outside = stage_hour(conn, model, hour, found, paths, staged)
         ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
         # labels that arrived before these predictions (late logs, a re-load) are linked to them now
         links = label_index.links_of_hour(model, hour, ids, warehouse) if ids is not None else []
         uri = warehouse.publish(catalog.prediction_logs, model.name, hour, staged)
     newest = max((o.modified for o in objects if o.modified is not None), default=None)
-    fact = {"model": model.name, "partition_hour": hour, "rows": rows, "objects": len(objects)}
+    own = [o for o, folder in found if folder == hour]
+    fact = {"model": model.name, "partition_hour": hour, "rows": rows, "objects": len(own)}
     fact |= {
-        "bytes": sum(o.size for o in objects),
+        "bytes": sum(o.size for o in own),
         "newest_object_at": newest,
         "loaded_at": datetime.now(UTC),
+        "bad_lines": outside.bad_lines,
     }
+    if model.event_time:
+        fact |= {"late_records": outside.late, "early_records": outside.early}
+        fact["arrival_objects"] = len(objects)
+    late_rows = [
+        {"model": model.name, "partition_hour": hour, "event_hour": e, "kind": kind, "rows": n}
+        for e, kind, n in outside.by_event_hour
+    ]
+    match = {"model": model.name, "partition_hour": hour}
     with warehouse.results.transaction() as txn:
         warehouse.results.upsert(catalog.hour_facts, [fact], conn=txn)
+        warehouse.results.replace(catalog.late_arrivals, match, late_rows, conn=txn)
         if ids is not None:  # the labels' id -> prediction-hour lookup, both ways
             row = label_index.id_row(model.name, hour, ids)
             warehouse.results.upsert(catalog.prediction_ids, [row], conn=txn)
-            match = {"model": model.name, "partition_hour": hour}
             warehouse.results.replace(catalog.label_links, match, links, conn=txn)
     return IngestResult(
         model=model.name,
@@ -219,4 +314,8 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         columns=tuple(col for col, _ in expected_columns(model)),
         partition_uri=uri,
         cast=not copy,
+        late_records=outside.late if model.event_time else None,
+        early_records=outside.early if model.event_time else None,
+        bad_lines=outside.bad_lines,
+        late_by_hour=outside.by_event_hour,
     )

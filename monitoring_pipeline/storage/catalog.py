@@ -329,6 +329,25 @@ hour_facts = sa.Table(
     _col("bytes", sa.BigInteger),
     _col("newest_object_at", TS),
     _col("loaded_at", TS),
+    # partition_by event_time (NULL otherwise, and for hours loaded before migration 0006): records of the
+    # hour's own arrival folder whose event hour's window does not reach it (late: an older hour; early: a
+    # later one), the JSON / CSV lines skipped, and the objects read from all the hour's arrival folders
+    _col("late_records", sa.BigInteger),
+    _col("early_records", sa.BigInteger),
+    _col("bad_lines", sa.BigInteger),
+    _col("arrival_objects", sa.BigInteger),
+)
+
+# The late and early records of each arrival hour (see hour_facts) by the event hour they belong to, so
+# "how much of hour H landed too late to count" is a query by event_hour.
+late_arrivals = sa.Table(
+    "late_arrivals",
+    metadata,
+    _col("model", sa.String, key=True),
+    _col("partition_hour", TS, key=True),  # the arrival folder's hour (whose load counted them)
+    _col("event_hour", TS, key=True),
+    _col("kind", sa.String),  # late | early
+    _col("rows", sa.BigInteger),
 )
 
 # The hour's prediction ids as a sorted array of 64-bit fingerprints (`md5_number_lower` of the id as text,
