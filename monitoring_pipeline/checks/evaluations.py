@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig, Severity
+from monitoring_pipeline.pipeline import arrivals
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES
 from monitoring_pipeline.pipeline.ingest import ARROW_TYPES, expected_columns
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
@@ -23,7 +24,7 @@ from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
 from monitoring_pipeline.pipeline.references import load_profiles
 from monitoring_pipeline.stats.drift.segments import worst_segments
 from monitoring_pipeline.stats.profiles import Profile, merge_profiles
-from monitoring_pipeline.storage import catalog, duck, layout
+from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
 
@@ -156,15 +157,13 @@ def volume_within_band(model: ModelConfig, hour: datetime, warehouse: Warehouse)
 
 
 def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | None = None) -> Verdict:
-    """The hour's newest object landed within `freshness_lag_minutes` after the hour ended; an hour
-    with no objects fails once that deadline has passed."""
+    """The hour's newest object landed within `freshness_lag_minutes` after the hour's last arrival folder
+    closed (the hour's end, partitioned by arrival); an hour with no objects fails once that deadline has
+    passed."""
     lag = model.thresholds.freshness_lag_minutes
-    deadline = hour + timedelta(hours=1, minutes=lag)
-    objects = [
-        o
-        for o in open_store(model.logs).list(layout.hour_prefix(model.name, hour))
-        if layout.is_data_object(o.key)
-    ]
+    closed = arrivals.window_end(model, hour)
+    deadline = closed + timedelta(minutes=lag)
+    objects = [o for o, _ in arrivals.hour_objects(model, open_store(model.logs), hour)]
     if not objects:
         late = (now or datetime.now(UTC)) > deadline
         return Verdict(
@@ -175,8 +174,9 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
             "no objects yet" + (f"; the deadline {deadline:%Y-%m-%d %H:%M} UTC has passed" if late else ""),
         )
     newest = max(o.modified for o in objects if o.modified is not None)
-    minutes = (newest - hour - timedelta(hours=1)).total_seconds() / 60
-    text = f"last object landed {minutes:.0f} min after the hour ended (allowed: {lag:g})"
+    minutes = (newest - closed).total_seconds() / 60
+    after = "the hour ended" if closed == hour + timedelta(hours=1) else "its last arrival folder closed"
+    text = f"last object landed {minutes:.0f} min after {after} (allowed: {lag:g})"
     return Verdict(
         hour,
         minutes <= lag,
@@ -185,6 +185,30 @@ def logs_arrived_on_time(model: ModelConfig, hour: datetime, now: datetime | Non
         text,
         {"newest_object_at": newest.isoformat()},
     )
+
+
+def records_within_delay(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:
+    """Partitioned by event time: no record in the hour's own arrival folder belongs to an hour that no
+    longer reads it (late) or does not read it yet (early). Such records are in no hour's statistics:
+    counted here, once, by the load of the folder they landed in."""
+    facts = warehouse.results.hour_rows(
+        catalog.hour_facts, model.name, [hour], "partition_hour", "late_records", "early_records"
+    )
+    late = sum(f["late_records"] or 0 for f in facts)
+    early = sum(f["early_records"] or 0 for f in facts)
+    by_hour = warehouse.results.hour_rows(catalog.late_arrivals, model.name, [hour])
+    shown = [
+        {"event_hour": r["event_hour"].isoformat(), "kind": r["kind"], "rows": r["rows"]} for r in by_hour
+    ]
+    text = (
+        f"{late} record(s) in this hour's arrival folder belong to hours whose last arrival folder had "
+        f"closed (max_arrival_delay_minutes: {model.max_arrival_delay_minutes}), {early} to later hours"
+    )
+    if shown:
+        hours = sorted({r["event_hour"][:13].replace("T", " ") + ":00" for r in shown})
+        text += f"; event hours {', '.join(hours[:6])}{' ...' if len(hours) > 6 else ''}"
+    details = {"late_records": late, "early_records": early, "by_event_hour": shown[:48]}
+    return Verdict(hour, late + early == 0, late + early, 0, text, details)
 
 
 def data_quality(model: ModelConfig, hour: datetime, warehouse: Warehouse) -> Verdict:

@@ -20,6 +20,7 @@ from monitoring_pipeline.checks.evaluations import (
     logs_arrived_on_time,
     performance_margin,
     prediction_drift,
+    records_within_delay,
     schema_matches,
     segments_not_drifted,
     timestamps_within_hour,
@@ -178,6 +179,19 @@ DECLARED: tuple[Declared, ...] = (
             "or a mis-routed file)."
         ),
         "timestamps",
+    ),
+    Declared(
+        "records_arrived_within_delay",
+        "prediction_logs",
+        records_within_delay,
+        lambda m: (
+            "partition_by event_time: no record in the hour's own arrival folder belongs to an hour whose "
+            f"arrival folders no longer reach it (max_arrival_delay_minutes {m.max_arrival_delay_minutes}: "
+            f"{m.arrival_folders} folder(s) after its own) or to a later hour. Such records are in no "
+            "hour's statistics: counted in hour_facts and late_arrivals, never dropped silently."
+        ),
+        "late_records",
+        applies=lambda m: m.event_time,
     ),
     Declared(
         "data_quality_expectations_pass",

@@ -9,7 +9,10 @@ import dagster as dg
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import KEY_FORMAT
 from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
+from monitoring_pipeline.pipeline import readers
+from monitoring_pipeline.pipeline.arrivals import arrival_hours
 from monitoring_pipeline.storage import layout
+from monitoring_pipeline.storage.object_store import ObjectStore
 
 HOURLY_ASSETS = ("prediction_logs", "feature_profiles", "reference_profile", "drift_metrics")
 
@@ -36,13 +39,18 @@ def hourly_job(model: ModelConfig) -> Any:
 
 
 def due_hour(model: ModelConfig, now: datetime) -> datetime:
-    """The newest hour whose logs are due at `now`: it ended at least `schedule_lag_minutes` ago."""
+    """The newest hour whose logs are due at `now`: it ended (partitioned by event time: its last arrival
+    folder closed) at least `schedule_lag_minutes` ago."""
     lag = timedelta(minutes=model.schedule_lag_minutes)
-    return (now.astimezone(UTC) - lag).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    closed = (now.astimezone(UTC) - lag).replace(minute=0, second=0, microsecond=0)
+    return closed - timedelta(hours=1 + model.arrival_folders)
 
 
 def hourly_schedule(model: ModelConfig, job: Any) -> dg.ScheduleDefinition:
     lag = model.schedule_lag_minutes
+
+    folders = model.arrival_folders
+    closes = f" and its {folders} later arrival folder(s) close" if folders else ""
 
     @dg.schedule(
         name=f"{model.name}_hourly_schedule",
@@ -50,7 +58,8 @@ def hourly_schedule(model: ModelConfig, job: Any) -> dg.ScheduleDefinition:
         cron_schedule=f"{lag % 60} * * * *",
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description=f"Every hour, {lag} minutes after an hour ends, processes that hour of `{model.name}`.",
+        description=f"Every hour, {lag} minutes after an hour ends{closes}, processes that hour of "
+        f"`{model.name}`.",
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         hour = due_hour(model, context.scheduled_execution_time)
@@ -90,25 +99,21 @@ def late_files_sensor(
         now = datetime.now(UTC)
         store, key_of = object_store.open(location), dg.AssetKey([model.name, asset])
         due = due_hour(model, now)
+        newest = _newest_by_folder(store, model, now, asset)
         requests = []
         for k in range(1, model.late_window_hours + 1):
             hour = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
-            newest = max(
-                (
-                    o.modified
-                    for o in store.list(layout.hour_prefix(model.name, hour))
-                    if layout.is_data_object(o.key) and o.modified
-                ),
-                default=None,
-            )
+            # an hour's objects: its own folder's, and for event-time logs its later arrival folders'
+            folders = arrival_hours(model, hour) if asset == "prediction_logs" else [hour]
+            landed = max((newest[f] for f in folders if newest.get(f)), default=None)
             key = hour.strftime(KEY_FORMAT)
             loaded = _last_materialization(context.instance, key_of, key)
-            late = newest is not None and loaded is not None and newest.timestamp() > loaded
-            never = include_unloaded and newest is not None and loaded is None and hour <= due
+            late = landed is not None and loaded is not None and landed.timestamp() > loaded
+            never = include_unloaded and landed is not None and loaded is None and hour <= due
             if (late or never) and hour >= model.partitions_start:
                 requests.append(
                     dg.RunRequest(
-                        run_key=f"late:{model.name}:{asset}:{key}:{newest.timestamp():.0f}",
+                        run_key=f"late:{model.name}:{asset}:{key}:{landed.timestamp():.0f}",
                         partition_key=key,
                         tags={"monitoring/trigger": f"late_{asset}"},
                     )
@@ -116,6 +121,25 @@ def late_files_sensor(
         return dg.SensorResult(run_requests=requests)
 
     return _sensor
+
+
+def _newest_by_folder(
+    store: ObjectStore, model: ModelConfig, now: datetime, asset: str
+) -> dict[datetime, datetime | None]:
+    """The newest object's landing time in each folder the sensor looks at: one listing per folder, each
+    folder once however many hours read it."""
+    spread = model.arrival_folders if asset == "prediction_logs" else 0
+    newest: dict[datetime, datetime | None] = {}
+    for k in range(1 - spread, model.late_window_hours + 1):
+        folder = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
+        if asset == "prediction_logs":
+            keys = model.key_layout.folder(folder)
+            found = [o for o in store.list(keys) if readers.is_data_key(o.key, model.logs_format)]
+        else:
+            keys = layout.hour_prefix(model.name, folder)
+            found = [o for o in store.list(keys) if layout.is_data_object(o.key)]
+        newest[folder] = max((o.modified for o in found if o.modified), default=None)
+    return newest
 
 
 def _last_materialization(instance: dg.DagsterInstance, asset: dg.AssetKey, partition: str) -> float | None:

@@ -1,0 +1,217 @@
+"""Logs landed by streaming sinks (Firehose, Kafka Connect) are read by event hour from their arrival
+folders: each hour holds exactly the records whose timestamp is in it and that arrived within the delay
+(some of them in the next hour's folder); a record beyond the delay, or ahead of its hour, is counted
+once by its folder's load and flagged, never dropped silently nor counted twice. On the local store and
+on S3, against counts computed here from the generated records."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from monitoring_pipeline.checks.registry import evaluate
+from monitoring_pipeline.config import ModelConfig
+from monitoring_pipeline.defs.schedules import due_hour
+from monitoring_pipeline.pipeline.ingest import IngestResult, ingest_hour
+from monitoring_pipeline.storage import catalog, duck
+from monitoring_pipeline.storage.object_store import open_store
+from monitoring_pipeline.storage.warehouse import Warehouse
+from monitoring_pipeline_tests.sinks import write_firehose, write_kafka_connect
+from monitoring_pipeline_tests.stores import Stores
+
+H0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+EVENT_HOURS = 3
+PARTITIONS = [H0 + i * HOUR for i in range(-2, 6)]  # they own every arrival folder the records land in
+
+
+def model(logs: str, layout: str, nested: bool = True, **extra: Any) -> ModelConfig:
+    features: dict[str, str] = {"amount": "numerical", "country": "categorical"}
+    if nested:
+        features["device.os"] = "categorical"
+    return ModelConfig(
+        name="shop",
+        task="classification",
+        logs=logs,
+        logs_layout=layout,
+        timestamp_column="ts",
+        id_column="id",
+        features=features,
+        predictions={"score": "numerical"},
+        partitions_start=H0 - timedelta(days=1),
+        **extra,
+    )
+
+
+Records = list[dict[str, Any]]
+
+
+def traffic(seed: int, per_hour: int = 300, nested: bool = True) -> tuple[Records, list[datetime]]:
+    """Records of EVENT_HOURS hours and when each arrived: most within minutes, some in the next hour's
+    folder, a few hours late (beyond the 15-minute delay) and a few ahead of their hour (a fast clock)."""
+    rng = np.random.default_rng(seed)
+    records, arrivals = [], []
+    for h in range(EVENT_HOURS):
+        for i in range(per_hour):
+            event = H0 + h * HOUR + timedelta(seconds=float(rng.uniform(0, 3600)))
+            kind = rng.random()
+            if kind < 0.85:
+                delay = timedelta(seconds=float(min(rng.exponential(90), 840)))
+            elif kind < 0.97:
+                delay = timedelta(minutes=float(rng.uniform(5, 50)))
+            elif kind < 0.99:
+                delay = timedelta(hours=float(rng.uniform(2.1, 3)))  # beyond the delay
+            else:
+                delay = -timedelta(minutes=float(rng.uniform(61, 90)))  # lands in an earlier folder
+            record = {
+                "ts": event.isoformat(),
+                "id": f"{seed}-{h}-{i}",
+                "amount": round(float(rng.lognormal(3, 1)), 3),
+                "country": str(rng.choice(["fr", "de", "it"])),
+                "score": round(float(rng.random()), 4),
+            }
+            if nested:
+                record["device"] = {"os": str(rng.choice(["ios", "android"]))}
+            records.append(record)
+            arrivals.append(event + delay)
+    return records, arrivals
+
+
+def expected(records: list[dict[str, Any]], arrivals: list[datetime], k: int = 1) -> dict[str, Any]:
+    """Per partition: the ids it holds, and the late / early records its own folder holds."""
+    ids: dict[datetime, set[str]] = {p: set() for p in PARTITIONS}
+    late: Counter[datetime] = Counter()
+    early: Counter[datetime] = Counter()
+    for record, arrived in zip(records, arrivals, strict=True):
+        event = datetime.fromisoformat(record["ts"]).replace(minute=0, second=0, microsecond=0)
+        folder = arrived.replace(minute=0, second=0, microsecond=0)
+        if event <= folder <= event + k * HOUR:
+            ids[event].add(record["id"])
+        elif folder > event:
+            late[folder] += 1
+        else:
+            early[folder] += 1
+    return {"ids": ids, "late": late, "early": early}
+
+
+def load_all(m: ModelConfig, wh: Warehouse) -> dict[datetime, IngestResult]:
+    logs = open_store(m.logs)
+    return {p: ingest_hour(m, p, logs, wh) for p in PARTITIONS}
+
+
+def partition_file(wh: Warehouse, hour: datetime) -> str:
+    """A local copy of the hour's published partition."""
+    store = open_store(wh.tables_root)
+    found = store.head(catalog.prediction_logs.key("shop", hour))
+    assert found is not None, hour
+    return str(store.fetch([found])[0])
+
+
+def stored_ids(wh: Warehouse, hour: datetime) -> list[str]:
+    with duck.scratch() as conn:
+        sql = "SELECT id FROM read_parquet(?)"
+        return [r[0] for r in conn.execute(sql, [partition_file(wh, hour)]).fetchall()]
+
+
+def assert_exact(m: ModelConfig, wh: Warehouse, records: Records, arrivals: list[datetime]) -> None:
+    want = expected(records, arrivals)
+    results = load_all(m, wh)
+    assert sum(want["late"].values()) > 0 and sum(want["early"].values()) > 0  # the scenario has both
+    for hour, result in results.items():
+        got = stored_ids(wh, hour)
+        assert len(got) == len(set(got)), f"{hour}: a record counted twice"
+        assert set(got) == want["ids"][hour], hour
+        assert result.rows == len(want["ids"][hour])
+        assert (result.late_records, result.early_records) == (want["late"][hour], want["early"][hour]), hour
+        outcome = evaluate(m, "records_arrived_within_delay", hour, wh)
+        assert outcome.passed == (want["late"][hour] + want["early"][hour] == 0), hour
+        assert outcome.observed == want["late"][hour] + want["early"][hour]
+    # every record is in exactly one hour or counted once as outside every hour
+    counted = sum(r.rows + (r.late_records or 0) + (r.early_records or 0) for r in results.values())
+    assert counted == len(records)
+    facts = wh.results.hour_rows(catalog.hour_facts, "shop", PARTITIONS)
+    assert {f["partition_hour"]: f["late_records"] for f in facts} == {p: want["late"][p] for p in PARTITIONS}
+    by_event = wh.results.hour_rows(catalog.late_arrivals, "shop", PARTITIONS)
+    assert sum(r["rows"] for r in by_event) == sum(want["late"].values()) + sum(want["early"].values())
+
+
+def arrived_next_folder(wh: Warehouse, m: ModelConfig, hour: datetime) -> int:
+    """Rows of the hour read from the next hour's arrival folder."""
+    folder = m.key_layout.folder(hour + HOUR)
+    with duck.scratch() as conn:
+        sql = "SELECT count(*) FROM read_parquet(?) WHERE contains(source_object, ?)"
+        return int(conn.execute(sql, [partition_file(wh, hour), folder]).fetchone()[0])
+
+
+def test_firehose_gzip_json_lines_are_read_by_event_hour(stores: Stores, tmp_path: Path) -> None:
+    logs = f"{stores.root}/firehose"
+    records, arrivals = traffic(seed=1)
+    keys = write_firehose(logs, "shop-stream/", "shop-stream", records, arrivals)
+    assert all("." not in k.rsplit("/", 1)[1] for k in keys)  # Firehose's default names: no extension
+    m = model(logs, "firehose", logs_fields={"prefix": "shop-stream/"})
+    assert m.event_time and m.arrival_folders == 1
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    assert_exact(m, wh, records, arrivals)
+    assert arrived_next_folder(wh, m, H0) > 0
+    with duck.scratch() as conn:  # the nested field is read, not left null
+        sql = 'SELECT count("device.os"), count(*) FROM read_parquet(?)'
+        assert len(set(conn.execute(sql, [partition_file(wh, H0)]).fetchone())) == 1
+
+
+KC_SCHEMA = pa.schema(
+    [
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("id", pa.string()),
+        ("amount", pa.float64()),
+        ("country", pa.string()),
+        ("score", pa.float64()),
+    ]
+)
+
+
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_kafka_connect_objects_are_read_by_event_hour(stores: Stores, tmp_path: Path, fmt: str) -> None:
+    logs = f"{stores.root}/kafka"
+    nested = fmt == "json"
+    records, arrivals = traffic(seed=2, nested=nested)
+    keys = write_kafka_connect(logs, "shop", records, arrivals, fmt, parquet_schema=KC_SCHEMA)
+    assert any("+1+" in k for k in keys) and all(k.startswith("topics/shop/year=2026/") for k in keys)
+    m = model(logs, "kafka_connect", nested=nested)
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    assert_exact(m, wh, records, arrivals)
+    assert arrived_next_folder(wh, m, H0 + HOUR) > 0
+
+
+def test_a_rerun_replaces_the_hour_and_its_counts(stores: Stores, tmp_path: Path) -> None:
+    """Re-loading an hour after a late object landed in its next folder: the hour gains those records,
+    nothing is duplicated, and the late counts are replaced, not added."""
+    logs = f"{stores.root}/firehose"
+    records, arrivals = traffic(seed=3)
+    m = model(logs, "firehose", logs_fields={"prefix": "s/"})
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    write_firehose(logs, "s/", "s", records, arrivals)
+    first = ingest_hour(m, H0, open_store(logs), wh)
+    straggler = {**records[0], "id": "straggler", "ts": (H0 + timedelta(minutes=59)).isoformat()}
+    write_firehose(logs, "s/", "s", [straggler], [H0 + timedelta(minutes=70)])
+    again = ingest_hour(m, H0, open_store(logs), wh)
+    assert again.rows == first.rows + 1
+    got = stored_ids(wh, H0)
+    assert "straggler" in got and len(got) == len(set(got))
+    facts = wh.results.hour_rows(catalog.late_arrivals, "shop", [H0])
+    assert sum(r["rows"] for r in facts) == again.early_records  # replaced: one set of rows
+
+
+def test_an_event_time_hour_is_due_once_its_last_arrival_folder_closed(tmp_path: Path) -> None:
+    m = model(str(tmp_path), "firehose")
+    at = datetime(2026, 3, 1, 10, 45, tzinfo=UTC)  # the 09 folder closed at 10:00, 45 min > the 30 min lag
+    assert due_hour(m, at) == datetime(2026, 3, 1, 8, tzinfo=UTC)
+    hive = model(str(tmp_path), "hive")
+    assert due_hour(hive, at) == datetime(2026, 3, 1, 9, tzinfo=UTC)
+    two = model(str(tmp_path), "firehose", max_arrival_delay_minutes=61)
+    assert two.arrival_folders == 2 and due_hour(two, at) == datetime(2026, 3, 1, 7, tzinfo=UTC)
