@@ -149,7 +149,12 @@ def _demo_window(config: MonitorsConfig) -> list[datetime]:
 def _validate(config: MonitorsConfig, args: argparse.Namespace) -> int:
     for model in config.models:
         columns = len(model.monitored_columns)
-        print(f"{model.name}: {model.task}, {columns} monitored columns, logs at {model.logs}")
+        by = "event time" if model.event_time else "arrival"
+        first = model.key_layout.folder(model.partitions_start)
+        print(
+            f"{model.name}: {model.task}, {columns} monitored columns, logs at {model.logs} "
+            f"({model.logs_layout} layout, e.g. {first}; hours by {by})"
+        )
     print(f"{config.path}: OK")
     return 0
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import time
 import typing
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -496,3 +497,41 @@ def test_score_columns_belong_to_multiclass_models(tmp_path: Path) -> None:
     assert "field 'labels.score_columns': only for a multiclass model" in problems_of(
         tmp_path, yaml.safe_dump(raw)
     )
+
+
+@pytest.mark.parametrize(
+    ("layout", "fields", "expected"),
+    [
+        ("s3", {}, "'s3' is neither a preset (hive, firehose, kafka_connect) nor a template"),
+        ("{yyyy}/{MM}/{dd}/", {}, "needs {HH} exactly once (one folder per UTC hour)"),
+        ("{yyyy}/{MM}/{dd}/{HH}/{HH}/", {}, "needs {HH} exactly once"),
+        ("{yyyy}/{MM}/{dd}/{HH}", {}, "must be a folder (end in '/'"),
+        ("{region}/{yyyy}/{MM}/{dd}/{HH}/", {}, "no value for {region} (set it in logs_fields)"),
+        ("{yyyy!r}/{MM}/{dd}/{HH}/", {}, "must be a plain field name"),
+        ("firehose", {"prefix": "../other/"}, "logs_fields.prefix: '../other/' may not hold braces, '..'"),
+    ],
+)
+def test_a_logs_layout_that_names_no_hour_folder_is_refused(
+    tmp_path: Path, layout: str, fields: dict[str, str], expected: str
+) -> None:
+    raw = mutate("logs_layout", layout)
+    raw["models"][0]["logs_fields"] = fields
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert "field 'logs_layout'" in message and expected in message, message
+
+
+def test_layout_presets_partition_by_event_time_and_a_template_by_arrival(tmp_path: Path) -> None:
+    for layout, event_time, folder in [
+        ("hive", False, "m/dt=2026-12-05/hour=07/"),
+        ("firehose", True, "m/2026/12/05/07/"),
+        ("kafka_connect", True, "topics/m/year=2026/month=12/day=05/hour=07/"),
+        ("{model}/{yyyy}{MM}{dd}/{HH}/", False, "m/20261205/07/"),
+    ]:
+        raw = mutate("logs_layout", layout)
+        raw["models"][0]["name"] = "m"
+        model = load_config(write(tmp_path, yaml.safe_dump(raw))).models[0]
+        assert model.event_time is event_time and model.arrival_folders == int(event_time)
+        hour = datetime(2026, 12, 5, 7, tzinfo=UTC)
+        assert model.key_layout.folder(hour) == folder
+        assert model.key_layout.hour_of(folder + "a-1-2026-12-05-07-59-59-x") == hour
+        assert model.key_layout.hour_of("elsewhere/" + folder) is None
