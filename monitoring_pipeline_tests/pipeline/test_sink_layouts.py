@@ -215,3 +215,30 @@ def test_an_event_time_hour_is_due_once_its_last_arrival_folder_closed(tmp_path:
     assert due_hour(hive, at) == datetime(2026, 3, 1, 9, tzinfo=UTC)
     two = model(str(tmp_path), "firehose", max_arrival_delay_minutes=61)
     assert two.arrival_folders == 2 and due_hour(two, at) == datetime(2026, 3, 1, 7, tzinfo=UTC)
+
+
+class ListingRecorder:
+    """A store that records every prefix it is asked to list (and otherwise is the store)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store, self.listed = store, []
+
+    def list(self, prefix: str) -> list[Any]:
+        self.listed.append(prefix)
+        return self.store.list(prefix)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def test_an_hour_lists_only_its_arrival_folders(tmp_path: Path) -> None:
+    logs = str(tmp_path / "kafka")
+    records, arrivals = traffic(seed=4, nested=False)
+    write_kafka_connect(logs, "shop", records, arrivals, "parquet", parquet_schema=KC_SCHEMA)
+    m = model(logs, "kafka_connect", nested=False)
+    recorder = ListingRecorder(open_store(logs))
+    ingest_hour(m, H0, recorder, Warehouse(str(tmp_path / "results.sqlite"), str(tmp_path / "wh")))
+    assert recorder.listed == [
+        "topics/shop/year=2026/month=03/day=01/hour=08/",
+        "topics/shop/year=2026/month=03/day=01/hour=09/",
+    ]
