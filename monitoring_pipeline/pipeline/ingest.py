@@ -243,10 +243,11 @@ def stage_hour(
         first_reaching = hour - model.arrival_folders * arrivals.HOUR
         outside = tuple(conn.execute(arrivals.outside_sql(model, STAGE), [hour, first_reaching]).fetchall())
     conn.execute(f"DROP TABLE {STAGE}")
+    own = [s for s, (_, folder) in zip(staged, found, strict=True) if folder == hour]
     return rows, Outside(
         late=sum(n for _, kind, n in outside if kind == "late"),
         early=sum(n for _, kind, n in outside if kind == "early"),
-        bad_lines=bad,
+        bad_lines=sum(s.bad_lines for s in own),  # each folder's, once: by the hour it is the own folder of
         by_event_hour=outside,
     )
 
