@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 
-from monitoring_pipeline.pipeline import text_sources
+from monitoring_pipeline.pipeline import csv_source, text_sources
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError, accepted, type_ok
 from monitoring_pipeline.pipeline.staging import Target, quote_name
 from monitoring_pipeline.storage import duck
@@ -138,7 +138,7 @@ def stage_object(
     try:
         if detected.format in ("parquet", "avro"):
             return StagedObject(uri, detected, _stage_typed(conn, target, detected.format), 0, None, ())
-        stage = text_sources.stage_json if detected.format == "json" else text_sources.stage_csv
+        stage = text_sources.stage_json if detected.format == "json" else csv_source.stage_csv
         rows, bad, first, absent = stage(conn, target, detected.compression, skip_bad_lines)
         return StagedObject(uri, detected, rows, bad, first, absent)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:

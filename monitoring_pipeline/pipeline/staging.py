@@ -3,10 +3,11 @@ object's URI (named in every error, never our local copy) and the constants adde
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 
@@ -44,3 +45,7 @@ class Target:
         extra = ", ".join(["?"] * (1 + len(self.constants)))
         sql = f"INSERT INTO {duck.quote_identifier(self.table)} SELECT {select}, {extra} FROM {source}"  # noqa: S608 (quoted names, constants)
         return int(conn.execute(sql, [self.uri, *self.constants, *params]).fetchone()[0])
+
+    def open(self, compression: str | None) -> IO[bytes]:
+        """The object's bytes, decompressed."""
+        return gzip.open(self.path, "rb") if compression == "gzip" else self.path.open("rb")

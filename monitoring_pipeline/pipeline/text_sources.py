@@ -1,21 +1,18 @@
-"""JSON lines and CSV objects, staged with every declared value checked, never silently NULL.
+"""JSON lines objects, staged with every declared value checked, never silently NULL.
 
 The clean path is one DuckDB scan. Only when it fails (a malformed line, a value of the wrong kind) is the
-object read again, slowly, to find the exact physical line numbers (blank lines count, the CSV header is
-line 1): to name the first bad line, or to skip and count the bad lines when the model allows it.
+object read again, slowly, to find the exact physical line numbers (blank lines count): to name the first
+bad line, or to skip and count the bad lines when the model allows it.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError
+from monitoring_pipeline.pipeline.column_types import IngestError
 from monitoring_pipeline.pipeline.staging import Target, quote_name
 from monitoring_pipeline.storage import duck
 
@@ -27,7 +24,6 @@ EXPECTED = {  # what a JSON value of each role must be, for error messages
 }
 NUMBER_START = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
 OBJECT, LINES, CHECKED = "_reader_object", "_reader_lines", "_reader_checked"
-REJECTS, SCANS = "_reader_rejects", "_reader_scans"
 SHOWN = 80  # characters of a bad value quoted in an error
 
 # (rows inserted, bad lines skipped, first bad line's description, declared columns absent from every line)
@@ -55,10 +51,6 @@ def json_cast(value: str, role: str, bad: str) -> str:
     return (
         f"CASE {null} WHEN {plain} THEN {text}[2:-2] WHEN {head} IN ('{{', '[') THEN {bad} ELSE {inner} END"
     )
-
-
-def _opener(target: Target, compression: str | None) -> IO[bytes]:
-    return gzip.open(target.path, "rb") if compression == "gzip" else target.path.open("rb")
 
 
 def _json_source(target: Target, compression: str | None) -> tuple[str, list[str]]:
@@ -95,9 +87,11 @@ def stage_json(conn: Any, target: Target, compression: str | None, skip_bad_line
             f"SELECT {', '.join(f'count(c{i})' for i in range(len(casts)))} FROM {OBJECT}"  # noqa: S608 (quoted names, constants)
         ).fetchone()
         empty = [i for i, n in enumerate(counts) if n == 0]  # all NULL: absent, or present as JSON null?
-        if empty:
-            present = ", ".join(f"count({values[i]})" for i in empty)
-            found = conn.execute(f"SELECT {present} FROM {source}", [str(target.path)]).fetchone()  # noqa: S608 (quoted names, constants)
+        if empty:  # read_json gives both as NULL; json_extract gives JSON null as 'null'
+            paths = [duck.string_literal("$." + target.columns[i][0]) for i in empty]
+            present = ", ".join(f"count(json_extract(json, {p}))" for p in paths)
+            objects = f"read_ndjson_objects(?, compression = '{compression or 'uncompressed'}')"
+            found = conn.execute(f"SELECT {present} FROM {objects}", [str(target.path)]).fetchone()  # noqa: S608 (constants)  # noqa: S608 (quoted names, constants)
             empty = [i for i, n in zip(empty, found, strict=True) if n == 0]
         rows = target.insert(conn, ", ".join(f"c{i}" for i in range(len(casts))), OBJECT)
     finally:
@@ -108,7 +102,7 @@ def stage_json(conn: Any, target: Target, compression: str | None, skip_bad_line
 def _read_lines(target: Target, compression: str | None) -> tuple[pa.Table, list[int]]:
     """The object's non-blank lines with their 1-based physical numbers; and the lines not UTF-8."""
     numbers, texts, not_utf8 = [], [], []
-    with _opener(target, compression) as lines:
+    with target.open(compression) as lines:
         for number, raw in enumerate(lines, 1):
             if raw.strip():
                 try:
@@ -141,7 +135,7 @@ def _stage_json_lines(
             f"SELECT *, NOT obj OR bad_column IS NOT NULL AS bad FROM ("
             f"SELECT *, CASE {wrong} END AS bad_column FROM ("
             f"SELECT *, {casts} FROM ("
-            f"SELECT n, text, valid, {raw} FROM (SELECT *, "
+            f"SELECT *, {raw} FROM (SELECT *, "
             f"valid AND json_type(CASE WHEN valid THEN text END) = 'OBJECT' AS obj FROM ("
             f"SELECT n, text, json_valid(text) AS valid FROM {LINES})))))"
         )
@@ -192,77 +186,3 @@ def _json_problem(
     name, role = target.columns[column]
     value = found[column] if len(found[column]) <= SHOWN else found[column][:SHOWN] + "..."
     return f"line {n}: column {name!r}: expected {EXPECTED[role]}, found {value}"
-
-
-def _header(target: Target, compression: str | None) -> list[str]:
-    with _opener(target, compression) as lines:
-        first = lines.readline()
-    try:
-        names = next(csv.reader([first.decode("utf-8-sig").rstrip("\r\n")]), [])
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"object {target.uri}: the CSV header is not valid UTF-8 ({exc})") from exc
-    if not names:
-        raise IngestError(f"object {target.uri}: no CSV header row")
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise IngestError(f"object {target.uri}: the CSV header repeats {duplicated}")
-    return names
-
-
-def _csv_source(target: Target, compression: str | None, names: Sequence[str], rejects: bool) -> str:
-    """read_csv of the whole header: declared columns with their canonical types (DuckDB rejects a value
-    that does not convert), the others as text; RFC 4180 dialect, nothing sniffed."""
-    declared = {c: ROLE_TYPES[role][1] for c, role in target.columns}
-    spec = ", ".join(f"{duck.string_literal(n)}: '{declared.get(n, 'VARCHAR')}'" for n in names)
-    options = (
-        f", store_rejects = true, rejects_table = '{REJECTS}', rejects_scan = '{SCANS}'" if rejects else ""
-    )
-    return (
-        "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
-        f"compression = '{compression or 'none'}', columns = {{{spec}}}{options})"
-    )
-
-
-def stage_csv(conn: Any, target: Target, compression: str | None, skip_bad_lines: bool) -> Staged:
-    names = _header(target, compression)
-    for column, role in target.columns:
-        if column not in names:
-            raise IngestError(
-                f"object {target.uri}: missing column {column!r} (declared as {role}); "
-                f"columns present: {sorted(names)}"
-            )
-    select = ", ".join(quote_name(c) for c, _ in target.columns)
-    try:
-        return (
-            target.insert(conn, select, _csv_source(target, compression, names, False), [str(target.path)]),
-            0,
-            None,
-            (),
-        )
-    except duckdb.Error as exc:
-        failure = exc
-    for table in (REJECTS, SCANS):
-        conn.execute(f"DROP TABLE IF EXISTS {table}")
-    try:
-        source = _csv_source(target, compression, names, True)
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {OBJECT} AS SELECT {select} FROM {source}",  # noqa: S608
-            [str(target.path)],
-        )
-        rejected = conn.execute(
-            f"SELECT line, column_name, error_type, error_message FROM {REJECTS} ORDER BY line, column_idx"  # noqa: S608 (quoted names, constants)
-        ).fetchall()
-        if not rejected:
-            raise target.error(failure)
-        line, column, kind, message = rejected[0]
-        where = f"column {column!r}: " if kind == "CAST" else ""
-        first_bad = f"object {target.uri}: line {line}: {where}{message}"
-        if not skip_bad_lines:
-            raise IngestError(first_bad)
-        rows = target.insert(conn, "*", OBJECT)
-        return rows, len({r[0] for r in rejected}), first_bad, ()
-    except duckdb.Error as exc:
-        raise target.error(exc) from exc
-    finally:
-        for table in (OBJECT, REJECTS, SCANS):
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
