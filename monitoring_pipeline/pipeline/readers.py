@@ -1,8 +1,18 @@
-"""STUB (Parquet only) until the format readers land: the interface ingest calls."""
+"""Read one prediction-log object, whatever the sink wrote (Parquet, Avro, JSON lines, CSV; the text
+formats optionally gzip, often with no extension at all), into a DuckDB staging table whose declared
+columns have their canonical types.
 
-# ruff: noqa: S608
+Typed sources (Parquet, Avro) are checked column by column as before anything is read. Text sources are
+checked value by value, in SQL: DuckDB's own typed JSON reader turns a value it cannot convert into NULL,
+which would make bad data look like missing data, so every declared JSON field is read as JSON and cast by
+rules declared once here (`text_sources`). Nothing is inserted for an object that fails.
+"""
+
 from __future__ import annotations
 
+import gzip
+import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,41 +20,107 @@ from typing import Any
 
 import duckdb
 
+from monitoring_pipeline.pipeline import csv_source, text_sources
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError, accepted, type_ok
+from monitoring_pipeline.pipeline.staging import Target, quote_name
 from monitoring_pipeline.storage import duck
+
+# what a key's extension says of its content (".gz" stripped first; ".snappy.parquet" ends in ".parquet")
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".csv": "csv",
+    ".avro": "avro",
+}
+EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,10}$")  # "my.stream-1-2026-..." (a Firehose name) has none
+# in-flight or side files that sinks, Hadoop and S3 consoles leave next to the data
+SIDE_SUFFIXES = (".tmp", ".temp", ".crc", "$folder$", ".inprogress", ".part", ".partial", ".lock", ".swp")
+GZIP_MAGIC = b"\x1f\x8b"
+MAGIC = {b"PAR1": "parquet", b"Obj\x01": "avro"}
+HEAD_BYTES = 4096  # enough to see the first record's first byte after a gzip header or leading blanks
 
 
 @dataclass(frozen=True)
 class Detected:
-    format: str
-    compression: str | None
+    format: str  # "parquet" | "json" | "csv" | "avro"
+    compression: str | None  # "gzip" or None (json/csv only)
 
 
 @dataclass(frozen=True)
 class StagedObject:
     uri: str
     detected: Detected
-    rows: int
-    bad_lines: int
-    first_bad: str | None
-    absent: tuple[str, ...]
+    rows: int  # rows inserted
+    bad_lines: int  # json/csv lines skipped (0 unless skip_bad_lines)
+    first_bad: str | None  # "object <uri>: line 7: not valid JSON (...)"
+    absent: tuple[str, ...]  # declared columns present in no line of the object (json only)
+
+
+def _split(name: str) -> tuple[str | None, bool]:
+    """(the extension under an optional ".gz", lower case, or None; whether the name ends in ".gz")."""
+    gz = name.lower().endswith(".gz")
+    stem = name[:-3] if gz else name
+    found = EXTENSION.search(stem)
+    return (found.group(0).lower() if found else None), gz
 
 
 def is_data_key(key: str, configured: str) -> bool:
+    """Whether a listed key is a log object: never hidden (".x", "_SUCCESS") or side files; with
+    `logs_format: auto` only known extensions or none at all (Firehose's names, sniffed when read)."""
     name = key.rsplit("/", 1)[-1]
-    return name.endswith(".parquet") and not name.startswith((".", "_"))
+    if not name or name.startswith((".", "_")) or name.lower().endswith(SIDE_SUFFIXES):
+        return False
+    if configured != "auto":
+        return True
+    extension, _ = _split(name)
+    return extension is None or extension in EXTENSIONS
+
+
+def _head(uri: str, path: Path) -> tuple[bytes, bool]:
+    """The object's first bytes, decompressed when it is gzip; and whether it is."""
+    with path.open("rb") as raw:
+        head = raw.read(HEAD_BYTES)
+    if not head.startswith(GZIP_MAGIC):
+        return head, False
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, HEAD_BYTES), True
+    except zlib.error as exc:
+        raise IngestError(f"object {uri}: starts like gzip but does not decompress ({exc})") from exc
 
 
 def detect(uri: str, path: Path, configured: str) -> Detected:
-    return Detected("parquet", None)
+    """The object's format: the configured one, else its extension, else its first bytes."""
+    head, gzipped = _head(uri, path)
+    extension, gz_suffix = _split(uri.rsplit("/", 1)[-1])
+    if configured != "auto":
+        form = configured
+    elif extension in EXTENSIONS:
+        form = EXTENSIONS[extension]
+    else:
+        form = next((f for magic, f in MAGIC.items() if head.startswith(magic) and not gzipped), "")
+        if not form and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+            form = "json"
+        if not form:
+            raise IngestError(
+                f"object {uri}: cannot tell its format from its name or its first bytes; "
+                "set `logs_format` (parquet, json, csv or avro) for this model"
+            )
+    compressed = form in ("json", "csv") and (gzipped or gz_suffix)
+    return Detected(form, "gzip" if compressed else None)
 
 
 def create_stage(
     conn: Any, table: str, columns: Sequence[tuple[str, str]], constants: Sequence[tuple[str, str]]
 ) -> None:
-    kept = [(c, ROLE_TYPES[role][1]) for c, role in columns] + [("source_object", "VARCHAR"), *constants]
-    body = ", ".join(f"{duck.quote_identifier(c)} {t}" for c, t in kept)
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {duck.quote_identifier(table)} ({body})")
+    """The staging table: declared columns (canonical types), source_object, then the caller's constants."""
+    defs = [f"{quote_name(c)} {ROLE_TYPES[role][1]}" for c, role in columns] + ["source_object VARCHAR"]
+    for name, kind in constants:
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_ ]*", kind):
+            raise ValueError(f"refusing unsafe SQL type {kind!r}")
+        defs.append(f"{duck.quote_identifier(name)} {kind}")
+    conn.execute(f"CREATE TEMP TABLE {duck.quote_identifier(table)} ({', '.join(defs)})")
 
 
 def stage_object(
@@ -57,23 +133,66 @@ def stage_object(
     constants: Sequence[Any],
     skip_bad_lines: bool,
 ) -> StagedObject:
+    """Validate the object and insert its rows (declared columns cast, source_object = uri, constants)."""
+    target = Target(table, columns, uri, path, constants)
     try:
-        rel = conn.read_parquet(str(path), hive_partitioning=False)
-        found = {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
+        if detected.format in ("parquet", "avro"):
+            return StagedObject(uri, detected, _stage_typed(conn, target, detected.format), 0, None, ())
+        stage = text_sources.stage_json if detected.format == "json" else csv_source.stage_csv
+        rows, bad, first, absent = stage(conn, target, detected.compression, skip_bad_lines)
+        return StagedObject(uri, detected, rows, bad, first, absent)
+    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise IngestError(f"object {uri}: cannot read it ({target.named(exc)})") from exc
     except duckdb.Error as exc:
-        raise IngestError(f"object {uri}: not a readable Parquet file ({exc})") from exc
-    for column, role in columns:
-        if column not in found:
-            raise IngestError(f"object {uri}: missing column {column!r} (declared as {role})")
-        if not type_ok(found[column], role):
-            raise IngestError(f"object {uri}: column {column!r} has type {found[column]} ({accepted(role)})")
-    casts = [f"CAST({duck.quote_identifier(c)} AS {ROLE_TYPES[r][1]})" for c, r in columns]
-    marks = ", ".join(["?"] * (len(constants) + 1))
-    before = conn.execute(f"SELECT count(*) FROM {duck.quote_identifier(table)}").fetchone()[0]
-    conn.execute(
-        f"INSERT INTO {duck.quote_identifier(table)} SELECT {', '.join(casts)}, {marks} "
-        "FROM read_parquet(?, hive_partitioning = false)",
-        [uri, *constants, str(path)],
-    )
-    after = conn.execute(f"SELECT count(*) FROM {duck.quote_identifier(table)}").fetchone()[0]
-    return StagedObject(uri, detected, after - before, 0, None, ())
+        raise target.error(exc) from exc
+
+
+def _field_type(found: dict[str, Any], name: str) -> Any:
+    """A declared column's type in a typed source: the flat column "a.b" if there is one, else the struct
+    field path a -> b; None when neither exists."""
+    if name in found:
+        return found[name]
+    first, *rest = name.split(".")
+    kind = found.get(first)
+    for part in rest:
+        if kind is None or kind.id != "struct":
+            return None
+        kind = dict(kind.children).get(part)
+    return kind
+
+
+def _typed_expression(found: dict[str, Any], name: str) -> str:
+    if name in found:
+        return quote_name(name)
+    first, *rest = name.split(".")
+    return quote_name(first) + "".join(f"[{duck.string_literal(p)}]" for p in rest)
+
+
+def _stage_typed(conn: Any, target: Target, form: str) -> int:
+    """Parquet or Avro: every declared column present with an accepted type, then cast and inserted."""
+    if form == "avro":
+        duck.load_extension(conn, "avro")
+    reader = "read_parquet(?, hive_partitioning = false)" if form == "parquet" else "read_avro(?)"
+    try:
+        rel = conn.sql(f"SELECT * FROM {reader}", params=[str(target.path)])  # noqa: S608 (quoted names, constants)
+        found = dict(zip(rel.columns, rel.types, strict=True))
+    except duckdb.Error as exc:
+        raise target.error(exc, f"not a readable {form.capitalize()} file: ") from exc
+    casts = []
+    for column, role in target.columns:
+        kind = _field_type(found, column)
+        if kind is None:
+            raise IngestError(
+                f"object {target.uri}: missing column {column!r} (declared as {role}); "
+                f"columns present: {sorted(found)}"
+            )
+        if not type_ok(str(kind), role):
+            raise IngestError(
+                f"object {target.uri}: column {column!r} has type {kind}, but it is declared "
+                f"{role} (accepted: {accepted(role)})"
+            )
+        casts.append(f"CAST({_typed_expression(found, column)} AS {ROLE_TYPES[role][1]})")
+    try:
+        return target.insert(conn, ", ".join(casts), reader, [str(target.path)])
+    except duckdb.Error as exc:
+        raise target.error(exc, "cannot read its rows: ") from exc

@@ -1,0 +1,51 @@
+"""What every format's reader needs to stage one object: the target table, the declared columns, the
+object's URI (named in every error, never our local copy) and the constants added to each row."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+
+from monitoring_pipeline.config import COLUMN_NAME
+from monitoring_pipeline.pipeline.column_types import IngestError
+from monitoring_pipeline.storage import duck
+
+
+def quote_name(name: str) -> str:
+    """A configured column name (dotted ones too) quoted for SQL; config validated it, we check again."""
+    if not COLUMN_NAME.match(name):
+        raise ValueError(f"refusing unsafe column name {name!r}")
+    return f'"{name}"'
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and what one object is staged: shared by every format's reader."""
+
+    table: str
+    columns: Sequence[tuple[str, str]]
+    uri: str
+    path: Path
+    constants: Sequence[Any]
+
+    def named(self, exc: BaseException) -> str:
+        """An error's text naming the object, never our local copy of it."""
+        return str(exc).replace(str(self.path), self.uri)
+
+    def error(self, exc: duckdb.Error, what: str = "") -> IngestError:
+        return IngestError(f"object {self.uri}: {what}{self.named(exc)}")
+
+    def insert(self, conn: Any, select: str, source: str, params: Sequence[Any] = ()) -> int:
+        """INSERT the selected declared columns with source_object and constants; return rows."""
+        extra = ", ".join(["?"] * (1 + len(self.constants)))
+        sql = f"INSERT INTO {duck.quote_identifier(self.table)} SELECT {select}, {extra} FROM {source}"  # noqa: S608 (quoted names, constants)
+        return int(conn.execute(sql, [self.uri, *self.constants, *params]).fetchone()[0])
+
+    def open(self, compression: str | None) -> IO[bytes]:
+        """The object's bytes, decompressed."""
+        return gzip.open(self.path, "rb") if compression == "gzip" else self.path.open("rb")
