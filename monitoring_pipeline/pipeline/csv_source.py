@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError
-from monitoring_pipeline.pipeline.staging import Target, quote_name
+from monitoring_pipeline.pipeline.staging import Target
 from monitoring_pipeline.pipeline.text_sources import EXPECTED, OBJECT, Staged
 from monitoring_pipeline.storage import duck
 
@@ -63,7 +63,7 @@ def _select(target: Target, bad: str) -> str:
     """The declared columns; a timestamp that does not parse becomes `bad`."""
     out = []
     for column, role in target.columns:
-        name = quote_name(column)
+        name = duck.quote_identifier(column)
         cast = f"coalesce(TRY_CAST({name} AS {ROLE_TYPES[role][1]}), {bad})"
         out.append(f"CASE WHEN {name} IS NULL THEN NULL ELSE {cast} END" if role == "timestamp" else name)
     return ", ".join(out)
@@ -113,7 +113,7 @@ def _stage_bad_lines(
     first_bad = f"object {target.uri}: line {first}: {problems[first]}"
     if not skip_bad_lines:
         raise IngestError(first_bad)
-    stamps = [quote_name(c) for c, role in target.columns if role == "timestamp"]
+    stamps = [duck.quote_identifier(c) for c, role in target.columns if role == "timestamp"]
     parsed = " AND ".join(f"({c} IS NULL OR TRY_CAST({c} AS TIMESTAMPTZ) IS NOT NULL)" for c in stamps)
     rows = target.insert(conn, _select(target, "NULL"), f"{OBJECT} WHERE {parsed or 'true'}")
     return rows, len(problems), first_bad, ()

@@ -22,7 +22,7 @@ import duckdb
 
 from monitoring_pipeline.pipeline import csv_source, text_sources
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError, accepted, type_ok
-from monitoring_pipeline.pipeline.staging import Target, quote_name
+from monitoring_pipeline.pipeline.staging import Target
 from monitoring_pipeline.storage import duck
 
 # what a key's extension says of its content (".gz" stripped first; ".snappy.parquet" ends in ".parquet")
@@ -115,7 +115,8 @@ def create_stage(
     conn: Any, table: str, columns: Sequence[tuple[str, str]], constants: Sequence[tuple[str, str]]
 ) -> None:
     """The staging table: declared columns (canonical types), source_object, then the caller's constants."""
-    defs = [f"{quote_name(c)} {ROLE_TYPES[role][1]}" for c, role in columns] + ["source_object VARCHAR"]
+    defs = [f"{duck.quote_identifier(c)} {ROLE_TYPES[role][1]}" for c, role in columns]
+    defs.append("source_object VARCHAR")
     for name, kind in constants:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_ ]*", kind):
             raise ValueError(f"refusing unsafe SQL type {kind!r}")
@@ -163,9 +164,9 @@ def _field_type(found: dict[str, Any], name: str) -> Any:
 
 def _typed_expression(found: dict[str, Any], name: str) -> str:
     if name in found:
-        return quote_name(name)
+        return duck.quote_identifier(name)
     first, *rest = name.split(".")
-    return quote_name(first) + "".join(f"[{duck.string_literal(p)}]" for p in rest)
+    return duck.quote_identifier(first) + "".join(f"[{duck.string_literal(p)}]" for p in rest)
 
 
 def _stage_typed(conn: Any, target: Target, form: str) -> int:

@@ -11,16 +11,8 @@ from typing import IO, Any
 
 import duckdb
 
-from monitoring_pipeline.config import COLUMN_NAME
 from monitoring_pipeline.pipeline.column_types import IngestError
 from monitoring_pipeline.storage import duck
-
-
-def quote_name(name: str) -> str:
-    """A configured column name (dotted ones too) quoted for SQL; config validated it, we check again."""
-    if not COLUMN_NAME.match(name):
-        raise ValueError(f"refusing unsafe column name {name!r}")
-    return f'"{name}"'
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from monitoring_pipeline.pipeline.column_types import IngestError
-from monitoring_pipeline.pipeline.staging import Target, quote_name
+from monitoring_pipeline.pipeline.staging import Target
 from monitoring_pipeline.storage import duck
 
 EXPECTED = {  # what a JSON value of each role must be, for error messages
@@ -65,7 +65,8 @@ def _json_source(target: Target, compression: str | None) -> tuple[str, list[str
     for column, _ in target.columns:
         root, *rest = column.split(".")
         path = duck.string_literal("$." + ".".join(rest))
-        values.append(quote_name(root) if not rest else f"json_extract({quote_name(root)}, {path})")
+        top = duck.quote_identifier(root)
+        values.append(top if not rest else f"json_extract({top}, {path})")
     return source, values
 
 

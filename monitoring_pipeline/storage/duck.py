@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 
 import duckdb
 
-SAFE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+# a name, or a configured column nested as `a.b` (one identifier: the warehouse keeps the column as "a.b")
+SAFE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}$")
 
 
 def quote_identifier(name: str) -> str:
