@@ -107,7 +107,8 @@ def run(folder: Path, rows: int, reference_hours: int) -> dict[str, object]:
     from multivariate_scoring import measure as measure_multivariate  # beside this file
 
     from monitoring_pipeline import checks
-    from monitoring_pipeline.pipeline.ingest import expected_columns, ingest_hour
+    from monitoring_pipeline.pipeline.column_types import expected_columns
+    from monitoring_pipeline.pipeline.ingest import ingest_hour
     from monitoring_pipeline.pipeline.profile_and_drift import drift_hour, profile_hour
     from monitoring_pipeline.pipeline.references import build_reference, publish_reference
     from monitoring_pipeline.storage import catalog, layout

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from monitoring_pipeline.config import ModelConfig, Severity
 from monitoring_pipeline.pipeline import arrivals
-from monitoring_pipeline.pipeline.column_types import ROLE_TYPES
-from monitoring_pipeline.pipeline.ingest import ARROW_TYPES, expected_columns
+from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, expected_columns
+from monitoring_pipeline.pipeline.ingest import ARROW_TYPES
 from monitoring_pipeline.pipeline.performance import HourPerformance, labels_of
 from monitoring_pipeline.pipeline.profile_and_drift import HourDrift
 from monitoring_pipeline.pipeline.references import load_profiles

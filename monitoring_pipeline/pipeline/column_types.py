@@ -3,6 +3,8 @@ for every reader of prediction logs (Parquet, Avro, JSON lines, CSV) and of labe
 
 from __future__ import annotations
 
+from monitoring_pipeline.config import ModelConfig
+
 INTEGER_TYPES = {
     "TINYINT",
     "SMALLINT",
@@ -40,3 +42,10 @@ def accepted(role: str) -> str:
     """The source types a role accepts, for error messages."""
     types, _ = ROLE_TYPES[role]
     return ", ".join(sorted(types)) + (", DECIMAL" if role == "numerical" else "")
+
+
+def expected_columns(model: ModelConfig) -> list[tuple[str, str]]:
+    """(column, role) for every column the warehouse keeps, in warehouse order."""
+    return [(model.timestamp_column, "timestamp"), (model.id_column, "id")] + [
+        (c.name, c.kind) for c in model.monitored_columns
+    ]

@@ -26,6 +26,7 @@ from monitoring_pipeline.pipeline.column_types import (
     ROLE_TYPES,
     IngestError,
     accepted,
+    expected_columns,
     type_ok,
 )
 from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index
@@ -56,13 +57,6 @@ class IngestResult:
     @property
     def empty(self) -> bool:
         return self.rows == 0
-
-
-def expected_columns(model: ModelConfig) -> list[tuple[str, str]]:
-    """(column, role) for every column the warehouse keeps, in warehouse order."""
-    return [(model.timestamp_column, "timestamp"), (model.id_column, "id")] + [
-        (c.name, c.kind) for c in model.monitored_columns
-    ]
 
 
 def validate_object(conn: Any, model: ModelConfig, obj: StoredObject, path: Path) -> None:
@@ -109,9 +103,8 @@ def write_partition(
         params = [value for uri, path in sources for value in (hour, uri, str(path))]
     else:
         sql, params = select_sql(model, from_file=False), [hour, ""]
-    rel = conn.sql(sql, params=params)
     try:
-        rel.write_parquet(str(target), compression="zstd")
+        return duck.copy_to_parquet(conn, sql, params, target)
     except duckdb.Error as exc:  # name the objects, not our local temporary copies of them
         message = str(exc)
         for uri, path in sources:
@@ -119,7 +112,6 @@ def write_partition(
         raise IngestError(
             f"cannot read the rows of {', '.join(uri for uri, _ in sources)}: {message}"
         ) from exc
-    return int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
 
 
 def partition_schema(model: ModelConfig) -> pa.Schema:
@@ -186,72 +178,6 @@ def copy_partition(
     return rows
 
 
-@dataclass(frozen=True)
-class Outside:
-    """What an event-time hour's load counted of its own arrival folder and read of the others."""
-
-    late: int = 0
-    early: int = 0
-    bad_lines: int = 0
-    by_event_hour: tuple[tuple[datetime, str, int], ...] = ()  # (event hour, late | early, rows)
-
-
-STAGE = "arrived_rows"  # the scratch table an hour's objects are staged in (connection-local)
-
-
-def stage_hour(
-    conn: Any,
-    model: ModelConfig,
-    hour: datetime,
-    found: Sequence[tuple[StoredObject, datetime]],
-    paths: Sequence[Path],
-    target: Path,
-) -> tuple[int, Outside]:
-    """Read every object (any format) into the stage, then write the hour's rows to `target`: all of them
-    (partitioned by arrival) or those of its event hour. Return the rows written and what was counted."""
-    columns = expected_columns(model)
-    readers.create_stage(conn, STAGE, columns, [("arrival_hour", "TIMESTAMPTZ")])
-    share = model.thresholds.max_bad_line_share
-    staged = []
-    for (obj, folder), path in zip(found, paths, strict=True):
-        detected = readers.detect(obj.uri, path, model.logs_format)
-        staged.append(
-            readers.stage_object(conn, STAGE, columns, obj.uri, path, detected, [folder], share > 0)
-        )
-    bad, lines = sum(s.bad_lines for s in staged), sum(s.rows + s.bad_lines for s in staged)
-    if bad > share * lines:
-        first = next(s.first_bad for s in staged if s.first_bad)
-        raise IngestError(
-            f"{model.name} {hour:%Y-%m-%d %H}:00: {bad} of {lines} lines are malformed ({bad / lines:.3%}; "
-            f"thresholds.max_bad_line_share allows {share:.3%}); the first: {first}"
-        )
-    with_rows = [s for s in staged if s.rows]
-    absent = set.intersection(*(set(s.absent) for s in with_rows)) if with_rows else set()
-    if absent:
-        raise IngestError(
-            f"{model.name} {hour:%Y-%m-%d %H}:00: column(s) {sorted(absent)} declared but present in no "
-            f"record of {', '.join(s.uri for s in with_rows)}"
-        )
-    kept = ", ".join(duck.quote_identifier(c) for c, _ in columns)
-    where = f"WHERE {arrivals.event_hour_sql(model)} = $1" if model.event_time else ""
-    select = f"SELECT {kept}, $1::TIMESTAMPTZ AS partition_hour, source_object FROM {STAGE} {where}"
-    rel = conn.sql(select, params=[hour])
-    rel.write_parquet(str(target), compression="zstd")
-    rows = int(conn.execute("SELECT count(*) FROM read_parquet(?)", [str(target)]).fetchone()[0])
-    outside = ()
-    if model.event_time:
-        first_reaching = hour - model.arrival_folders * arrivals.HOUR
-        outside = tuple(conn.execute(arrivals.outside_sql(model, STAGE), [hour, first_reaching]).fetchall())
-    conn.execute(f"DROP TABLE {STAGE}")
-    own = [s for s, (_, folder) in zip(staged, found, strict=True) if folder == hour]
-    return rows, Outside(
-        late=sum(n for _, kind, n in outside if kind == "late"),
-        early=sum(n for _, kind, n in outside if kind == "early"),
-        bad_lines=sum(s.bad_lines for s in own),  # each folder's, once: by the hour it is the own folder of
-        by_event_hour=outside,
-    )
-
-
 def _typed_parquet_only(model: ModelConfig, objects: Sequence[StoredObject], paths: Sequence[Path]) -> bool:
     """The hour can take the Parquet path (validated, copied or cast in one query): partitioned by arrival,
     every object Parquet, no nested column."""
@@ -265,7 +191,7 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
     """Load the hour's objects into the warehouse, replacing any earlier load of the same hour."""
     found = arrivals.hour_objects(model, logs, hour)
     objects = [o for o, _ in found]
-    outside = Outside()
+    outside = arrivals.Outside()
     with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.scratch() as conn:
         paths = logs.fetch(objects)
         staged = Path(tmp) / "partition.parquet"
@@ -277,7 +203,7 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
             copy = bool(sources) and canonical_already(model, paths)
             rows = (copy_partition if copy else partial(write_partition, conn))(model, hour, sources, staged)
         else:
-            rows, outside = stage_hour(conn, model, hour, found, paths, staged)
+            rows, outside = arrivals.read_hour(conn, model, hour, found, paths, staged)
         ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
         # labels that arrived before these predictions (late logs, a re-load) are linked to them now
         links = label_index.links_of_hour(model, hour, ids, warehouse) if ids is not None else []

@@ -7,6 +7,7 @@ import importlib
 import os
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -27,6 +28,14 @@ def quote_identifier(name: str) -> str:
 def string_literal(value: str) -> str:
     """A SQL string literal, for the few statements DuckDB cannot prepare (CREATE VIEW)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def copy_to_parquet(conn: Any, select: str, params: Sequence[Any], target: Path) -> int:
+    """Write a query's rows to a local zstd Parquet file; return the rows written. COPY, not
+    `conn.sql(select, params).write_parquet(...)`: a relation with parameters is run and held in memory
+    before it is written (3.5x the time for 1.5M rows here)."""
+    sql = f"COPY ({select}) TO {string_literal(str(target))} (FORMAT parquet, COMPRESSION zstd)"
+    return int(conn.execute(sql, list(params)).fetchone()[0])
 
 
 def extension_path(name: str) -> Path:
