@@ -22,11 +22,57 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipeline.storage.object_store import LocalObjectStore, open_store
 from monitoring_pipeline_tests.stores import put_object
+
+Records = list[dict[str, Any]]
+
+
+def sink_traffic(
+    start: datetime,
+    hours: int,
+    per_hour: int,
+    seed: int,
+    nested: bool = True,
+    outside_share: float = 0.03,
+    age_shift: dict[int, float] | None = None,
+) -> tuple[Records, list[datetime]]:
+    """Records of `hours` event hours from `start` and when each arrived: most within minutes, ~12 % in
+    the next hour's folder, and `outside_share` of them (two thirds late: 2-3 h, beyond a 15-minute
+    delay; one third ahead of their hour: landing 61-90 min before it, a fast clock). Nested records
+    carry `user.age` (shifted by `age_shift[hour index]`) and `device.os`."""
+    rng = np.random.default_rng(seed)
+    records, arrivals = [], []
+    for h in range(hours):
+        for i in range(per_hour):
+            event = start + timedelta(hours=h, seconds=float(rng.uniform(0, 3600)))
+            kind = rng.random()
+            if kind < 1 - outside_share - 0.12:
+                delay = timedelta(seconds=float(min(rng.exponential(90), 840)))
+            elif kind < 1 - outside_share:
+                delay = timedelta(minutes=float(rng.uniform(5, 50)))
+            elif kind < 1 - outside_share / 3:
+                delay = timedelta(hours=float(rng.uniform(2.1, 3)))
+            else:
+                delay = -timedelta(minutes=float(rng.uniform(61, 90)))
+            record: dict[str, Any] = {
+                "ts": event.isoformat(),
+                "id": f"{seed}-{h}-{i}",
+                "amount": round(float(rng.lognormal(3, 1)), 3),
+                "country": str(rng.choice(["fr", "de", "it"])),
+                "score": round(float(rng.random()), 4),
+            }
+            if nested:
+                age = float(rng.normal(40, 10)) + (age_shift or {}).get(h, 0.0)
+                record["user"] = {"age": round(age, 2)}
+                record["device"] = {"os": str(rng.choice(["ios", "android"]))}
+            records.append(record)
+            arrivals.append(event + delay)
+    return records, arrivals
 
 
 def _landed(location: str, key: str, at: datetime) -> None:

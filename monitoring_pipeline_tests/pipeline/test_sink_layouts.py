@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -22,7 +21,7 @@ from monitoring_pipeline.pipeline.ingest import IngestResult, ingest_hour
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
-from monitoring_pipeline_tests.sinks import write_firehose, write_kafka_connect
+from monitoring_pipeline_tests.sinks import Records, sink_traffic, write_firehose, write_kafka_connect
 from monitoring_pipeline_tests.stores import Stores
 
 H0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -49,38 +48,8 @@ def model(logs: str, layout: str, nested: bool = True, **extra: Any) -> ModelCon
     )
 
 
-Records = list[dict[str, Any]]
-
-
-def traffic(seed: int, per_hour: int = 300, nested: bool = True) -> tuple[Records, list[datetime]]:
-    """Records of EVENT_HOURS hours and when each arrived: most within minutes, some in the next hour's
-    folder, a few hours late (beyond the 15-minute delay) and a few ahead of their hour (a fast clock)."""
-    rng = np.random.default_rng(seed)
-    records, arrivals = [], []
-    for h in range(EVENT_HOURS):
-        for i in range(per_hour):
-            event = H0 + h * HOUR + timedelta(seconds=float(rng.uniform(0, 3600)))
-            kind = rng.random()
-            if kind < 0.85:
-                delay = timedelta(seconds=float(min(rng.exponential(90), 840)))
-            elif kind < 0.97:
-                delay = timedelta(minutes=float(rng.uniform(5, 50)))
-            elif kind < 0.99:
-                delay = timedelta(hours=float(rng.uniform(2.1, 3)))  # beyond the delay
-            else:
-                delay = -timedelta(minutes=float(rng.uniform(61, 90)))  # lands in an earlier folder
-            record = {
-                "ts": event.isoformat(),
-                "id": f"{seed}-{h}-{i}",
-                "amount": round(float(rng.lognormal(3, 1)), 3),
-                "country": str(rng.choice(["fr", "de", "it"])),
-                "score": round(float(rng.random()), 4),
-            }
-            if nested:
-                record["device"] = {"os": str(rng.choice(["ios", "android"]))}
-            records.append(record)
-            arrivals.append(event + delay)
-    return records, arrivals
+def traffic(seed: int, nested: bool = True) -> tuple[Records, list[datetime]]:
+    return sink_traffic(H0, EVENT_HOURS, 300, seed, nested=nested)
 
 
 def expected(records: list[dict[str, Any]], arrivals: list[datetime], k: int = 1) -> dict[str, Any]:
