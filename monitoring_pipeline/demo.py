@@ -23,8 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from monitoring_pipeline.config.demo_window import DEMO_HOURS
-from monitoring_pipeline.demo_sinks import DEMO_LAYOUTS, FirehoseDelivery
+from monitoring_pipeline.config.demo_window import DEMO_HOURS, DEMO_LAYOUT_DEFAULT, DEMO_LAYOUTS
+from monitoring_pipeline.demo_sinks import FirehoseDelivery
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
 
@@ -234,7 +234,7 @@ def seed_demo(
     hours: int = DEFAULT_HOURS,
     seed: int = 7,
     labels: dict[str, ObjectStore] | None = None,
-    layout: str = "hive",
+    layout: str = DEMO_LAYOUT_DEFAULT,
 ) -> dict[str, int]:
     """Write the demo logs for each model in `stores` in a key layout of `DEMO_LAYOUTS` (hive: two
     Parquet objects per hour; firehose: see demo_sinks) and, for models in `labels`, the labels that

@@ -27,7 +27,6 @@ import pandas as pd
 from monitoring_pipeline.storage.layout import key_layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore
 
-DEMO_LAYOUTS = ("hive", "firehose")  # what `seed-demo --layout` writes
 STREAM_VERSION = 1  # Firehose numbers a stream's configurations from 1
 BUFFER_INTERVAL = timedelta(minutes=5)  # Firehose's default buffering hints: 300 s or 5 MiB
 BUFFER_BYTES = 5 * 1024 * 1024
