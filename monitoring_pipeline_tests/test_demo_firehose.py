@@ -22,7 +22,10 @@ from monitoring_pipeline.cli import _demo_window, main
 from monitoring_pipeline.config import load_config
 from monitoring_pipeline.config.demo_window import DEMO_LAYOUTS, demo_layout, read_demo_window
 from monitoring_pipeline.demo import DEMO_MODELS, demo_hours, seed_demo
+from monitoring_pipeline.pipeline.ingest import ingest_hour
+from monitoring_pipeline.storage import catalog, layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
+from monitoring_pipeline.storage.warehouse import Warehouse
 from monitoring_pipeline_tests.conftest import use_s3
 from monitoring_pipeline_tests.s3 import BUCKET
 from monitoring_pipeline_tests.stores import Stores
@@ -212,3 +215,32 @@ def test_the_window_is_recovered_from_firehose_keys(stores: Stores) -> None:
     assert _demo_window(stores.config(logs=logs, logs_layout="firehose")) == demo_hours(END, 3)
     assert read_demo_window(stores.folder) == (END - 3 * HOUR, END)
     assert demo_layout(stores.folder) == "firehose"
+
+
+def test_the_shipped_monitors_file_loads_the_firehose_demo_by_event_hour(
+    stores: Stores, tmp_path: Path
+) -> None:
+    """Through the pipeline's own ingest, unchanged config: each demo hour's partition holds exactly the
+    ids the hive layout writes for it, read from its arrival folder and the next; nothing late or early."""
+    logs = f"{stores.root}/predictions"
+    path = stores.config(logs=logs).path
+    seed = ["--config", str(path), "seed-demo", "--hours", "3", "--end", f"{END:%Y-%m-%d-%H:%M}"]
+    assert main([*seed, "--layout", "firehose"]) == 0
+    config = load_config(path)
+    hive = LocalObjectStore(tmp_path / "hive")
+    seed_demo(dict.fromkeys(DEMO_MODELS, hive), end=END, hours=3)
+    warehouse = Warehouse.open(config.warehouse)
+    for model in config.models:
+        assert model.event_time and model.arrival_folders == 1
+        for hour in demo_hours(END, 3):
+            result = ingest_hour(model, hour, open_store(logs), warehouse)
+            want = pq.read_table(
+                tmp_path / "hive" / layout.hour_prefix(model.name, hour), columns=["prediction_id"]
+            )
+            published = open_store(warehouse.tables_root)
+            found = published.head(catalog.prediction_logs.key(model.name, hour))
+            assert found is not None, (model.name, hour)
+            got = pq.read_table(published.fetch([found])[0], columns=["prediction_id"])
+            assert sorted(got["prediction_id"].to_pylist()) == sorted(want["prediction_id"].to_pylist())
+            assert result.rows == want.num_rows and (result.late_records, result.early_records) == (0, 0)
+            assert len(result.files) > 10, "read from the objects of two arrival folders"
