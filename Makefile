@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export MONITORING_CONFIG ?= $(CURDIR)/monitors.yaml
 PORT ?= 3000
+## How seed-demo writes the demo logs: hive, or firehose as Kinesis Data Firehose delivers them.
+DEMO_LAYOUT ?= hive
 
 .PHONY: run test lint format install seed-demo clean-data backfill system-packages
 
@@ -32,7 +34,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 ## so the UI shows them and the alert sensor turns their failed checks into alerts). Then start the
 ## Dagster UI + daemon on 127.0.0.1:3000.
 run: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/monitoring-pipeline seed-demo --if-empty
+	$(BIN)/monitoring-pipeline seed-demo --if-empty --layout $(DEMO_LAYOUT)
 	$(BIN)/monitoring-pipeline backfill --demo
 	$(BIN)/monitoring-pipeline serve --port $(PORT)
 
@@ -41,7 +43,7 @@ backfill: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/monitoring-pipeline backfill $(if $(MODEL),--model $(MODEL)) --from $(FROM) --to $(TO)
 
 seed-demo: $(STAMP)
-	$(BIN)/monitoring-pipeline seed-demo
+	$(BIN)/monitoring-pipeline seed-demo --layout $(DEMO_LAYOUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 
 from monitoring_pipeline.config import ConfigError, MonitorsConfig, load_config, parse_hour
-from monitoring_pipeline.config.demo_window import DEMO_HOURS
+from monitoring_pipeline.config.demo_window import DEMO_HOURS, DEMO_LAYOUT_DEFAULT, DEMO_LAYOUTS
 
 
 def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
@@ -29,16 +29,18 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
         print(f"{config.path}: declares none of the demo models {DEMO_MODELS}", file=sys.stderr)
         return 2
     stores = {m.name: open_store(m.logs) for m in models}
-    if args.if_empty and any(s.list(f"{name}/") for name, s in stores.items()):
+    if args.if_empty and any(s.list(root) for name, s in stores.items() for root in _demo_roots(name)):
         _demo_window(config)  # recorded, if an earlier release seeded them
         print("demo logs already present; not seeding (drop --if-empty to rewrite them)")
         return 0
     end = parse_hour(args.end) if args.end else None
     labels = {m.name: open_store(m.labels.location) for m in models if m.labels}
-    rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed, labels=labels)
-    window = write_demo_window(Path(config.path).resolve().parent, demo_hours(end, args.hours))
+    rows = seed_demo(stores, end=end, hours=args.hours, seed=args.seed, labels=labels, layout=args.layout)
+    base = Path(config.path).resolve().parent
+    window = write_demo_window(base, demo_hours(end, args.hours), args.layout)
     for name, count in rows.items():
-        print(f"{name}: {count} rows over {args.hours} hours -> {config.model(name).logs}/{name}/")
+        where = f"{config.model(name).logs}/{name}/"
+        print(f"{name}: {count} rows over {args.hours} hours, {args.layout} layout -> {where}")
         if name in labels:
             print(f"{name}: labels, by arrival hour -> {config.model(name).labels.location}/{name}/")
     for model in models:
@@ -46,8 +48,18 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
             frame = training_frame(model.name, end=end, seed=args.seed)
             write_training_file(model.reference.path, frame)
             print(f"{model.name}: reference (training) data, {len(frame)} rows -> {model.reference.path}")
-    print(f"demo window recorded in {window} (models with `partitions_start: demo` start there)")
+    print(
+        f"demo window and layout recorded in {window} (models with `partitions_start: demo` start there, "
+        "`logs_layout: demo` reads that layout)"
+    )
     return 0
+
+
+def _demo_roots(model: str) -> set[str]:
+    """The key prefixes under which seed-demo writes a model's logs, in any of its layouts."""
+    from monitoring_pipeline.storage.layout import key_layout
+
+    return {key_layout(layout, model, {}).root() for layout in DEMO_LAYOUTS}
 
 
 def _backfill(config: MonitorsConfig, args: argparse.Namespace) -> int:
@@ -123,26 +135,30 @@ def _demo_window(config: MonitorsConfig) -> list[datetime]:
 
     from monitoring_pipeline.config.demo_window import demo_window_path, read_demo_window, write_demo_window
     from monitoring_pipeline.demo import DEMO_MODELS
-    from monitoring_pipeline.storage.layout import hour_from_key
     from monitoring_pipeline.storage.object_store import open_store
 
     base = Path(config.path).resolve().parent
     window = read_demo_window(base)
+    layouts = []
     if window is None:
-        seeded = [
-            h
-            for model in config.models
-            if model.name in DEMO_MODELS
-            for o in open_store(model.logs).list(f"{model.name}/")
-            if (h := hour_from_key(o.key)) is not None
-        ]
-        if not seeded:
+        first, ends = [], []
+        for model in config.models:
+            if model.name not in DEMO_MODELS:
+                continue
+            found = open_store(model.logs).list(model.key_layout.root())
+            folders = {h for o in found if (h := model.key_layout.hour_of(o.key)) is not None}
+            if folders:  # event time: the last arrival folders hold only the last hour's spill-over
+                first.append(min(folders))
+                ends.append(max(folders) + timedelta(hours=1 - model.arrival_folders))
+                layouts.append(model.logs_layout)
+        if not first:
             return []
-        window = (min(seeded), max(seeded) + timedelta(hours=1))
+        window = (min(first), max(ends))
     first, end = window
     hours = [first + timedelta(hours=i) for i in range((end - first) // timedelta(hours=1))]
     if not demo_window_path(base).exists():
-        write_demo_window(base, hours)
+        layout = next((name for name in layouts if name in DEMO_LAYOUTS), DEMO_LAYOUT_DEFAULT)
+        write_demo_window(base, hours, layout)
     return hours
 
 
@@ -251,6 +267,13 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--hours", type=int, default=DEMO_HOURS, help=f"hours of logs (default {DEMO_HOURS})")
     seed.add_argument("--seed", type=int, default=7)
     seed.add_argument("--if-empty", action="store_true", help="do nothing when demo logs already exist")
+    seed.add_argument(
+        "--layout",
+        choices=DEMO_LAYOUTS,
+        default=DEMO_LAYOUT_DEFAULT,
+        help="hive: Parquet by hour (default); firehose: gzip JSON lines, as Kinesis Data Firehose "
+        "delivers them",
+    )
     seed.set_defaults(func=_seed_demo)
     sub.add_parser("validate-config", help="parse and validate the monitors file").set_defaults(
         func=_validate

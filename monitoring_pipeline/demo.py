@@ -5,7 +5,8 @@
 `delivery_time_regressor` (regressor) and `ticket_router` (a small multiclass classifier: 3 queues, a
 few hundred tickets an hour). Hours are numbered from 0 (the oldest). Volume follows a daily cycle
 (thousands of rows per hour for the first two), and each hour is written as two objects, one per
-serving replica, as a real fleet would. Deterministic for a given seed and end hour.
+serving replica, as a real fleet would, or as Kinesis Data Firehose delivers them (`demo_sinks`).
+Deterministic for a given seed and end hour.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from monitoring_pipeline.config.demo_window import DEMO_HOURS
+from monitoring_pipeline.config.demo_window import DEMO_HOURS, DEMO_LAYOUT_DEFAULT, DEMO_LAYOUTS
+from monitoring_pipeline.demo_sinks import FirehoseDelivery
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore, open_store
 
@@ -232,25 +234,41 @@ def seed_demo(
     hours: int = DEFAULT_HOURS,
     seed: int = 7,
     labels: dict[str, ObjectStore] | None = None,
+    layout: str = DEMO_LAYOUT_DEFAULT,
 ) -> dict[str, int]:
-    """Write the demo logs for each model in `stores` (and, for models in `labels`, the labels that have
-    arrived by `end`, by arrival hour); return rows written per model."""
+    """Write the demo logs for each model in `stores` in a key layout of `DEMO_LAYOUTS` (hive: two
+    Parquet objects per hour; firehose: see demo_sinks) and, for models in `labels`, the labels that
+    have arrived by `end`, by arrival hour (hive); return rows written per model. The records are the
+    same in every layout."""
+    if layout not in DEMO_LAYOUTS:
+        raise ValueError(f"demo layout {layout!r}: expected one of {', '.join(DEMO_LAYOUTS)}")
     rows: dict[str, int] = {}
     hour_list = demo_hours(end, hours)
     for model, store in stores.items():
         generate = GENERATORS[model]
         rng = np.random.default_rng([seed, DEMO_MODELS.index(model)])
         label_rng = np.random.default_rng([seed, DEMO_MODELS.index(model), 2])  # logs stay as without labels
+        stream = None
+        if layout == "firehose":  # arrival delays and object names: draws of its own, logs stay the same
+            stream_rng = np.random.default_rng([seed, DEMO_MODELS.index(model), 3])
+            stream = FirehoseDelivery(store, model, stream_rng, time_column="event_time")
+            stream.clear(hour_list)
         rows[model] = 0
         arrived = []
         for index, hour in enumerate(hour_list):
             if incident_active(model, "missing hour", index):
                 continue
             frame = generate(index, hour, rng)
-            write_hour(store, model, hour, frame.drop(columns=[HIDDEN], errors="ignore"))
+            logged = frame.drop(columns=[HIDDEN], errors="ignore")
+            if stream is None:
+                write_hour(store, model, hour, logged)
+            else:
+                stream.put(logged, hour)
             rows[model] += len(frame)
             if labels and model in labels:
                 arrived.append(LABELERS[model](index, frame, label_rng))
+        if stream is not None:
+            stream.close()
         if arrived:
             write_labels(labels[model], model, pd.concat(arrived, ignore_index=True), hour_list[-1])
     return rows

@@ -22,7 +22,7 @@ LAYERS = [
     {"pipeline"},  # the work of an hour: ingest, profiles, references, drift, performance, retention
     {"checks"},  # every check declared once, evaluated per hour
     {"alerts", "publish"},  # alert state machine and sinks; reports and Prometheus figures
-    {"demo"},  # demo logs with known incidents
+    {"demo", "demo_sinks"},  # demo logs with known incidents; how a streaming sink (Firehose) lands them
     {"defs"},  # all the Dagster glue
     # entry points: Dagster's code location, the console script (its backfill output, its `serve`)
     {"definitions", "cli", "console", "serve"},

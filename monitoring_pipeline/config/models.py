@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from monitoring_pipeline.config.demo_window import DEMO_START, DEMO_WINDOW_FILE, demo_start
+from monitoring_pipeline.config.demo_window import DEMO, DEMO_WINDOW_FILE, demo_layout, demo_start
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
 from monitoring_pipeline.storage.layout import EVENT_TIME_PRESETS, PRESETS, KeyLayout, LayoutError, key_layout
 
@@ -419,7 +419,8 @@ class ModelConfig(Frozen):
     logs_layout: Annotated[str, Strict()] = Field(
         "hive",
         description=f"the hour folders under `logs`: a preset ({', '.join(f'`{p}`' for p in PRESETS)}) "
-        "or a template with {yyyy} {MM} {dd} {HH} and named fields, e.g. `{prefix}{yyyy}/{MM}/{dd}/{HH}/`",
+        "or a template with {yyyy} {MM} {dd} {HH} and named fields, e.g. `{prefix}{yyyy}/{MM}/{dd}/{HH}/`; "
+        f"`demo`: the layout `seed-demo` wrote (kept in `{DEMO_WINDOW_FILE.as_posix()}`)",
     )
     logs_fields: dict[Annotated[str, Strict()], Annotated[str, Strict()]] = Field(
         default_factory=dict,
@@ -491,7 +492,12 @@ class ModelConfig(Frozen):
     @field_validator("partitions_start", mode="before")
     @classmethod
     def _demo_start(cls, value: Any, info: ValidationInfo) -> Any:
-        return demo_start(_base(info)) if value == DEMO_START else value
+        return demo_start(_base(info)) if value == DEMO else value
+
+    @field_validator("logs_layout", mode="before")
+    @classmethod
+    def _demo_layout(cls, value: Any, info: ValidationInfo) -> Any:
+        return demo_layout(_base(info)) if value == DEMO else value
 
     @field_validator("name")
     @classmethod
