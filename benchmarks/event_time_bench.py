@@ -63,7 +63,7 @@ def generate(root: Path, rows: int, fmt: str) -> list[Path]:
     """The two arrival folders of HOUR; returns the objects written."""
     import duckdb
 
-    from monitoring_pipeline.storage.layout import key_layout
+    from monitoring_pipeline.config.key_layout import key_layout
 
     layout = key_layout(
         "firehose" if fmt == "json" else "kafka_connect", "bench", {"prefix": "stream/", "topic": "bench"}

@@ -57,7 +57,7 @@ def _seed_demo(config: MonitorsConfig, args: argparse.Namespace) -> int:
 
 def _demo_roots(model: str) -> set[str]:
     """The key prefixes under which seed-demo writes a model's logs, in any of its layouts."""
-    from monitoring_pipeline.storage.layout import key_layout
+    from monitoring_pipeline.config.key_layout import key_layout
 
     return {key_layout(layout, model, {}).root() for layout in DEMO_LAYOUTS}
 

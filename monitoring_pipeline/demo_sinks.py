@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from monitoring_pipeline.storage.layout import key_layout
+from monitoring_pipeline.config.key_layout import key_layout
 from monitoring_pipeline.storage.object_store import LocalObjectStore, ObjectStore
 
 STREAM_VERSION = 1  # Firehose numbers a stream's configurations from 1

@@ -23,8 +23,14 @@ from pydantic import (
 )
 
 from monitoring_pipeline.config.demo_window import DEMO, DEMO_WINDOW_FILE, demo_layout, demo_start
+from monitoring_pipeline.config.key_layout import (
+    EVENT_TIME_PRESETS,
+    PRESETS,
+    KeyLayout,
+    LayoutError,
+    key_layout,
+)
 from monitoring_pipeline.stats.drift import DEFAULT_ALPHA, UnknownDriftTestError, get_test
-from monitoring_pipeline.storage.layout import EVENT_TIME_PRESETS, PRESETS, KeyLayout, LayoutError, key_layout
 
 CONFIG_ENV = "MONITORING_CONFIG"
 RESULTS_ENV = "MONITORING_RESULTS"

@@ -30,6 +30,10 @@ SHIFTED = range(26, 30)  # user.age +8 (0.8 sd) in these event hours
 HOUR = timedelta(hours=1)
 
 
+def floor(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
 def write_monitors(folder: Path, logs: str, data: str, layout: str, fields: dict[str, str]) -> MonitorsConfig:
     model: dict[str, Any] = {
         "name": "shop",
@@ -69,8 +73,8 @@ def test_the_pipeline_runs_on_kafka_connect_json_by_event_hour(stores: Stores) -
     result = run_pipeline(config, "shop", START, START + (HOURS - 1) * HOUR)
     assert result.success
 
-    event_hours = [datetime.fromisoformat(r["ts"]).replace(minute=0, second=0, microsecond=0) for r in records]
-    folders = [a.replace(minute=0, second=0, microsecond=0) for a in arrivals]
+    event_hours = [floor(datetime.fromisoformat(r["ts"])) for r in records]
+    folders = [floor(a) for a in arrivals]
     want = {START + h * HOUR: 0 for h in range(HOURS)}
     outside: dict[datetime, int] = {}
     for event, folder in zip(event_hours, folders, strict=True):
