@@ -17,6 +17,10 @@ import yaml
 
 from monitoring_pipeline.config import MonitorsConfig, load_config
 from monitoring_pipeline.defs.factory import build_definitions
+from monitoring_pipeline.demo import seed_demo
+from monitoring_pipeline.storage.object_store import open_store
+from monitoring_pipeline_tests.conftest import DEMO_END, write_config
+from monitoring_pipeline_tests.conftest import HOURS as DEMO_HOURS
 from monitoring_pipeline_tests.defs.test_schedules import ticker
 from monitoring_pipeline_tests.helpers import key, query, run_pipeline
 from monitoring_pipeline_tests.sinks import sink_traffic, write_firehose, write_kafka_connect
@@ -28,6 +32,7 @@ START = datetime(2026, 3, 1, 0, tzinfo=UTC)
 HOURS = 30
 SHIFTED = range(26, 30)  # user.age +8 (0.8 sd) in these event hours
 HOUR = timedelta(hours=1)
+FRAUD = "fraud_classifier"
 
 
 def floor(t: datetime) -> datetime:
@@ -131,3 +136,58 @@ def test_the_late_files_sensor_reruns_an_event_hour_whose_next_folder_gains_an_o
     assert tick() == []
     [(rows,)] = query(config, "SELECT rows FROM main.hour_facts WHERE partition_hour = ?", [hour])
     assert rows == len(records) + 1  # the straggler that landed within the delay is in its hour
+
+
+def test_the_firehose_demo_gives_the_hive_demos_results(stores: Stores) -> None:
+    """`seed-demo --layout firehose` through the whole hourly pipeline: the same rows, profiles, drift and
+    check outcomes as the hive demo, hour by hour, around the new-category incident (fraud hour 60)."""
+    logs, labels = f"{stores.root}/firehose", f"{stores.root}/labels"
+    seed_demo(
+        {FRAUD: open_store(logs)},
+        end=DEMO_END,
+        labels={FRAUD: open_store(labels)},
+        layout="firehose",
+    )
+    first, last = DEMO_HOURS[56], DEMO_HOURS[61]
+    results = {}
+    for layout, location in (("hive", stores.demo), ("firehose", logs)):
+        folder = stores.folder / f"config-{layout}"
+        folder.mkdir()
+        config = load_config(
+            write_config(
+                folder,
+                location,
+                data=f"{stores.data}/{layout}",
+                labels=f"{stores.demo.rsplit('/', 1)[0]}/labels" if layout == "hive" else labels,
+                logs_layout=layout,
+                reference={"type": "trailing", "hours": 3},
+            )
+        )
+        assert config.model(FRAUD).event_time is (layout == "firehose")
+        assert run_pipeline(config, FRAUD, first, last).success
+        results[layout] = {
+            "rows": query(config, "SELECT partition_hour, rows FROM main.hour_facts ORDER BY 1"),
+            "drift": query(
+                config,
+                "SELECT partition_hour, feature, test, round(score, 9), drifted FROM main.drift_metrics "
+                "ORDER BY 1, 2",
+            ),
+            "checks": query(
+                config,
+                "SELECT partition_hour, check_name, passed, severity FROM main.check_results "
+                "WHERE model = ? AND check_name NOT IN (?, ?) ORDER BY 1, 2",
+                [FRAUD, "logs_arrived_on_time", "records_arrived_within_delay"],
+            ),
+            "late": query(
+                config,
+                "SELECT count(*) FROM main.check_results WHERE check_name = ? AND NOT passed",
+                ["records_arrived_within_delay"],
+            ),
+        }
+    hive, firehose = results["hive"], results["firehose"]
+    assert firehose["rows"] == hive["rows"] and len(hive["rows"]) == 6
+    assert firehose["drift"] == hive["drift"]
+    assert firehose["checks"] == hive["checks"]
+    assert firehose["late"] == [(0,)]  # the demo's sink delivers every record within the delay
+    incident = DEMO_HOURS[60]
+    assert (incident, "merchant_category_not_drifted", False, "ERROR") in hive["checks"]  # not vacuous
