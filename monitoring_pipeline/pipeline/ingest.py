@@ -1,9 +1,11 @@
 """Load one UTC hour of a model's prediction logs from object storage into the warehouse.
 
 No Dagster here: the asset calls `ingest_hour` and turns the result into metadata.
-Every object is checked on its own (readable Parquet, declared columns present, compatible types)
-before anything is written, so a bad object fails the hour with an error naming the object and
-the column, and the previously published partition (if any) is left untouched.
+Every object is checked on its own (readable, declared columns present, compatible types) before
+anything is written, so a bad object fails the hour with an error naming the object and the column,
+and the previously published partition (if any) is left untouched. Parquet hours partitioned by arrival
+(the hive default) take the paths below (copied, or cast in one query); any other format, a nested
+column or event-time hours are read by `pipeline.arrivals` through `pipeline.readers`.
 """
 
 from __future__ import annotations
