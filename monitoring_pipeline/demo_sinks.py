@@ -4,9 +4,10 @@
 fleet logging to Firehose would: a record reaches the stream a little after its prediction (its
 arrival), the stream buffers what arrives and flushes the buffer every `BUFFER_INTERVAL` (or once it
 holds `BUFFER_BYTES`), and each flush becomes one object, gzip-compressed JSON lines, named
-`<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>` (no extension) in the folder of its flush time
-(`<model>/YYYY/MM/DD/HH/`, the `firehose` preset). So a record logged at 10:58 can land in the 11
-folder: the folders are arrival hours, and an event hour is spread over its own folder and the next.
+`<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>` (no extension) in the folder (`<model>/YYYY/MM/DD/HH/`,
+the `firehose` preset) of the arrival time of its OLDEST record, Firehose's rule for its time prefix.
+So a record logged at 10:58 can land in the 11 folder, and one logged at 11:01 in the 10 folder (its
+buffer opened at 10:58): an event hour is spread over its own folder and its neighbours.
 The records are exactly those of the hive layout (the same generator and draws): the arrival delays
 and object names come from a random generator of their own.
 """
@@ -112,23 +113,24 @@ class FirehoseDelivery:
                 count, flushed = by_time, deadline
             if until is not None and flushed > until:
                 return  # a record still to come may arrive before this buffer closes
-            self._write(self._lines[:count], flushed)
+            self._write(self._lines[:count], int(self._arrival[0]), flushed)
             self._arrival, self._sizes, self._lines = (
                 self._arrival[count:],
                 self._sizes[count:],
                 self._lines[count:],
             )
 
-    def _write(self, lines: list[bytes], flushed_ns: int) -> None:
-        flushed = datetime.fromtimestamp(flushed_ns // NS, UTC)
-        name = f"{stream_name(self.model)}-{STREAM_VERSION}-{flushed:%Y-%m-%d-%H-%M-%S}-{self._uuid()}"
+    def _write(self, lines: list[bytes], opened_ns: int, flushed_ns: int) -> None:
+        """One delivery: named and foldered by its oldest record's arrival, landed when flushed."""
+        opened = datetime.fromtimestamp(opened_ns // NS, UTC)
+        name = f"{stream_name(self.model)}-{STREAM_VERSION}-{opened:%Y-%m-%d-%H-%M-%S}-{self._uuid()}"
         body = gzip.compress(
             b"".join(line + b"\n" for line in lines), compresslevel=6, mtime=0
         )  # mtime 0: deterministic
         with tempfile.TemporaryDirectory(prefix="monitoring-demo-") as tmp:
             local = Path(tmp) / name
             local.write_bytes(body)
-            written = self.store.put_file(local, self.layout.folder(flushed) + name, move=True)
+            written = self.store.put_file(local, self.layout.folder(opened) + name, move=True)
         if isinstance(self.store, LocalObjectStore):  # landed when it was flushed, as on S3
             os.utime(written, (flushed_ns / NS, flushed_ns / NS))
         self.objects += 1

@@ -19,7 +19,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ def sink_traffic(
 ) -> tuple[Records, list[datetime]]:
     """Records of `hours` event hours from `start` and when each arrived: most within minutes, ~12 % in
     the next hour's folder, and `outside_share` of them (two thirds late: 2-3 h, beyond a 15-minute
-    delay; one third ahead of their hour: landing 61-90 min before it, a fast clock). Nested records
+    delay; one third ahead of their hour: landing 61-150 min before it, a fast clock). Nested records
     carry `user.age` (shifted by `age_shift[hour index]`) and `device.os`."""
     rng = np.random.default_rng(seed)
     records, arrivals = [], []
@@ -58,7 +58,7 @@ def sink_traffic(
             elif kind < 1 - outside_share / 3:
                 delay = timedelta(hours=float(rng.uniform(2.1, 3)))
             else:
-                delay = -timedelta(minutes=float(rng.uniform(61, 90)))
+                delay = -timedelta(minutes=float(rng.uniform(61, 150)))
             record: dict[str, Any] = {
                 "ts": event.isoformat(),
                 "id": f"{seed}-{h}-{i}",
@@ -95,21 +95,21 @@ def write_firehose(
     buffer: timedelta = timedelta(minutes=5),
     compress: bool = True,
 ) -> list[str]:
-    """Buffer the records by arrival (one delivery per `buffer` interval) and write each delivery as one
-    object in the folder of its delivery time; return the keys written."""
-    batches: dict[datetime, list[dict[str, Any]]] = {}
-    for record, arrived in sorted(zip(records, arrivals, strict=True), key=lambda p: p[1]):
-        seconds = buffer.total_seconds()
-        start = datetime.fromtimestamp(arrived.timestamp() // seconds * seconds, UTC)
-        batches.setdefault(start, []).append(record)
+    """Buffer the records by arrival, as a delivery stream does: a buffer opens with the first record that
+    arrives and is delivered `buffer` later, as one object named and foldered by the arrival time of its
+    OLDEST record (Firehose's rule for its time prefix), so a buffer opened at 10:58 lands in the 10
+    folder with the records of 11:00-11:03. Return the keys written."""
     keys = []
-    for start, batch in sorted(batches.items()):
-        delivered = start + buffer - timedelta(seconds=1)  # the end of the interval, within it
-        name = f"{stream}-1-{delivered:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
-        key = f"{prefix}{delivered:%Y/%m/%d/%H}/{name}"
+    pending = sorted(zip(records, arrivals, strict=True), key=lambda p: p[1])
+    while pending:
+        opened = pending[0][1]
+        batch = [r for r, arrived in pending if arrived < opened + buffer]
+        pending = pending[len(batch) :]
+        name = f"{stream}-1-{opened:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}"
+        key = f"{prefix}{opened:%Y/%m/%d/%H}/{name}"
         body = json_lines(batch)
         put_object(location, key, gzip.compress(body) if compress else body)
-        _landed(location, key, delivered)
+        _landed(location, key, opened + buffer)
         keys.append(key)
     return keys
 

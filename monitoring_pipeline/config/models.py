@@ -45,6 +45,7 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # columns the warehouse adds to every hour's rows: a feature of that name would be renamed `_1`
 RESERVED_COLUMNS = ("partition_hour", "source_object")
 LOG_FORMATS = ("auto", "parquet", "json", "csv", "avro")
+FIREHOSE_BUFFER_MINUTES = 15  # Firehose's largest buffer interval (900 s): the default of sink_buffer_minutes
 MAX_NODES = 100_000  # YAML nodes after alias expansion; the shipped file has ~300
 SHOW_CHARS = 200  # no value is shown longer than this in an error
 
@@ -448,6 +449,13 @@ class ModelConfig(Frozen):
         description="event_time: how long after its hour a record may land and still count; rounded up "
         "to whole arrival folders (15: the next hour's folder too)",
     )
+    sink_buffer_minutes: Annotated[Whole, Field(ge=0, le=1440)] | None = Field(
+        None,
+        description="event_time: how long the sink may hold records before writing them in the folder of "
+        "the OLDEST one's arrival (Firehose: its buffer interval), so a record may sit in the folder before "
+        "its hour's; rounded up to whole folders read before the hour's own (default: 15 for firehose, "
+        "else 0)",
+    )
     timestamp_column: ColumnName = Field(description="event time (a Parquet timestamp; naive ones are UTC)")
     id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
     features: Columns = Field(
@@ -671,6 +679,17 @@ class ModelConfig(Frozen):
     def arrival_folders(self) -> int:
         """How many arrival folders after its own an hour reads: 0 when partitioned by arrival."""
         return -(-self.max_arrival_delay_minutes // 60) if self.event_time else 0
+
+    @property
+    def lead_folders(self) -> int:
+        """How many arrival folders before its own an hour reads (a sink's buffer that opened before the
+        hour, named by its oldest record): 0 when partitioned by arrival."""
+        if not self.event_time:
+            return 0
+        buffer = self.sink_buffer_minutes
+        if buffer is None:
+            buffer = FIREHOSE_BUFFER_MINUTES if self.logs_layout == "firehose" else 0
+        return -(-buffer // 60)
 
     @property
     def multiclass(self) -> bool:

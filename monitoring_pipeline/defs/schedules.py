@@ -10,7 +10,7 @@ from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import KEY_FORMAT
 from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
 from monitoring_pipeline.pipeline import readers
-from monitoring_pipeline.pipeline.arrivals import arrival_hours
+from monitoring_pipeline.pipeline.arrivals import arrival_hours, window_end
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import ObjectStore
 
@@ -38,12 +38,14 @@ def hourly_job(model: ModelConfig) -> Any:
     )
 
 
-def due_hour(model: ModelConfig, now: datetime) -> datetime:
+def due_hour(model: ModelConfig, now: datetime, later_folders: int | None = None) -> datetime:
     """The newest hour whose logs are due at `now`: it ended (partitioned by event time: its last arrival
-    folder closed) at least `schedule_lag_minutes` ago."""
+    folder closed) at least `schedule_lag_minutes` ago. `later_folders`: 0 for what is kept by arrival
+    hour (labels)."""
     lag = timedelta(minutes=model.schedule_lag_minutes)
+    later = model.arrival_folders if later_folders is None else later_folders
     closed = (now.astimezone(UTC) - lag).replace(minute=0, second=0, microsecond=0)
-    return closed - timedelta(hours=1 + model.arrival_folders)
+    return closed - timedelta(hours=1 + later)
 
 
 def hourly_schedule(model: ModelConfig, job: Any) -> dg.ScheduleDefinition:
@@ -98,13 +100,16 @@ def late_files_sensor(
     def _sensor(context: dg.SensorEvaluationContext, object_store: ObjectStoreResource) -> dg.SensorResult:
         now = datetime.now(UTC)
         store, key_of = object_store.open(location), dg.AssetKey([model.name, asset])
-        due = due_hour(model, now)
+        logs = asset == "prediction_logs"
+        due = due_hour(model, now, None if logs else 0)
         newest = _newest_by_folder(store, model, now, asset)
         requests = []
         for k in range(1, model.late_window_hours + 1):
             hour = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
-            # an hour's objects: its own folder's, and for event-time logs its later arrival folders'
-            folders = arrival_hours(model, hour) if asset == "prediction_logs" else [hour]
+            if logs and now < window_end(model, hour):
+                continue  # its arrival folders are still filling: the schedule loads it once they close
+            # an hour's objects: its own folder's, and for event-time logs those of all its arrival folders
+            folders = arrival_hours(model, hour) if logs else [hour]
             landed = max((newest[f] for f in folders if newest.get(f)), default=None)
             key = hour.strftime(KEY_FORMAT)
             loaded = _last_materialization(context.instance, key_of, key)
@@ -128,11 +133,12 @@ def _newest_by_folder(
 ) -> dict[datetime, datetime | None]:
     """The newest object's landing time in each folder the sensor looks at: one listing per folder, each
     folder once however many hours read it."""
-    spread = model.arrival_folders if asset == "prediction_logs" else 0
+    logs = asset == "prediction_logs"
+    later, earlier = (model.arrival_folders, model.lead_folders) if logs else (0, 0)
     newest: dict[datetime, datetime | None] = {}
-    for k in range(1 - spread, model.late_window_hours + 1):
+    for k in range(1 - later, model.late_window_hours + 1 + earlier):
         folder = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
-        if asset == "prediction_logs":
+        if logs:
             keys = model.key_layout.folder(folder)
             found = [o for o in store.list(keys) if readers.is_data_key(o.key, model.logs_format)]
         else:

@@ -3,12 +3,15 @@ for every hour that is not plain Parquet by arrival (no Dagster).
 
 Partitioned by arrival (the hive default), an hour is its own folder. Partitioned by event time (what
 the Firehose and Kafka Connect sinks need: they write by arrival), hour H is the records whose timestamp
-is in H, read from the arrival folders H ... H+k, k = `model.arrival_folders`. A record with no timestamp
-stays in its arrival folder's hour (where the data-quality checks see it).
+is in H, read from the arrival folders H-j ... H+k: k = `model.arrival_folders` for records that land
+late, j = `model.lead_folders` for a sink that names a buffer by its oldest record (Firehose: a buffer
+opened at 10:58 lands in the 10 folder with records of 11:00-11:03). A record with no timestamp stays in
+its arrival folder's hour (where the data-quality checks see it).
 
 Every record is counted once: the load of arrival hour A is the one that counts the records of folder A
-that no hour reads (`outside`): late ones, whose event hour E < A - k (its window closed before A), and
-early ones, E > A (a clock ahead of the sink's). Bad lines skipped are counted the same way, once.
+that no hour reads (`outside`): late ones, whose event hour E < A - k (its window closed before A) or
+before the first partition, and early ones, E > A + j (a clock ahead of the sink's). Bad lines skipped
+are counted the same way, once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.pipeline import readers
@@ -32,7 +37,7 @@ ARRIVAL = ("arrival_hour", "TIMESTAMPTZ")  # the column every read row gets: its
 
 def arrival_hours(model: ModelConfig, hour: datetime) -> list[datetime]:
     """The arrival folders hour `hour` is read from, oldest first."""
-    return [hour + i * HOUR for i in range(model.arrival_folders + 1)]
+    return [hour + i * HOUR for i in range(-model.lead_folders, model.arrival_folders + 1)]
 
 
 def window_end(model: ModelConfig, hour: datetime) -> datetime:
@@ -112,6 +117,12 @@ def read_hour(
         params = [hour, *rows_from.params] + ([hour] if model.event_time else [])
         rows = duck.copy_to_parquet(conn, select, params, target)
         outside = _outside(conn, model, hour, own_from) if model.event_time and own_from else ()
+    except duckdb.Error as exc:  # reading the objects' rows: name them, not our local copies of them
+        message = str(exc)
+        for (obj, _), path in zip(found, paths, strict=True):
+            message = message.replace(str(path), obj.uri)
+        objects = ", ".join(o.uri for o, _ in found)
+        raise IngestError(f"cannot read the rows of {objects}: {message}") from exc
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {STAGE}")
     return rows, Outside(
@@ -167,12 +178,14 @@ def _stage(
 
 def _outside(conn: Any, model: ModelConfig, hour: datetime, source: Source) -> tuple[Any, ...]:
     """(event hour, late | early, rows) of the records in the hour's own arrival folder that no hour
-    reads: older than the first hour whose folders reach it, or later than it."""
-    first = hour - model.arrival_folders * HOUR
-    picked = f"{event_hour_sql(model)} AS event_hour, ?::TIMESTAMPTZ AS first, ?::TIMESTAMPTZ AS own"
+    reads: older than the first hour whose folders reach it (or than the first partition: no hour before
+    it is ever loaded), or later than the last."""
+    first = max(hour - model.arrival_folders * HOUR, model.partitions_start)
+    last = hour + model.lead_folders * HOUR
+    picked = f"{event_hour_sql(model)} AS event_hour, ?::TIMESTAMPTZ AS first, ?::TIMESTAMPTZ AS last"
     inner = f"SELECT {picked} FROM {source.sql} WHERE arrival_hour = ?"  # noqa: S608 (quoted identifiers; values bound)
     kind = "CASE WHEN event_hour < first THEN 'late' ELSE 'early' END AS kind"
-    outside = "event_hour < first OR event_hour > own"
+    outside = "event_hour < first OR event_hour > last"
     counted = f"SELECT event_hour, {kind}, count(*) AS rows FROM ({inner})"  # noqa: S608 (constants around `inner`)
     sql = f"{counted} WHERE {outside} GROUP BY ALL ORDER BY 1"
-    return tuple(conn.execute(sql, [first, hour, *source.params, hour]).fetchall())
+    return tuple(conn.execute(sql, [first, last, *source.params, hour]).fetchall())

@@ -27,7 +27,7 @@ from monitoring_pipeline_tests.stores import Stores
 H0 = datetime(2026, 3, 1, 8, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 EVENT_HOURS = 3
-PARTITIONS = [H0 + i * HOUR for i in range(-2, 6)]  # they own every arrival folder the records land in
+PARTITIONS = [H0 + i * HOUR for i in range(-3, 6)]  # they own every arrival folder the records land in
 
 
 def model(logs: str, layout: str, nested: bool = True, **extra: Any) -> ModelConfig:
@@ -52,15 +52,16 @@ def traffic(seed: int, nested: bool = True) -> tuple[Records, list[datetime]]:
     return sink_traffic(H0, EVENT_HOURS, 300, seed, nested=nested)
 
 
-def expected(records: list[dict[str, Any]], arrivals: list[datetime], k: int = 1) -> dict[str, Any]:
-    """Per partition: the ids it holds, and the late / early records its own folder holds."""
+def expected(records: Records, arrivals: list[datetime], k: int = 1, lead: int = 0) -> dict[str, Any]:
+    """Per partition: the ids it holds, and the late / early records its own folder holds. Hour E reads
+    the folders E - lead ... E + k."""
     ids: dict[datetime, set[str]] = {p: set() for p in PARTITIONS}
     late: Counter[datetime] = Counter()
     early: Counter[datetime] = Counter()
     for record, arrived in zip(records, arrivals, strict=True):
         event = datetime.fromisoformat(record["ts"]).replace(minute=0, second=0, microsecond=0)
         folder = arrived.replace(minute=0, second=0, microsecond=0)
-        if event <= folder <= event + k * HOUR:
+        if event - lead * HOUR <= folder <= event + k * HOUR:
             ids[event].add(record["id"])
         elif folder > event:
             late[folder] += 1
@@ -89,7 +90,7 @@ def stored_ids(wh: Warehouse, hour: datetime) -> list[str]:
 
 
 def assert_exact(m: ModelConfig, wh: Warehouse, records: Records, arrivals: list[datetime]) -> None:
-    want = expected(records, arrivals)
+    want = expected(records, arrivals, m.arrival_folders, m.lead_folders)
     results = load_all(m, wh)
     assert sum(want["late"].values()) > 0 and sum(want["early"].values()) > 0  # the scenario has both
     for hour, result in results.items():
@@ -110,9 +111,9 @@ def assert_exact(m: ModelConfig, wh: Warehouse, records: Records, arrivals: list
     assert sum(r["rows"] for r in by_event) == sum(want["late"].values()) + sum(want["early"].values())
 
 
-def arrived_next_folder(wh: Warehouse, m: ModelConfig, hour: datetime) -> int:
-    """Rows of the hour read from the next hour's arrival folder."""
-    folder = m.key_layout.folder(hour + HOUR)
+def arrived_in(wh: Warehouse, m: ModelConfig, hour: datetime, folder_hour: datetime) -> int:
+    """Rows of the hour read from another hour's arrival folder."""
+    folder = m.key_layout.folder(folder_hour)
     with duck.scratch() as conn:
         sql = "SELECT count(*) FROM read_parquet(?) WHERE contains(source_object, ?)"
         return int(conn.execute(sql, [partition_file(wh, hour), folder]).fetchone()[0])
@@ -127,7 +128,10 @@ def test_firehose_gzip_json_lines_are_read_by_event_hour(stores: Stores, tmp_pat
     assert m.event_time and m.arrival_folders == 1
     wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
     assert_exact(m, wh, records, arrivals)
-    assert arrived_next_folder(wh, m, H0) > 0
+    assert arrived_in(wh, m, H0, H0 + HOUR) > 0  # landed in the next hour's folder
+    # a buffer opened before the hour is foldered by its oldest record: read from the previous folder
+    assert m.lead_folders == 1
+    assert sum(arrived_in(wh, m, h, h - HOUR) for h in (H0 + HOUR, H0 + 2 * HOUR)) > 0
     with duck.scratch() as conn:  # the nested field is read, not left null
         sql = 'SELECT count("device.os"), count(*) FROM read_parquet(?)'
         assert len(set(conn.execute(sql, [partition_file(wh, H0)]).fetchone())) == 1
@@ -154,7 +158,7 @@ def test_kafka_connect_objects_are_read_by_event_hour(stores: Stores, tmp_path: 
     m = model(logs, "kafka_connect", nested=nested)
     wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
     assert_exact(m, wh, records, arrivals)
-    assert arrived_next_folder(wh, m, H0 + HOUR) > 0
+    assert arrived_in(wh, m, H0 + HOUR, H0 + 2 * HOUR) > 0
 
 
 def test_a_rerun_replaces_the_hour_and_its_counts(stores: Stores, tmp_path: Path) -> None:
