@@ -105,6 +105,14 @@ def key_layout(layout: str, model: str, given: Mapping[str, str]) -> KeyLayout:
             raise LayoutError(f"{template!r}: needs {{{name}}} exactly once (one folder per UTC hour)")
     if not template.endswith("/") or template.startswith("/") or "//" in template:
         raise LayoutError(f"{template!r}: must be a folder (end in '/', no leading '/', no '//')")
+    named = {n for n in names if n not in TIME_FIELDS}
+    unused = sorted(set(given) - (named - {"model"}))
+    if unused:  # a misspelt field would quietly leave its default in the path
+        fields = ", ".join("{" + n + "}" for n in sorted(named - {"model"})) or "none"
+        raise LayoutError(
+            f"{template!r}: logs_fields {unused} are not fields of the template (its fields: {fields}; "
+            "{model} is always the model's name)"
+        )
     values = field_defaults(model) | dict(given) | {"model": model}
     missing = sorted({n for n in names if n not in TIME_FIELDS and n not in values})
     if missing:
@@ -114,4 +122,8 @@ def key_layout(layout: str, model: str, given: Mapping[str, str]) -> KeyLayout:
     for name, value in used.items():
         if any(c in value for c in "{}") or ".." in value.split("/") or value.startswith("/"):
             raise LayoutError(f"logs_fields.{name}: {value!r} may not hold braces, '..' or a leading '/'")
-    return KeyLayout(template, used)
+    layout = KeyLayout(template, used)
+    example = layout.folder(datetime(2000, 1, 1, tzinfo=UTC))
+    if "//" in example or example.startswith("/"):
+        raise LayoutError(f"{template!r} with logs_fields {dict(given)}: {example!r} is not a folder path")
+    return layout

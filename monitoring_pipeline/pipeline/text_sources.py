@@ -92,7 +92,7 @@ def stage_json(conn: Any, target: Target, compression: str | None, skip_bad_line
             paths = [duck.string_literal("$." + target.columns[i][0]) for i in empty]
             present = ", ".join(f"count(json_extract(json, {p}))" for p in paths)
             objects = f"read_ndjson_objects(?, compression = '{compression or 'uncompressed'}')"
-            found = conn.execute(f"SELECT {present} FROM {objects}", [str(target.path)]).fetchone()  # noqa: S608 (constants)  # noqa: S608 (quoted names, constants)
+            found = conn.execute(f"SELECT {present} FROM {objects}", [str(target.path)]).fetchone()  # noqa: S608 (quoted names, constants)
             empty = [i for i, n in zip(empty, found, strict=True) if n == 0]
         rows = target.insert(conn, ", ".join(f"c{i}" for i in range(len(casts))), OBJECT)
     finally:

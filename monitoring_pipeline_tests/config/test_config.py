@@ -535,3 +535,10 @@ def test_layout_presets_partition_by_event_time_and_a_template_by_arrival(tmp_pa
         assert model.key_layout.folder(hour) == folder
         assert model.key_layout.hour_of(folder + "a-1-2026-12-05-07-59-59-x") == hour
         assert model.key_layout.hour_of("elsewhere/" + folder) is None
+
+
+def test_a_misspelt_layout_field_is_refused_not_left_at_its_default(tmp_path: Path) -> None:
+    raw = mutate("logs_layout", "firehose")
+    raw["models"][0]["logs_fields"] = {"prefx": "fraud/"}
+    message = problems_of(tmp_path, yaml.safe_dump(raw))
+    assert "logs_fields ['prefx'] are not fields of the template (its fields: {prefix}" in message, message

@@ -6,6 +6,7 @@ on S3, against counts computed here from the generated records."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from monitoring_pipeline.checks.registry import evaluate
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.schedules import due_hour
-from monitoring_pipeline.pipeline.ingest import IngestResult, ingest_hour
+from monitoring_pipeline.pipeline.ingest import IngestError, IngestResult, ingest_hour
 from monitoring_pipeline.storage import catalog, duck
 from monitoring_pipeline.storage.object_store import open_store
 from monitoring_pipeline.storage.warehouse import Warehouse
@@ -43,8 +44,7 @@ def model(logs: str, layout: str, nested: bool = True, **extra: Any) -> ModelCon
         id_column="id",
         features=features,
         predictions={"score": "numerical"},
-        partitions_start=H0 - timedelta(days=1),
-        **extra,
+        **({"partitions_start": H0 - timedelta(days=1)} | extra),
     )
 
 
@@ -204,14 +204,62 @@ class ListingRecorder:
         return getattr(self.store, name)
 
 
-def test_an_hour_lists_only_its_arrival_folders(tmp_path: Path) -> None:
-    logs = str(tmp_path / "kafka")
+def test_an_hour_lists_only_its_arrival_folders(stores: Stores, tmp_path: Path) -> None:
+    logs = f"{stores.root}/kafka"
     records, arrivals = traffic(seed=4, nested=False)
     write_kafka_connect(logs, "shop", records, arrivals, "parquet", parquet_schema=KC_SCHEMA)
     m = model(logs, "kafka_connect", nested=False)
     recorder = ListingRecorder(open_store(logs))
-    ingest_hour(m, H0, recorder, Warehouse(str(tmp_path / "results.sqlite"), str(tmp_path / "wh")))
+    ingest_hour(m, H0, recorder, Warehouse(str(tmp_path / "results.sqlite"), stores.data))
     assert recorder.listed == [
         "topics/shop/year=2026/month=03/day=01/hour=08/",
         "topics/shop/year=2026/month=03/day=01/hour=09/",
     ]
+    firehose = model(logs, "firehose")  # and the folder before: a buffer opened there is foldered there
+    recorder = ListingRecorder(open_store(logs))
+    ingest_hour(firehose, H0, recorder, Warehouse(str(tmp_path / "results.sqlite"), stores.data))
+    assert recorder.listed == ["shop/2026/03/01/07/", "shop/2026/03/01/08/", "shop/2026/03/01/09/"]
+
+
+def test_records_before_the_first_partition_are_counted_not_dropped(stores: Stores, tmp_path: Path) -> None:
+    """The first partition's own folder holds records of the hour before it, which no hour will ever
+    load: they are counted as late there, not silently lost."""
+    logs = f"{stores.root}/kafka"
+    records, arrivals = traffic(seed=7, nested=False)  # event hours H0 .. H0+2
+    write_kafka_connect(logs, "shop", records, arrivals, "parquet", parquet_schema=KC_SCHEMA)
+    first = H0 + HOUR
+    m = model(logs, "kafka_connect", nested=False, partitions_start=first)
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    result = ingest_hour(m, first, open_store(logs), wh)
+    folders = [a.replace(minute=0, second=0, microsecond=0) for a in arrivals]
+    pairs = zip(records, folders, strict=True)
+    before = [r for r, folder in pairs if folder == first and datetime.fromisoformat(r["ts"]) < first]
+    assert before and result.late_records >= len(before)  # H0's records that landed in H0+1's folder
+    by_event = wh.results.hour_rows(catalog.late_arrivals, "shop", [first])
+    assert {r["event_hour"]: r["rows"] for r in by_event}.get(H0) == len(before)
+
+
+def test_bad_lines_within_the_share_are_skipped_and_counted_once(stores: Stores, tmp_path: Path) -> None:
+    """An hour reads its own folder and the next: the bad lines of each folder are counted by the hour
+    whose own folder it is; past `max_bad_line_share` of the lines read, the hour fails naming one."""
+    logs = f"{stores.root}/kafka"
+    folder = "topics/shop/year=2026/month=03/day=01/hour={:02d}/"
+    good = [
+        {"ts": (H0 + timedelta(minutes=10 + i)).isoformat(), "id": f"g{i}", "amount": 1.0, "country": "fr",
+         "score": 0.5}
+        for i in range(18)
+    ]  # fmt: skip
+    lines = [json.dumps(r) for r in good]
+    stores.put(logs, folder.format(8) + "shop+0+0000000000.json", "\n".join([*lines[:9], "{oops"]).encode())
+    stores.put(logs, folder.format(9) + "shop+0+0000000010.json", "\n".join([*lines[9:], "[1]"]).encode())
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    allowed = model(logs, "kafka_connect", nested=False, thresholds={"max_bad_line_share": 0.2})
+    result = ingest_hour(allowed, H0, open_store(logs), wh)
+    assert (result.rows, result.bad_lines) == (18, 1)  # both folders read, only its own folder's counted
+    [fact] = wh.results.hour_rows(catalog.hour_facts, "shop", [H0], "partition_hour", "bad_lines")
+    assert fact["bad_lines"] == 1
+    strict = model(logs, "kafka_connect", nested=False, thresholds={"max_bad_line_share": 0.05})
+    with pytest.raises(IngestError, match=r"2 of 20 lines are malformed .*line 10: not valid JSON"):
+        ingest_hour(strict, H0, open_store(logs), wh)
+    with pytest.raises(IngestError, match=r"shop\+0\+0000000000\.json: line 10"):  # default: none allowed
+        ingest_hour(model(logs, "kafka_connect", nested=False), H0, open_store(logs), wh)
