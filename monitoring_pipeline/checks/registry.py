@@ -165,7 +165,7 @@ DECLARED: tuple[Declared, ...] = (
         lambda m, hour, warehouse, now=None: logs_arrived_on_time(m, hour, now),
         lambda m: (
             f"the hour's last object landed within {m.thresholds.freshness_lag_minutes:g} minutes "
-            "after the hour ended."
+            + ("after its last arrival folder closed." if m.event_time else "after the hour ended.")
         ),
         "freshness",
     ),

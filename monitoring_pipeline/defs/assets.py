@@ -60,7 +60,7 @@ def ingest_metadata(results: list[IngestResult]) -> dict[str, Any]:
     per-hour row count and partition only for one hour (see hours_metadata)."""
     rows = sum(r.rows for r in results)
     empty = [f"{r.hour:%Y-%m-%d %H}:00" for r in results if r.empty]
-    summary = f"{rows} rows loaded from {sum(len(r.files) for r in results)} object(s)"
+    summary = f"{rows} rows loaded from {sum(r.objects for r in results)} object(s)"
     if empty:
         summary += f"; {len(empty)} of {len(results)} hour(s) empty (no objects, or only empty ones): "
         summary += ", ".join(empty)
@@ -79,7 +79,7 @@ def ingest_metadata(results: list[IngestResult]) -> dict[str, Any]:
         | {
             "rows": rows,
             "empty_hours": len(empty),
-            "files": sum(len(r.files) for r in results),
+            "files": sum(r.objects for r in results),  # each object once (event time: by its folder's hour)
             "bytes": sum(r.bytes for r in results),
             "columns": dg.MetadataValue.json(list(results[0].columns)),
             "source_objects": dg.MetadataValue.json([f for r in results for f in r.files][:50]),

@@ -46,8 +46,9 @@ class IngestResult:
     model: str
     hour: datetime
     rows: int
-    files: tuple[str, ...]
-    bytes: int
+    files: tuple[str, ...]  # every object read (event time: of all the hour's arrival folders)
+    bytes: int  # of the hour's own folder's objects (each folder's once, however many hours read it)
+    objects: int  # the hour's own folder's objects
     columns: tuple[str, ...]
     partition_uri: str
     cast: bool = True  # False: every column already had its canonical type and was copied as it is
@@ -239,7 +240,8 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
         hour=hour,
         rows=rows,
         files=tuple(o.uri for o in objects),
-        bytes=sum(o.size for o in objects),
+        bytes=sum(o.size for o in own),
+        objects=len(own),
         columns=tuple(col for col, _ in expected_columns(model)),
         partition_uri=uri,
         cast=not copy,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,8 +13,10 @@ from urllib.parse import urlparse
 
 import duckdb
 
-# a name, or a configured column nested as `a.b` (one identifier: the warehouse keeps the column as "a.b")
-SAFE_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}$")
+from monitoring_pipeline.config.models import COLUMN_NAME
+
+# a name the config allows, a column nested as `a.b` included (one identifier: the warehouse keeps "a.b")
+SAFE_IDENTIFIER = COLUMN_NAME
 
 
 def quote_identifier(name: str) -> str:
