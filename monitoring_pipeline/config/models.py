@@ -456,7 +456,10 @@ class ModelConfig(Frozen):
         "its hour's; rounded up to whole folders read before the hour's own (default: 15 for firehose, "
         "else 0)",
     )
-    timestamp_column: ColumnName = Field(description="event time (a Parquet timestamp; naive ones are UTC)")
+    timestamp_column: ColumnName = Field(
+        description="event time (a Parquet or Avro timestamp, in JSON lines or CSV an ISO-8601 string; naive ones "
+        "are UTC)"
+    )
     id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
     features: Columns = Field(
         description="`{column: numerical | categorical}` or `{column: {kind: ..., ...}}`"
