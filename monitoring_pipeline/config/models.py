@@ -457,8 +457,8 @@ class ModelConfig(Frozen):
         "else 0)",
     )
     timestamp_column: ColumnName = Field(
-        description="event time (a Parquet or Avro timestamp, in JSON lines or CSV an ISO-8601 string; naive ones "
-        "are UTC)"
+        description="event time (a Parquet or Avro timestamp; in JSON lines or CSV an ISO-8601 string; "
+        "naive ones are UTC)"
     )
     id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
     features: Columns = Field(
