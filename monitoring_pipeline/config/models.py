@@ -461,6 +461,12 @@ class ModelConfig(Frozen):
         "naive ones are UTC)"
     )
     id_column: ColumnName = Field(description="prediction id (string, UUID or integer), joins the labels")
+    timestamp_epoch_unit: Literal["s", "ms", "us"] | None = Field(
+        None,
+        description="JSON lines / CSV: a number in the timestamp column is that many seconds, milliseconds "
+        "or microseconds since 1970-01-01 UTC (Kafka Connect's JsonConverter writes milliseconds); default: "
+        "numbers are refused",
+    )
     features: Columns = Field(
         description="`{column: numerical | categorical}` or `{column: {kind: ..., ...}}`"
     )

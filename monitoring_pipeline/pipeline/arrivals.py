@@ -154,9 +154,9 @@ def _stage(
     lines of the hour's own folder (each folder's are counted once, by its own hour)."""
     columns = expected_columns(model)
     readers.create_stage(conn, STAGE, columns, [ARRIVAL])
-    share = model.thresholds.max_bad_line_share
+    share, unit = model.thresholds.max_bad_line_share, model.timestamp_epoch_unit
     staged = [
-        readers.stage_object(conn, STAGE, columns, o.uri, p, d, [folder], share > 0)
+        readers.stage_object(conn, STAGE, columns, o.uri, p, d, [folder], share > 0, unit)
         for (o, folder), p, d in zip(found, paths, detected, strict=True)
     ]
     bad, lines = sum(s.bad_lines for s in staged), sum(s.rows + s.bad_lines for s in staged)

@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from monitoring_pipeline.pipeline.column_types import ROLE_TYPES, IngestError
-from monitoring_pipeline.pipeline.staging import Target
+from monitoring_pipeline.pipeline.staging import Target, epoch_sql
 from monitoring_pipeline.pipeline.text_sources import EXPECTED, OBJECT, Staged
 from monitoring_pipeline.storage import duck
 
@@ -64,7 +64,8 @@ def _select(target: Target, bad: str) -> str:
     out = []
     for column, role in target.columns:
         name = duck.quote_identifier(column)
-        cast = f"coalesce(TRY_CAST({name} AS {ROLE_TYPES[role][1]}), {bad})"
+        epoch = epoch_sql(name, target.epoch_unit)
+        cast = f"coalesce(TRY_CAST({name} AS {ROLE_TYPES[role][1]}), {epoch}, {bad})"
         out.append(f"CASE WHEN {name} IS NULL THEN NULL ELSE {cast} END" if role == "timestamp" else name)
     return ", ".join(out)
 
@@ -141,9 +142,9 @@ def _bad_timestamps(
     table = pa.table({"line": pa.array(lines, pa.int64()), "name": columns, "value": values})
     conn.register(STAMPS, table)
     try:
+        parsed = f"coalesce(TRY_CAST(value AS TIMESTAMPTZ), {epoch_sql('value', target.epoch_unit)})"
         return conn.execute(
-            f"SELECT line, name, value FROM {STAMPS} "  # noqa: S608 (a constant)
-            "WHERE TRY_CAST(value AS TIMESTAMPTZ) IS NULL ORDER BY line"
+            f"SELECT line, name, value FROM {STAMPS} WHERE {parsed} IS NULL ORDER BY line"  # noqa: S608 (constants)
         ).fetchall()
     finally:
         conn.unregister(STAMPS)

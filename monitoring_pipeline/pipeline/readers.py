@@ -133,9 +133,11 @@ def stage_object(
     detected: Detected,
     constants: Sequence[Any],
     skip_bad_lines: bool,
+    epoch_unit: str | None = None,
 ) -> StagedObject:
-    """Validate the object and insert its rows (declared columns cast, source_object = uri, constants)."""
-    target = Target(table, columns, uri, path, constants)
+    """Validate the object and insert its rows (declared columns cast, source_object = uri, constants).
+    `epoch_unit`: JSON / CSV timestamps that are numbers are read as epoch s / ms / us (else refused)."""
+    target = Target(table, columns, uri, path, constants, epoch_unit)
     try:
         if detected.format in TYPED:
             return StagedObject(uri, detected, _stage_typed(conn, target, detected.format), 0, None, ())

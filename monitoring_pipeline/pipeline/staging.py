@@ -24,6 +24,7 @@ class Target:
     uri: str
     path: Path
     constants: Sequence[Any]
+    epoch_unit: str | None = None  # the model's timestamp_epoch_unit: numbers read as epoch timestamps
 
     def named(self, exc: BaseException) -> str:
         """An error's text naming the object, never our local copy of it."""
@@ -41,3 +42,15 @@ class Target:
     def open(self, compression: str | None) -> IO[bytes]:
         """The object's bytes, decompressed."""
         return gzip.open(self.path, "rb") if compression == "gzip" else self.path.open("rb")
+
+
+MICROSECONDS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
+def epoch_sql(text: str, unit: str | None) -> str:
+    """SQL: a number's text as a TIMESTAMPTZ `unit`s after 1970-01-01 UTC (NULL when it is no number, or
+    when no unit is configured). Via whole microseconds, exact for every unit (a double holds them)."""
+    if unit is None:
+        return "NULL::TIMESTAMPTZ"
+    micros = f"CAST(round(TRY_CAST({text} AS DOUBLE) * {MICROSECONDS[unit]}) AS BIGINT)"
+    return f"CAST(make_timestamp({micros}) AS TIMESTAMPTZ)"

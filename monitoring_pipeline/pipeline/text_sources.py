@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from monitoring_pipeline.pipeline.column_types import IngestError
-from monitoring_pipeline.pipeline.staging import Target
+from monitoring_pipeline.pipeline.staging import Target, epoch_sql
 from monitoring_pipeline.storage import duck
 
 EXPECTED = {  # what a JSON value of each role must be, for error messages
@@ -30,11 +30,12 @@ SHOWN = 80  # characters of a bad value quoted in an error
 Staged = tuple[int, int, str | None, tuple[str, ...]]
 
 
-def json_cast(value: str, role: str, bad: str) -> str:
+def json_cast(value: str, role: str, bad: str, epoch_unit: str | None = None) -> str:
     """SQL casting a JSON value to the role's canonical type: absent or JSON null -> NULL; a value of the
     wrong kind -> `bad` (error(...) on the fast path, NULL where bad values are being found).
     Numbers: JSON numbers and numeric strings; labels: strings, numbers, booleans (as their JSON text);
-    timestamps: ISO-8601 strings, naive ones in UTC (the connection's time zone)."""
+    timestamps: ISO-8601 strings, naive ones in UTC (the connection's time zone), and with `epoch_unit`
+    numbers since the epoch."""
     text = f"CAST({value} AS VARCHAR)"
     head = f"{text}[1]"
     inner = f"({value} ->> '$')"
@@ -46,7 +47,8 @@ def json_cast(value: str, role: str, bad: str) -> str:
         return f"CASE {null} {branches} ELSE {bad} END"
     if role == "timestamp":
         stamp = f"coalesce(TRY_CAST({inner} AS TIMESTAMPTZ), {bad})"
-        return f"CASE {null} WHEN {head} = '\"' THEN {stamp} ELSE {bad} END"
+        epoch = f"WHEN {head} IN {NUMBER_START} THEN coalesce({epoch_sql(text, epoch_unit)}, {bad}) "
+        return f"CASE {null} WHEN {head} = '\"' THEN {stamp} {epoch if epoch_unit else ''}ELSE {bad} END"
     plain = f"{head} = '\"' AND NOT contains({text}, '\\')"  # no escapes: just strip the quotes
     return (
         f"CASE {null} WHEN {plain} THEN {text}[2:-2] WHEN {head} IN ('{{', '[') THEN {bad} ELSE {inner} END"
@@ -75,7 +77,7 @@ def stage_json(conn: Any, target: Target, compression: str | None, skip_bad_line
     casts = []
     for i, ((column, role), value) in enumerate(zip(target.columns, values, strict=True)):
         bad = f"error({duck.string_literal(f'column {column!r}: not {EXPECTED[role]}')})"
-        casts.append(f"{json_cast(value, role, bad)} AS c{i}")
+        casts.append(f"{json_cast(value, role, bad, target.epoch_unit)} AS c{i}")
     try:
         conn.execute(
             f"CREATE OR REPLACE TEMP TABLE {OBJECT} AS SELECT {', '.join(casts)} FROM {source}",  # noqa: S608 (quoted names, constants)
@@ -123,7 +125,8 @@ def _stage_json_lines(
     paths = [duck.string_literal("$." + c) for c, _ in target.columns]
     raw = ", ".join(f"CASE WHEN obj THEN json_extract(text, {p}) END AS p{i}" for i, p in enumerate(paths))
     casts = ", ".join(
-        f"{json_cast(f'p{i}', role, 'NULL')} AS c{i}" for i, (_, role) in enumerate(target.columns)
+        f"{json_cast(f'p{i}', role, 'NULL', target.epoch_unit)} AS c{i}"
+        for i, (_, role) in enumerate(target.columns)
     )
     wrong = " ".join(
         f"WHEN p{i} IS NOT NULL AND CAST(p{i} AS VARCHAR) <> 'null' AND c{i} IS NULL THEN {i}"

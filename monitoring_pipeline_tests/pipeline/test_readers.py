@@ -356,3 +356,35 @@ def test_detect_by_content_and_configuration(tmp_path: Path) -> None:
     path.write_text('\n  {"id": 1}\n')
     assert readers.detect(uri, path, "auto") == readers.Detected("json", None)
     assert readers.detect(uri + ".json.gz", path, "auto") == readers.Detected("json", "gzip")  # by name
+
+
+@pytest.mark.parametrize(("unit", "scale"), [("s", 1), ("ms", 1_000), ("us", 1_000_000)])
+@pytest.mark.parametrize("form", ["json", "csv"])
+def test_epoch_timestamps_are_read_in_the_configured_unit(
+    conn: Any, tmp_path: Path, form: str, unit: str, scale: int
+) -> None:
+    """Kafka Connect's JsonConverter writes a Connect Timestamp as epoch milliseconds: with
+    timestamp_epoch_unit the number is that instant, exactly (microseconds included); ISO strings still read;
+    without a unit a number fails naming the line."""
+    stamps = [HOUR + timedelta(minutes=7, microseconds=250_000 * (scale > 1)), HOUR + timedelta(seconds=59)]
+    epochs = [round(t.timestamp() * scale) if scale > 1 else t.timestamp() for t in stamps]
+    path = tmp_path / f"epoch.{form}"
+    if form == "json":
+        lines = [json.dumps({"ts": e, "id": f"e{i}", "x": 1.0, "c": "a"}) for i, e in enumerate(epochs)]
+        lines.append(json.dumps({"ts": HOUR.isoformat(), "id": "iso", "x": 2.0, "c": "b"}))
+    else:
+        rows = [f"{e},e{i},1.0,a" for i, e in enumerate(epochs)]
+        lines = ["ts,id,x,c", *rows, f"{HOUR.isoformat()},iso,2.0,b"]
+    path.write_text("\n".join(lines) + "\n")
+    uri = f"s3://b/epoch.{form}"
+    readers.create_stage(conn, "stage", COLUMNS, [("hour", "TIMESTAMPTZ")])
+    detected = readers.detect(uri, path, "auto")
+    readers.stage_object(conn, "stage", COLUMNS, uri, path, detected, [HOUR], False, unit)
+    got = sorted(conn.execute("SELECT id, ts FROM stage").fetchall())
+    want = sorted([(f"e{i}", t) for i, t in enumerate(stamps)] + [("iso", HOUR)])
+    assert [(i, t.astimezone(UTC)) for i, t in got] == want
+    conn.execute("DROP TABLE stage")
+    readers.create_stage(conn, "stage", COLUMNS, [("hour", "TIMESTAMPTZ")])
+    first = 1 if form == "json" else 2  # after the CSV header
+    with pytest.raises(IngestError, match=rf"epoch\.{form}: line {first}: column 'ts'"):
+        readers.stage_object(conn, "stage", COLUMNS, uri, path, detected, [HOUR], False)

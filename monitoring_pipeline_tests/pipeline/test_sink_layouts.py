@@ -263,3 +263,19 @@ def test_bad_lines_within_the_share_are_skipped_and_counted_once(stores: Stores,
         ingest_hour(strict, H0, open_store(logs), wh)
     with pytest.raises(IngestError, match=r"shop\+0\+0000000000\.json: line 10"):  # default: none allowed
         ingest_hour(model(logs, "kafka_connect", nested=False), H0, open_store(logs), wh)
+
+
+def test_kafka_connect_json_with_epoch_millisecond_timestamps(stores: Stores, tmp_path: Path) -> None:
+    """Kafka Connect's JsonConverter writes a Connect Timestamp as epoch milliseconds: with
+    timestamp_epoch_unit: ms each record falls in its event hour as with ISO strings."""
+    logs = f"{stores.root}/kafka"
+    records, arrivals = traffic(seed=8, nested=False)
+    millis = [{**r, "ts": round(datetime.fromisoformat(r["ts"]).timestamp() * 1000)} for r in records]
+    write_kafka_connect(logs, "shop", millis, arrivals, "json")
+    m = model(logs, "kafka_connect", nested=False, timestamp_epoch_unit="ms")
+    want = expected(records, arrivals, m.arrival_folders, m.lead_folders)
+    wh = Warehouse(str(tmp_path / "results.sqlite"), stores.data)
+    results = load_all(m, wh)
+    for hour in PARTITIONS:
+        assert set(stored_ids(wh, hour)) == want["ids"][hour], hour
+        assert results[hour].late_records == want["late"][hour]
