@@ -88,6 +88,7 @@ def read_hour(
     hour: datetime,
     found: Sequence[tuple[StoredObject, datetime]],
     paths: Sequence[Path],
+    detected: Sequence[readers.Detected],
     target: Path,
 ) -> tuple[int, Outside]:
     """Write the hour's rows to `target` (all of them when partitioned by arrival, else those of its event
@@ -96,7 +97,6 @@ def read_hour(
     object makes every object go through the stage table."""
     columns = expected_columns(model)
     names = [c for c, _ in columns] + ["source_object", ARRIVAL[0]]
-    detected = [readers.detect(o.uri, p, model.logs_format) for (o, _), p in zip(found, paths, strict=True)]
     own = [folder == hour for _, folder in found]
     if found and all(d.format in readers.TYPED for d in detected):
         parts = [

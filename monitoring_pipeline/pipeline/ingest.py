@@ -27,12 +27,10 @@ from monitoring_pipeline.pipeline import arrivals, readers
 from monitoring_pipeline.pipeline.column_types import (
     ROLE_TYPES,
     IngestError,
-    accepted,
     expected_columns,
-    type_ok,
 )
 from monitoring_pipeline.storage import catalog, duck, fingerprints, label_index
-from monitoring_pipeline.storage.object_store import ObjectStore, StoredObject
+from monitoring_pipeline.storage.object_store import ObjectStore
 from monitoring_pipeline.storage.warehouse import Warehouse
 
 # canonical warehouse type -> its Arrow type in the partition file (what `schema_matches` checks)
@@ -60,26 +58,6 @@ class IngestResult:
     @property
     def empty(self) -> bool:
         return self.rows == 0
-
-
-def validate_object(conn: Any, model: ModelConfig, obj: StoredObject, path: Path) -> None:
-    """Raise IngestError unless the object is readable Parquet with the declared columns and types."""
-    try:
-        rel = conn.read_parquet(str(path), hive_partitioning=False)
-        found = {name: str(dtype) for name, dtype in zip(rel.columns, rel.types, strict=True)}
-    except duckdb.Error as exc:
-        raise IngestError(f"object {obj.uri}: not a readable Parquet file ({exc})") from exc
-    for column, role in expected_columns(model):
-        if column not in found:
-            raise IngestError(
-                f"object {obj.uri}: missing column {column!r} "
-                f"(declared as {role} for model {model.name!r}); columns present: {sorted(found)}"
-            )
-        if not type_ok(found[column], role):
-            raise IngestError(
-                f"object {obj.uri}: column {column!r} has type {found[column]}, "
-                f"but model {model.name!r} declares it {role} (accepted: {accepted(role)})"
-            )
 
 
 def select_sql(model: ModelConfig, from_file: bool) -> str:
@@ -181,13 +159,12 @@ def copy_partition(
     return rows
 
 
-def _typed_parquet_only(model: ModelConfig, objects: Sequence[StoredObject], paths: Sequence[Path]) -> bool:
+def _typed_parquet_only(model: ModelConfig, detected: Sequence[readers.Detected]) -> bool:
     """The hour can take the Parquet path (validated, copied or cast in one query): partitioned by arrival,
     every object Parquet, no nested column."""
     if model.event_time or any("." in c for c, _ in expected_columns(model)):
         return False
-    pairs = zip(objects, paths, strict=True)
-    return all(readers.detect(o.uri, p, model.logs_format).format == "parquet" for o, p in pairs)
+    return all(d.format == "parquet" for d in detected)
 
 
 def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse: Warehouse) -> IngestResult:
@@ -197,16 +174,18 @@ def ingest_hour(model: ModelConfig, hour: datetime, logs: ObjectStore, warehouse
     outside = arrivals.Outside()
     with tempfile.TemporaryDirectory(prefix="monitoring-ingest-") as tmp, duck.scratch() as conn:
         paths = logs.fetch(objects)
+        detected = [readers.detect(o.uri, p, model.logs_format) for o, p in zip(objects, paths, strict=True)]
         staged = Path(tmp) / "partition.parquet"
         copy = False
-        if _typed_parquet_only(model, objects, paths):
-            for obj, path in zip(objects, paths, strict=True):
-                validate_object(conn, model, obj, path)
+        if _typed_parquet_only(model, detected):
+            columns = expected_columns(model)
+            for obj, path, found_as in zip(objects, paths, detected, strict=True):  # every object first
+                readers.typed_source(conn, columns, obj.uri, path, found_as, [])  # the check, not its SELECT
             sources = [(o.uri, p) for o, p in zip(objects, paths, strict=True)]
             copy = bool(sources) and canonical_already(model, paths)
             rows = (copy_partition if copy else partial(write_partition, conn))(model, hour, sources, staged)
         else:
-            rows, outside = arrivals.read_hour(conn, model, hour, found, paths, staged)
+            rows, outside = arrivals.read_hour(conn, model, hour, found, paths, detected, staged)
         ids = fingerprints.of_file(conn, staged, model.id_column) if model.labels is not None else None
         # labels that arrived before these predictions (late logs, a re-load) are linked to them now
         links = label_index.links_of_hour(model, hour, ids, warehouse) if ids is not None else []
