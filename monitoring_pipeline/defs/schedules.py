@@ -9,8 +9,7 @@ import dagster as dg
 from monitoring_pipeline.config import ModelConfig
 from monitoring_pipeline.defs.partitions import KEY_FORMAT
 from monitoring_pipeline.defs.resources.object_store import ObjectStoreResource
-from monitoring_pipeline.pipeline import readers
-from monitoring_pipeline.pipeline.arrivals import arrival_hours, window_end
+from monitoring_pipeline.pipeline.arrivals import arrival_hours, folder_objects, window_end
 from monitoring_pipeline.storage import layout
 from monitoring_pipeline.storage.object_store import ObjectStore
 
@@ -139,8 +138,7 @@ def _newest_by_folder(
     for k in range(1 - later, model.late_window_hours + 1 + earlier):
         folder = (now - timedelta(hours=k)).replace(minute=0, second=0, microsecond=0)
         if logs:
-            keys = model.key_layout.folder(folder)
-            found = [o for o in store.list(keys) if readers.is_data_key(o.key, model.logs_format)]
+            found = folder_objects(model, store, folder)
         else:
             keys = layout.hour_prefix(model.name, folder)
             found = [o for o in store.list(keys) if layout.is_data_object(o.key)]

@@ -50,12 +50,14 @@ def hour_objects(
 ) -> list[tuple[StoredObject, datetime]]:
     """The log objects of the hour's arrival folders with the hour of the folder each is in; one listing
     per folder, never of the whole prefix."""
-    found = []
-    for folder in arrival_hours(model, hour):
-        for obj in store.list(model.key_layout.folder(folder)):
-            if readers.is_data_key(obj.key, model.logs_format):
-                found.append((obj, folder))
-    return found
+    folders = arrival_hours(model, hour)
+    return [(obj, folder) for folder in folders for obj in folder_objects(model, store, folder)]
+
+
+def folder_objects(model: ModelConfig, store: ObjectStore, folder: datetime) -> list[StoredObject]:
+    """The log objects of one arrival folder (markers, hidden and side files left out): one listing."""
+    keys = model.key_layout.folder(folder)
+    return [o for o in store.list(keys) if readers.is_data_key(o.key, model.logs_format)]
 
 
 def event_hour_sql(model: ModelConfig) -> str:
