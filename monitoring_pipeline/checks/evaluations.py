@@ -191,12 +191,9 @@ def records_within_delay(model: ModelConfig, hour: datetime, warehouse: Warehous
     """Partitioned by event time: no record in the hour's own arrival folder belongs to an hour that no
     longer reads it (late) or does not read it yet (early). Such records are in no hour's statistics:
     counted here, once, by the load of the folder they landed in."""
-    facts = warehouse.results.hour_rows(
-        catalog.hour_facts, model.name, [hour], "partition_hour", "late_records", "early_records"
-    )
-    late = sum(f["late_records"] or 0 for f in facts)
-    early = sum(f["early_records"] or 0 for f in facts)
-    by_hour = warehouse.results.hour_rows(catalog.late_arrivals, model.name, [hour])
+    by_hour = warehouse.results.hour_rows(catalog.late_arrivals, model.name, [hour])  # beside hour_facts
+    late = sum(r["rows"] for r in by_hour if r["kind"] == "late")
+    early = sum(r["rows"] for r in by_hour if r["kind"] == "early")
     shown = [
         {"event_hour": r["event_hour"].isoformat(), "kind": r["kind"], "rows": r["rows"]} for r in by_hour
     ]
